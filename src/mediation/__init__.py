@@ -1,0 +1,77 @@
+"""mediation: community dispute mediation (人民调解) as an auditable state machine.
+
+申请 — 登记 — 会议 — 协商 — 协议 — 回访, with role and relationship checks on every command and
+an append-only, hash-chained event log.  Commands live in :mod:`mediation.commands`; hypothesis
+strategies and the store conformance suite in :mod:`mediation.testing`.
+"""
+
+from . import commands
+from ._audit import Fault, FaultKind, Verdict, replay, verify
+from ._authz import Actor, Directory, Grant, StaticDirectory
+from ._case import Case, CaseSummary
+from ._deadlines import Deadline, Policy
+from ._errors import (
+    CaseExists,
+    CaseNotFound,
+    ConcurrencyConflict,
+    GuardFailed,
+    IllegalTransition,
+    IntegrityViolation,
+    InvalidCommand,
+    MediationError,
+    NotPermitted,
+    StoreError,
+)
+from ._events import Event, StoredEvent, canonical_bytes, event_hash
+from ._service import CaseService, Permission
+from ._views import CaseView, TimelineEntry
+from ._workflow import WORKFLOW, CommandSpec, GuardSpec, Relation, Role, Stage, StateSpec, Workflow
+from .stores import MemoryStore, SQLiteStore, Store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "WORKFLOW",
+    "Actor",
+    "Case",
+    "CaseExists",
+    "CaseNotFound",
+    "CaseService",
+    "CaseSummary",
+    "CaseView",
+    "CommandSpec",
+    "ConcurrencyConflict",
+    "Deadline",
+    "Directory",
+    "Event",
+    "Fault",
+    "FaultKind",
+    "Grant",
+    "GuardFailed",
+    "GuardSpec",
+    "IllegalTransition",
+    "IntegrityViolation",
+    "InvalidCommand",
+    "MediationError",
+    "MemoryStore",
+    "NotPermitted",
+    "Permission",
+    "Policy",
+    "Relation",
+    "Role",
+    "SQLiteStore",
+    "Stage",
+    "StateSpec",
+    "StaticDirectory",
+    "Store",
+    "StoreError",
+    "StoredEvent",
+    "TimelineEntry",
+    "Verdict",
+    "Workflow",
+    "canonical_bytes",
+    "commands",
+    "event_hash",
+    "replay",
+    "verify",
+]

@@ -1,0 +1,128 @@
+"""The one exception tree of the library.
+
+Every error is a :class:`MediationError` and carries structured fields (``case``, ``state``,
+``command``, ``actor``, ``seq``) so that a host app can log or translate it without parsing the
+message.  Errors raised by foreign libraries (``sqlite3``, ``psycopg``, ``transitions``) are caught
+where they occur and re-raised as one of these, with the original as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CaseExists",
+    "CaseNotFound",
+    "ConcurrencyConflict",
+    "GuardFailed",
+    "IllegalTransition",
+    "IntegrityViolation",
+    "InvalidCommand",
+    "MediationError",
+    "NotPermitted",
+    "StoreError",
+]
+
+
+class MediationError(Exception):
+    """Root of every error this library raises.
+
+    ``message_zh`` is the Chinese rendering of the message where one exists; ``str(err)`` is English.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        message_zh: str | None = None,
+        case: str | None = None,
+        state: str | None = None,
+        command: str | None = None,
+        actor: str | None = None,
+        seq: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.message_zh = message_zh or message
+        self.case = case
+        self.state = state
+        self.command = command
+        self.actor = actor
+        self.seq = seq
+
+    def fields(self) -> dict[str, object]:
+        """The structured fields, for logging."""
+        out: dict[str, object] = {"error": type(self).__name__, "message": self.message}
+        for name in ("case", "state", "command", "actor", "seq"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+
+class InvalidCommand(MediationError, ValueError):
+    """Bad input: unknown command, wrong payload types, naive datetime, oversized text, unknown party.
+
+    ``field`` names the offending field where one can be named.  Nothing was changed.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.field = field
+
+
+class NotPermitted(MediationError):
+    """The actor holds no role or relation that permits this command on this case now."""
+
+
+class IllegalTransition(MediationError):
+    """The command is not allowed from the case's current state (or the case is closed)."""
+
+
+class GuardFailed(MediationError):
+    """A guard of the workflow declaration failed; ``guard`` and ``basis`` say which and why."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        guard: str,
+        basis: str,
+        message_zh: str | None = None,
+        **kw: object,
+    ) -> None:
+        super().__init__(message, message_zh=message_zh, **kw)  # type: ignore[arg-type]
+        self.guard = guard
+        self.basis = basis
+
+    def fields(self) -> dict[str, object]:
+        out = super().fields()
+        out["guard"] = self.guard
+        out["basis"] = self.basis
+        return out
+
+
+class CaseNotFound(MediationError, LookupError):
+    """No case with this id in the store."""
+
+
+class CaseExists(MediationError):
+    """A case with this id already exists."""
+
+
+class StoreError(MediationError):
+    """The store failed (I/O, schema, a database error); the append did not happen."""
+
+
+class ConcurrencyConflict(StoreError):
+    """Another writer appended to this case first; nothing was written.  Reload and retry."""
+
+    def __init__(self, message: str, *, expected_seq: int, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.expected_seq = expected_seq
+
+
+class IntegrityViolation(MediationError):
+    """A stored history failed verification; ``verdict`` holds the details."""
+
+    def __init__(self, message: str, *, verdict: object, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.verdict = verdict

@@ -1,0 +1,240 @@
+"""Events, their canonical byte encoding and the hash chain.
+
+An event is stored as *body bytes*: the canonical JSON encoding of one object with exactly these
+members (docs/log-format.md is the normative description)::
+
+    actor, as, at, case, payload, prev, schema, seq, state, type, workflow
+
+and its hash is ``SHA-256(b"mediation.event.v1\\x00" + body)``, written as 64 lowercase hex digits.
+``prev`` is the previous event's hash, or :data:`GENESIS` for seq 1.  Stores keep the body bytes and
+the hash exactly; verification recomputes the hash from the stored bytes, never from objects.
+
+Canonical encoding is the subset of RFC 8785 (JCS) in which the two coincide with Python's
+``json.dumps(sort_keys=True, ensure_ascii=False, separators=(",", ":"))``: member names are ASCII
+(so code-point order equals JCS's UTF-16 order), numbers are integers with ``|n| < 2**53`` (no floats,
+so no number formatting differences), strings are valid Unicode (no lone surrogates); escapes are
+then identical (``\\"`` ``\\\\`` ``\\b`` ``\\f`` ``\\n`` ``\\r`` ``\\t`` and ``\\u00xx`` for other
+control characters, everything else as UTF-8).  ``tests/test_encoding.py`` checks the equality
+against the ``rfc8785`` package on generated values.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ._errors import InvalidCommand
+
+__all__ = [
+    "DOMAIN_TAG",
+    "GENESIS",
+    "SCHEMA_VERSION",
+    "Event",
+    "StoredEvent",
+    "canonical_bytes",
+    "decode_event",
+    "event_hash",
+]
+
+DOMAIN_TAG = b"mediation.event.v1\x00"
+GENESIS = "0" * 64
+SCHEMA_VERSION = 1
+MAX_INT = 2**53 - 1
+BODY_KEYS = frozenset(
+    ("actor", "as", "at", "case", "payload", "prev", "schema", "seq", "state", "type", "workflow")
+)
+
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+)
+_DECODER = json.JSONDecoder()
+
+
+def _check_value(value: Any, path: str) -> None:
+    if value is None or isinstance(value, (bool, str)):
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InvalidCommand(f"{path}: unpaired surrogate in text", field=path) from exc
+        return
+    if isinstance(value, int):
+        if not -MAX_INT <= value <= MAX_INT:
+            raise InvalidCommand(f"{path}: integer outside ±(2^53-1)", field=path)
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_value(item, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not key.isascii():
+                raise InvalidCommand(f"{path}: member names must be ASCII text", field=path)
+            _check_value(item, f"{path}.{key}")
+        return
+    raise InvalidCommand(f"{path}: {type(value).__name__} is not allowed in events", field=path)
+
+
+def canonical_bytes(value: Any, *, checked: bool = True) -> bytes:
+    """Canonical JSON bytes of ``value`` (see the module docstring).
+
+    With ``checked`` (the default) the value is first checked to lie inside the JCS-compatible
+    subset; the command path passes ``checked=False`` for payloads its validators already bound.
+    """
+    if checked:
+        _check_value(value, "$")
+    return _ENCODER.encode(value).encode("utf-8")
+
+
+def event_hash(body: bytes) -> str:
+    """The hex SHA-256 of the domain tag followed by the body bytes."""
+    return hashlib.sha256(DOMAIN_TAG + body).hexdigest()
+
+
+_UTC = _dt.timezone.utc
+
+
+def format_time(at: _dt.datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC; a naive datetime is refused."""
+    offset = at.utcoffset()
+    if offset is None:
+        raise InvalidCommand("naive datetime: the clock must return timezone-aware UTC times")
+    if offset:
+        at = at.astimezone(_UTC)
+    return at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def parse_time(text: str) -> _dt.datetime:
+    """Inverse of :func:`format_time` (raises ``ValueError`` on anything else)."""
+    if not text.endswith("Z") or len(text) != 27:
+        raise ValueError(f"not a UTC timestamp of the log format: {text!r}")
+    return _dt.datetime.fromisoformat(text[:-1]).replace(tzinfo=_UTC)
+
+
+@attrs.frozen
+class StoredEvent:
+    """One event exactly as a store keeps it: the body bytes and their hash."""
+
+    case_id: str
+    seq: int
+    hash: str
+    body: bytes
+
+
+@attrs.frozen
+class Event:
+    """A decoded event.  ``stored`` is the record it came from (bytes and hash)."""
+
+    case_id: str
+    seq: int
+    type: str
+    at: _dt.datetime
+    actor: str
+    acted_as: str
+    state: str
+    payload: Mapping[str, Any]
+    prev: str
+    workflow: str
+    schema: int
+    stored: StoredEvent = attrs.field(repr=False)
+
+    @property
+    def hash(self) -> str:
+        return self.stored.hash
+
+    def command(self) -> Any:
+        """The typed command object this event recorded."""
+        from ._commands import COMMAND_TYPES, from_payload
+
+        return from_payload(COMMAND_TYPES[self.type], dict(self.payload))
+
+
+def make_body(
+    *,
+    case_id: str,
+    seq: int,
+    type: str,
+    at: str,
+    actor: str,
+    acted_as: str,
+    state: str,
+    payload: dict[str, Any],
+    prev: str,
+    workflow: str,
+) -> dict[str, Any]:
+    return {
+        "actor": actor,
+        "as": acted_as,
+        "at": at,
+        "case": case_id,
+        "payload": payload,
+        "prev": prev,
+        "schema": SCHEMA_VERSION,
+        "seq": seq,
+        "state": state,
+        "type": type,
+        "workflow": workflow,
+    }
+
+
+_str = json.encoder.encode_basestring  # the C escaper behind ensure_ascii=False
+
+
+def encode_body(
+    *,
+    case_id: str,
+    seq: int,
+    type: str,
+    at: str,
+    actor: str,
+    acted_as: str,
+    state: str,
+    payload: dict[str, Any],
+    prev: str,
+    workflow: str,
+) -> bytes:
+    """``canonical_bytes(make_body(...))``, assembled directly (the command path's hot spot).
+
+    The members are written in sorted order; ``tests/test_encoding.py`` checks the result is
+    byte-identical to the generic encoder.
+    """
+    return (
+        f'{{"actor":{_str(actor)},"as":{_str(acted_as)},"at":{_str(at)},"case":{_str(case_id)},'
+        f'"payload":{_ENCODER.encode(payload)},"prev":{_str(prev)},"schema":{SCHEMA_VERSION},'
+        f'"seq":{seq:d},"state":{_str(state)},"type":{_str(type)},"workflow":{_str(workflow)}}}'
+    ).encode()
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """Parse stored body bytes into the envelope dict; raise ``ValueError`` if malformed."""
+    text = body.decode("utf-8")
+    obj, end = _DECODER.raw_decode(text)
+    if end != len(text):
+        raise ValueError("trailing bytes after the event object")
+    if type(obj) is not dict or obj.keys() != BODY_KEYS:
+        raise ValueError("not an event object with exactly the documented members")
+    return obj
+
+
+def decode_event(stored: StoredEvent) -> Event:
+    """Decode a stored record (no verification: see :func:`mediation.verify`)."""
+    b = parse_body(stored.body)
+    return Event(
+        case_id=b["case"],
+        seq=b["seq"],
+        type=b["type"],
+        at=parse_time(b["at"]),
+        actor=b["actor"],
+        acted_as=b["as"],
+        state=b["state"],
+        payload=b["payload"],
+        prev=b["prev"],
+        workflow=b["workflow"],
+        schema=b["schema"],
+        stored=stored,
+    )

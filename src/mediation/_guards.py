@@ -1,0 +1,486 @@
+"""The guards of DOMAIN.md, G1 to G13 and the smaller ones, as functions of one context.
+
+A guard returns ``None`` when it holds and a ``(english, chinese)`` reason when it does not; the
+callers turn a reason into :class:`GuardFailed` naming the guard, its basis, the case and the state.
+The same functions serve the live command path (as ``transitions`` conditions), replay, and the
+"what may this actor do now" query.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from ._authz import Directory
+from ._case import Case, signature_slot
+from ._commands import CLOSE_RELATIVES
+from ._errors import GuardFailed
+from ._events import parse_time
+from ._workflow import WORKFLOW, Role
+
+__all__ = ["GUARDS", "Context", "Reason", "check", "condition", "failure"]
+
+Reason = tuple[str, str]
+
+
+@attrs.define(slots=True)
+class Context:
+    """What a guard may look at: the case before the command, the payload, who, when, as what."""
+
+    case: Case
+    command: str
+    payload: Mapping[str, Any]
+    actor: str
+    acted_as: str
+    now: _dt.datetime
+    directory: Directory | None = None
+
+
+@attrs.frozen
+class _Guard:
+    fn: Callable[[Context], Reason | None]
+    #: False when the guard can be judged without the command's payload (the "allowed" query)
+    needs_payload: bool
+    needs_directory: bool = False
+
+
+GUARDS: dict[str, _Guard] = {}
+
+
+def _guard(
+    name: str, *, payload: bool = False, directory: bool = False
+) -> Callable[[Callable[[Context], Reason | None]], Callable[[Context], Reason | None]]:
+    def register(fn: Callable[[Context], Reason | None]) -> Callable[[Context], Reason | None]:
+        GUARDS[name] = _Guard(fn, payload, directory)
+        return fn
+
+    return register
+
+
+def failure(name: str, reason: Reason, ctx: Context) -> GuardFailed:
+    spec = WORKFLOW.guard(name)
+    return GuardFailed(
+        f"{name} ({spec.en}) failed: {reason[0]}",
+        message_zh=f"{name}（{spec.zh}）未满足：{reason[1]}",
+        guard=name,
+        basis=spec.basis,
+        case=ctx.case.id,
+        state=ctx.case.state,
+        command=ctx.command,
+        actor=ctx.actor,
+    )
+
+
+def check(name: str, ctx: Context) -> None:
+    """Raise :class:`GuardFailed` unless guard ``name`` holds."""
+    g = GUARDS[name]
+    if g.needs_directory and ctx.directory is None:
+        return
+    reason = g.fn(ctx)
+    if reason is not None:
+        raise failure(name, reason, ctx)
+
+
+def condition(name: str, *, raising: bool = True) -> Callable[[Any], bool]:
+    """A ``transitions`` condition for guard ``name`` (``send_event=True``).
+
+    A raising condition never returns False: a failed guard is an error with a reason.  The
+    non-raising form serves ``completes_when`` predicates, which choose a branch.
+    """
+    g = GUARDS[name]
+    if raising:
+
+        def cond(event: Any) -> bool:
+            ctx: Context = event.kwargs["ctx"]
+            check(name, ctx)
+            return True
+
+    else:
+
+        def cond(event: Any) -> bool:
+            return g.fn(event.kwargs["ctx"]) is None
+
+    cond.__name__ = f"guard_{name}"
+    return cond
+
+
+# -- opening ---------------------------------------------------------------------------------------
+
+
+@_guard("parties_named", payload=True)
+def _parties_named(ctx: Context) -> Reason | None:
+    p = ctx.payload
+    if not p.get("applicants") or not p.get("respondents"):
+        return ("at least one applicant and one respondent must be named", "须列明申请人和被申请人")
+    if not str(p.get("description", "")).strip():
+        return ("the dispute must be described", "须描述纠纷事实")
+    return None
+
+
+@_guard("source_recorded", payload=True)
+def _source_recorded(ctx: Context) -> Reason | None:
+    p = ctx.payload
+    if p.get("source") in ("court_referral", "police_referral") and not p.get("source_ref"):
+        return ("a referral must record the referring file number", "移送案件须记录来源文号")
+    if not p.get("source"):
+        return ("the source of the report must be recorded", "须记录线索来源")
+    return None
+
+
+@_guard("reason_and_route", payload=True)
+def _reason_and_route(ctx: Context) -> Reason | None:
+    p = ctx.payload
+    if not str(p.get("reason", "")).strip() or not p.get("route"):
+        return ("record the reason and the route the applicant should take", "须记录理由及救济途径")
+    return None
+
+
+# -- registration ----------------------------------------------------------------------------------
+
+
+@_guard("G1")
+def _g1(ctx: Context) -> Reason | None:
+    c = ctx.case
+    missing = [r for r in c.respondents if r not in c.consents.get("mediation", frozenset())]
+    if missing:
+        return (
+            f"respondent(s) {', '.join(missing)} have not consented to mediation",
+            f"被申请人 {'、'.join(missing)} 尚未同意调解",
+        )
+    return None
+
+
+@_guard("G2", payload=True)
+def _g2(ctx: Context) -> Reason | None:
+    s = ctx.payload.get("scope") or {}
+    if s.get("criminal") or s.get("public_security"):
+        return (
+            "a criminal or public-security matter must be reported to the police (transfer it)",
+            "涉及刑事或治安案件，应移交公安机关",
+        )
+    if not s.get("civil", False):
+        return ("not a civil dispute", "不属于民间纠纷")
+    if s.get("handled_elsewhere"):
+        where = s["handled_elsewhere"]
+        return (f"already accepted or decided by {where}", f"已由{where}受理或处理")
+    if s.get("reserved_matter"):
+        return (
+            f"{s['reserved_matter']} is reserved to another authority",
+            "属于其他机关专属管辖的事项（如婚姻、收养关系的确认）",
+        )
+    return None
+
+
+# -- people ----------------------------------------------------------------------------------------
+
+
+@_guard("G3", payload=True, directory=True)
+def _g3(ctx: Context) -> Reason | None:
+    assert ctx.directory is not None
+    who = ctx.payload["mediator"]
+    committee = ctx.case.committee
+    if not any(
+        g.role is Role.MEDIATOR and g.committee == committee for g in ctx.directory.grants_of(who)
+    ):
+        return (
+            f"{who} holds no mediator role in committee {committee}",
+            f"{who} 不是本调委会（{committee}）的人民调解员",
+        )
+    return None
+
+
+_DISQUALIFYING = frozenset((*CLOSE_RELATIVES, "interest", "employee", "other"))
+
+
+def _is_waived(c: Case, person: str) -> bool:
+    return c.profile == "court" and c.all_consented("waive_recusal:" + person)
+
+
+@_guard("G4", payload=True)
+def _g4(ctx: Context) -> Reason | None:
+    c, p = ctx.case, ctx.payload
+    person: str = p.get("mediator") or p.get("invitee") or ""
+    if person in c.parties or person in c.agents:
+        return (f"{person} is a party or agent of this case", f"{person} 是本案当事人或代理人")
+    if person in c.recused:
+        return (f"{person} was recused from this case", f"{person} 已被决定回避")
+    # the property-company rule is never waivable
+    if p.get("kind") == "property_manager":
+        employer = p.get("employer", "")
+        for pid, party in c.parties.items():
+            if party.get("kind") == "organisation" and employer in (pid, party.get("name")):
+                return (
+                    f"{person} works for {employer}, a party to this dispute",
+                    f"{person} 受雇于本案当事人「{employer}」，不得作为协助调解人员",
+                )
+    related = set(c.parties) | set(c.agents)
+    ties = [
+        t
+        for t in (*c.ties.get(person, ()), *p.get("ties", ()))
+        if t["kind"] in _DISQUALIFYING and t["person"] in related
+    ]
+    if ties and not _is_waived(c, person):
+        t = ties[0]
+        return (
+            f"{person} has a {t['kind']} tie to {t['person']}"
+            + (
+                " (the court profile allows every party to waive this)"
+                if c.profile == "court"
+                else ""
+            ),
+            f"{person} 与 {t['person']} 存在{_TIE_ZH.get(t['kind'], t['kind'])}关系，应当回避",
+        )
+    return None
+
+
+_TIE_ZH = {
+    "spouse": "配偶", "parent": "父母子女", "child": "父母子女", "sibling": "兄弟姐妹",
+    "grandparent": "祖孙", "grandchild": "祖孙", "interest": "利害", "employee": "雇佣",
+    "other": "可能影响公正的其他",
+}  # fmt: skip
+
+
+@_guard("G5", payload=True)
+def _g5(ctx: Context) -> Reason | None:
+    c, who = ctx.case, ctx.payload["invitee"]
+    if not c.all_consented("invitee:" + who):
+        missing = sorted(set(c.party_ids) - c.consents.get("invitee:" + who, frozenset()))
+        return (
+            f"party(ies) {', '.join(missing)} have not consented to inviting {who}",
+            f"当事人 {'、'.join(missing)} 尚未同意邀请 {who}",
+        )
+    if not ctx.payload.get("undertaking"):
+        return ("the invitee's confidentiality undertaking is missing", "缺少保密承诺书")
+    return None
+
+
+# -- meeting ---------------------------------------------------------------------------------------
+
+
+@_guard("G6")
+def _g6(ctx: Context) -> Reason | None:
+    c = ctx.case
+    missing = [p for p in c.party_ids if p not in c.rights_notified]
+    if missing:
+        return (
+            f"party(ies) {', '.join(missing)} were not told their rights and duties",
+            f"尚未告知当事人 {'、'.join(missing)} 权利义务",
+        )
+    return None
+
+
+@_guard("G7", payload=True)
+def _g7(ctx: Context) -> Reason | None:
+    c = ctx.case
+    if not ctx.payload.get("public"):
+        return None
+    if c.involves_privacy or c.trade_secrets:
+        return (
+            "privacy or trade secrets are involved: the meeting must not be public",
+            "涉及个人隐私或商业秘密，应不公开进行",
+        )
+    if c.consents.get("non_public"):
+        return ("a party objected to a public meeting", "有当事人反对公开调解")
+    return None
+
+
+# -- negotiation and agreement ---------------------------------------------------------------------
+
+
+@_guard("proposal_exists", payload=True)
+def _proposal_exists(ctx: Context) -> Reason | None:
+    n = ctx.payload.get("proposal", 0)
+    if not isinstance(n, int) or not 1 <= n <= ctx.case.proposals:
+        return (f"there is no proposal {n}", f"不存在第 {n} 号方案")
+    return None
+
+
+_G8A_FIELDS = (
+    "facts",
+    "issues",
+    "responsibilities",
+    "obligations",
+    "performance_method",
+    "performance_place",
+    "performance_deadline",
+)
+
+
+@_guard("G8a", payload=True)
+def _g8a(ctx: Context) -> Reason | None:
+    content = ctx.payload.get("content") or {}
+    missing = [f for f in _G8A_FIELDS if not str(content.get(f, "")).strip()]
+    unnamed = [p for p, d in ctx.case.parties.items() if not d.get("name")]
+    if missing or unnamed:
+        return (
+            f"the agreement lacks: {', '.join(missing + ['basic information of ' + p for p in unnamed])}",
+            f"协议缺少：{'、'.join(missing)}",
+        )
+    return None
+
+
+@_guard("not_signed_yet")
+def _not_signed_yet(ctx: Context) -> Reason | None:
+    slot = signature_slot(ctx.case, ctx.actor, ctx.acted_as)
+    if slot in ctx.case.signatures:
+        what = "the committee seal is" if slot == "seal" else f"{slot} has"
+        return (f"{what} already on the agreement", "已签署（盖章）")
+    return None
+
+
+@_guard("G8b")
+def _g8b(ctx: Context) -> Reason | None:
+    c = ctx.case
+    signed = c.signatures | {signature_slot(c, ctx.actor, ctx.acted_as)}
+    missing = [p for p in c.party_ids if p not in signed]
+    if missing:
+        return (f"party(ies) {', '.join(missing)} have not signed", "尚有当事人未签名")
+    if not any(m in signed for m in c.mediators):
+        return ("no mediator has signed", "调解员尚未签名")
+    if "seal" not in signed:
+        return ("the committee seal is missing", "尚未加盖调委会印章")
+    return None
+
+
+@_guard("G12")
+def _g12(ctx: Context) -> Reason | None:
+    if not ctx.case.performed:
+        return ("no follow-up record shows performance", "回访记录未显示已履行")
+    return None
+
+
+@_guard("all_parties_consent")
+def _all_parties_consent(ctx: Context) -> Reason | None:
+    subject = ctx.command  # "reopen" or "extend_term": the consent subject is the command
+    if not ctx.case.all_consented(subject):
+        missing = sorted(set(ctx.case.party_ids) - ctx.case.consents.get(subject, frozenset()))
+        return (
+            f"party(ies) {', '.join(missing)} have not consented to {subject}",
+            f"当事人 {'、'.join(missing)} 尚未同意",
+        )
+    return None
+
+
+# -- ending ----------------------------------------------------------------------------------------
+
+
+@_guard("termination_proposed")
+def _termination_proposed(ctx: Context) -> Reason | None:
+    if ctx.case.termination is None:
+        return ("the lead mediator has not proposed termination", "调解员尚未提出终止调解")
+    return None
+
+
+@_guard("G9", payload=True)
+def _g9(ctx: Context) -> Reason | None:
+    t = ctx.case.termination or {}
+    if not t.get("reason") or not t.get("route"):
+        return ("the reason and referral route are not recorded", "未记录终止理由和其他救济途径")
+    if not ctx.payload.get("parties_informed"):
+        return (
+            "the parties have not been informed of other routes",
+            "尚未告知当事人可依法通过仲裁、行政、司法等途径维护权利",
+        )
+    return None
+
+
+_G11_WINDOW = _dt.timedelta(days=30)
+
+
+@_guard("G11", payload=True)
+def _g11(ctx: Context) -> Reason | None:
+    c, p = ctx.case, ctx.payload
+    status = p.get("status")
+    if status == "applied":
+        if ctx.acted_as not in ("applicant", "respondent", "agent"):
+            return ("only the parties apply for judicial confirmation", "司法确认须由当事人申请")
+        if c.judicial not in ("none", "rejected"):
+            return (f"judicial confirmation is already {c.judicial}", "已申请司法确认")
+        missing = sorted(set(c.party_ids) - set(p.get("joint_applicants", ())))
+        if missing:
+            return (
+                f"the application must be joint; missing {', '.join(missing)}",
+                "须由双方当事人共同申请",
+            )
+        if c.category == "婚姻家庭" and c.subtype != "赡养/抚养":
+            return (
+                "not available for identity, marriage or adoption matters",
+                "不涉及身份、婚姻、收养关系的协议方可申请",
+            )
+        if c.effective_at is None or ctx.now - parse_time(c.effective_at) > _G11_WINDOW:
+            return (
+                "more than 30 days since the agreement took effect",
+                "已超过协议生效之日起三十日",
+            )
+        return None
+    if ctx.acted_as in ("applicant", "respondent", "agent"):
+        return (
+            "the court's ruling is recorded by a mediator or the director",
+            "法院裁定由调解员或主任登记",
+        )
+    if c.judicial != "applied":
+        return ("no judicial confirmation has been applied for", "尚未申请司法确认")
+    return None
+
+
+def required_documents(c: Case) -> list[str]:
+    """What G13 still misses in the case file, by the kind of ending."""
+    missing: list[str] = []
+    if c.state in ("resolved", "failed"):
+        if c.registered_at is None:
+            missing.append("registration")
+        if c.meeting is not None and set(c.party_ids) - c.rights_notified:
+            missing.append("rights notice")
+    if c.state == "resolved":
+        if c.minutes == 0:
+            missing.append("minutes")
+        if c.agreement is None:
+            missing.append("agreement")
+        if c.follow_ups == 0:
+            missing.append("follow-up record")
+    if c.state == "failed" and not (c.termination and c.terminated_informed):
+        missing.append("termination notice")
+    return missing
+
+
+@_guard("G13")
+def _g13(ctx: Context) -> Reason | None:
+    missing = required_documents(ctx.case)
+    if missing:
+        return (f"the case file lacks: {', '.join(missing)}", f"卷宗缺少：{'、'.join(missing)}")
+    return None
+
+
+# -- small state guards ----------------------------------------------------------------------------
+
+
+@_guard("not_paused")
+def _not_paused(ctx: Context) -> Reason | None:
+    return ("the case is already paused", "案件已中止计时") if ctx.case.paused else None
+
+
+@_guard("paused")
+def _paused(ctx: Context) -> Reason | None:
+    return None if ctx.case.paused else ("the case is not paused", "案件未中止计时")
+
+
+@_guard("level_L0")
+def _level_l0(ctx: Context) -> Reason | None:
+    if ctx.case.level != "L0":
+        return (f"the case is already at level {ctx.case.level}", f"案件已在 {ctx.case.level} 层级")
+    return None
+
+
+@_guard("recusal_pending", payload=True)
+def _recusal_pending(ctx: Context) -> Reason | None:
+    if ctx.payload.get("person") not in ctx.case.recusal_requests:
+        return ("no recusal request is pending for this person", "该人员无待决的回避申请")
+    return None
+
+
+@_guard("not_archived")
+def _not_archived(ctx: Context) -> Reason | None:
+    return ("the case is already archived", "案件已归档") if ctx.case.archived else None

@@ -1,0 +1,195 @@
+"""Per-actor views of a case, applying DOMAIN.md's confidentiality rules (保密).
+
+- Minutes, proposals, offers and concessions: the case's mediators only (PML15(4)).
+- Agreement text: the parties, the case's mediators and the director.
+- Personal data (names, phones, addresses, ID numbers; PIPL 4, 51): ID numbers are always masked;
+  a party sees the other parties' names but not their contact data; supervisors and auditors see
+  personal data masked unless the host grants more (``reveal_personal``).
+- Supervisors see categories, counts and durations only: no payloads, no actor ids.
+- Auditors see the full chain of events with personal data masked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ._authz import Actor
+from ._case import Case
+from ._errors import NotPermitted
+from ._events import Event
+from ._workflow import WORKFLOW, Role
+
+__all__ = ["CaseView", "TimelineEntry", "mask_id_number", "mask_name", "mask_phone", "view_case"]
+
+_PARTY_RELATIONS = frozenset(("applicant", "respondent", "agent"))
+_MEDIATOR_RELATIONS = frozenset(("lead_mediator", "co_mediator"))
+_CONFIDENTIAL = frozenset(("record_minutes", "share_proposal", "revise_proposal"))
+_AGREEMENT = frozenset(("draft_agreement", "record_oral_agreement"))
+_PERSONAL = ("name", "phone", "address", "id_number")
+
+
+def mask_name(name: str) -> str:
+    return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
+
+
+def mask_phone(phone: str) -> str:
+    digits = phone.strip()
+    return digits[:3] + "****" + digits[-4:] if len(digits) >= 7 else "*" * len(digits)
+
+
+def mask_id_number(number: str) -> str:
+    return "*" * max(len(number) - 4, 0) + number[-4:] if number else ""
+
+
+def mask_address(address: str) -> str:
+    return address[:6] + "***" if address else ""
+
+
+def _mask_party(party: Mapping[str, Any], *, keep_name: bool, keep_contact: bool) -> dict[str, Any]:
+    out = dict(party)
+    out["id_number"] = mask_id_number(party.get("id_number", ""))
+    if not keep_name and party.get("kind") != "organisation":
+        out["name"] = mask_name(party.get("name", ""))
+    if not keep_contact:
+        out["phone"] = mask_phone(party.get("phone", ""))
+        out["address"] = mask_address(party.get("address", ""))
+    return out
+
+
+@attrs.frozen
+class TimelineEntry:
+    seq: int
+    at: str
+    type: str
+    label_zh: str
+    label_en: str
+    actor: str | None
+    acted_as: str | None
+    state: str
+    payload: Mapping[str, Any] | None
+    hash: str
+
+
+@attrs.frozen
+class CaseView:
+    """What one viewer may see of one case."""
+
+    case_id: str
+    viewer: str
+    standing: str  # party, mediator, director, invitee, committee, supervisor, auditor
+    state: str
+    state_zh: str
+    stage: str
+    stage_zh: str
+    level: str
+    category: str
+    parties: tuple[Mapping[str, Any], ...]
+    mediators: tuple[str, ...]
+    agreement: Mapping[str, Any] | None
+    timeline: tuple[TimelineEntry, ...]
+
+
+def standing_of(case: Case, actor: Actor) -> tuple[str, set[str]]:
+    rels = case.relations_of(actor.id)
+    if rels & _MEDIATOR_RELATIONS:
+        return "mediator", rels
+    if rels & _PARTY_RELATIONS:
+        return "party", rels
+    if actor.has_role(Role.DIRECTOR, case.committee):
+        return "director", rels
+    if "invitee" in rels:
+        return "invitee", rels
+    if actor.has_role(Role.AUDITOR, case.committee):
+        return "auditor", rels
+    if actor.has_role(Role.SUPERVISOR, case.committee):
+        return "supervisor", rels
+    if actor.has_role(Role.MEDIATOR, case.committee):
+        return "committee", rels
+    raise NotPermitted(
+        f"{actor.id} has no standing to view case {case.id}",
+        message_zh=f"{actor.id} 无权查看案件 {case.id}",
+        case=case.id,
+        actor=actor.id,
+        state=case.state,
+    )
+
+
+def _redact_payload(
+    type_: str, payload: Mapping[str, Any], standing: str, reveal: bool
+) -> Mapping[str, Any] | None:
+    if standing == "supervisor":
+        return None
+    if type_ in _CONFIDENTIAL and standing != "mediator":
+        return {"redacted": "confidential to the case's mediators / 仅限本案调解员"}
+    if type_ in _AGREEMENT and standing not in ("mediator", "party", "director"):
+        return {"redacted": "agreement text / 协议内容不公开"}
+    keep = reveal or standing in ("mediator", "director")
+    if type_ in ("apply", "report"):
+        out = dict(payload)
+        for key in ("applicants", "respondents"):
+            out[key] = [
+                _mask_party(p, keep_name=keep or standing == "party", keep_contact=keep)
+                for p in payload[key]
+            ]
+        return out
+    if type_ == "appoint_agent":
+        return {
+            **payload,
+            "agent": _mask_party(
+                payload["agent"], keep_name=keep or standing == "party", keep_contact=keep
+            ),
+        }
+    return payload
+
+
+def view_case(
+    case: Case, history: Sequence[Event] | Iterable[Event], actor: Actor, reveal_personal: bool
+) -> CaseView:
+    standing, _ = standing_of(case, actor)
+    reveal = reveal_personal and standing in ("auditor", "supervisor")
+    keep = reveal or standing in ("mediator", "director")
+    parties: tuple[Mapping[str, Any], ...] = ()
+    if standing != "supervisor":
+        parties = tuple(
+            _mask_party(
+                p,
+                keep_name=keep or standing in ("party", "invitee", "committee"),
+                keep_contact=keep or case.party_of(actor.id) == pid,
+            )
+            for pid, p in case.parties.items()
+        )
+    agreement = case.agreement if standing in ("mediator", "party", "director") else None
+    timeline = tuple(
+        TimelineEntry(
+            seq=e.seq,
+            at=e.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            type=e.type,
+            label_zh=WORKFLOW.command(e.type).zh if WORKFLOW.has_command(e.type) else e.type,
+            label_en=WORKFLOW.command(e.type).en if WORKFLOW.has_command(e.type) else e.type,
+            actor=None if standing == "supervisor" else e.actor,
+            acted_as=e.acted_as,
+            state=e.state,
+            payload=_redact_payload(e.type, e.payload, standing, reveal),
+            hash=e.hash,
+        )
+        for e in history
+    )
+    st = WORKFLOW.state(case.state)
+    return CaseView(
+        case_id=case.id,
+        viewer=actor.id,
+        standing=standing,
+        state=case.state,
+        state_zh=st.zh,
+        stage=case.stage.en,
+        stage_zh=case.stage.zh,
+        level=case.level,
+        category=case.category,
+        parties=parties,
+        mediators=case.mediators if standing != "supervisor" else (),
+        agreement=agreement,
+        timeline=timeline,
+    )

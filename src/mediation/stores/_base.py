@@ -1,0 +1,89 @@
+"""The one store interface every backend implements, and its contract.
+
+A store keeps, per case, the records of :class:`~mediation.StoredEvent` (seq, hash, the exact body
+bytes) in an append-only sequence, plus one :class:`~mediation.CaseSummary` row per case, written in
+the same transaction, which serves the list queries without replaying cases.  The contract is
+checked by :class:`mediation.testing.StoreConformance`, which a third-party store can reuse.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+
+from .._case import CaseSummary
+from .._errors import StoreError
+from .._events import StoredEvent
+
+__all__ = ["Store", "check_batch"]
+
+
+def check_batch(case_id: str, expected_seq: int, records: Sequence[StoredEvent]) -> None:
+    """Refuse a batch that is not the next consecutive records of ``case_id``."""
+    if not records:
+        raise StoreError("nothing to append", case=case_id)
+    for i, rec in enumerate(records, start=expected_seq + 1):
+        if rec.case_id != case_id or rec.seq != i:
+            raise StoreError(
+                f"records must be consecutive events of case {case_id} from seq "
+                f"{expected_seq + 1}; got {rec.case_id}#{rec.seq}",
+                case=case_id,
+                seq=rec.seq,
+            )
+
+
+class Store(abc.ABC):
+    """Append-only, per-case event storage with optimistic concurrency."""
+
+    @abc.abstractmethod
+    def append(
+        self, summary: CaseSummary, records: Sequence[StoredEvent], expected_seq: int
+    ) -> None:
+        """Append ``records`` to ``summary.case_id`` if its last seq is ``expected_seq``.
+
+        All or nothing: on any failure nothing is written.  A stale ``expected_seq`` (another
+        writer got there first) raises :class:`~mediation.ConcurrencyConflict`.
+        """
+
+    @abc.abstractmethod
+    def read(self, case_id: str, after_seq: int = 0) -> list[StoredEvent]:
+        """The case's records with seq > ``after_seq``, in seq order (empty for an unknown case)."""
+
+    @abc.abstractmethod
+    def summary(self, case_id: str) -> CaseSummary | None:
+        """The case's summary row, or None."""
+
+    @abc.abstractmethod
+    def cases(
+        self,
+        *,
+        state: str | None = None,
+        committee: str | None = None,
+        level: str | None = None,
+        category: str | None = None,
+    ) -> list[CaseSummary]:
+        """Summaries matching every given filter, ordered by case id."""
+
+    def case_ids(self) -> list[str]:
+        """Every case id that has events, in order."""
+        return [s.case_id for s in self.cases()]
+
+    def scan(self) -> Iterator[StoredEvent]:
+        """Every record of every case, by case id then seq (stores may stream this faster)."""
+        for case_id in self.case_ids():
+            yield from self.read(case_id)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the default does nothing."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,38 @@
+"""Helpers for people who test code built on mediation (and for mediation's own tests).
+
+- :class:`StoreConformance`: the store contract as reusable test methods; no pytest needed.
+- Hypothesis strategies derived from the workflow declaration: :func:`command_for`,
+  :func:`actor_for`, :func:`step`, :func:`histories`, with the cast of a :class:`World`.
+
+The strategies need ``hypothesis`` (``pip install mediation[test]``); the conformance suite does not.
+"""
+
+from typing import Any
+
+from ._conformance import StoreConformance, raises, synthetic_records, synthetic_summary
+
+__all__ = [
+    "StoreConformance",
+    "TickClock",
+    "World",
+    "actor_for",
+    "command_for",
+    "commands_from",
+    "histories",
+    "raises",
+    "step",
+    "synthetic_records",
+    "synthetic_summary",
+]
+
+_STRATEGIES = frozenset(
+    ("TickClock", "World", "actor_for", "command_for", "commands_from", "histories", "step")
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _STRATEGIES:
+        from . import _strategies
+
+        return getattr(_strategies, name)
+    raise AttributeError(name)

@@ -1,0 +1,221 @@
+"""The store conformance suite: the contract of :class:`mediation.stores.Store`, as test methods.
+
+Every backend in this package passes it, and a third-party store reuses it by subclassing::
+
+    from mediation.testing import StoreConformance
+
+    class TestMyStore(StoreConformance):
+        def make_store(self):
+            return MyStore(...)           # a fresh, empty store
+
+        def reopen(self, store):          # optional: the same data through a new connection
+            return MyStore(...)
+
+The methods use plain ``assert`` and need no pytest (pytest collects them; ``unittest`` runs them
+when the subclass also derives from ``unittest.TestCase``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from .._audit import verify
+from .._case import CaseSummary
+from .._errors import ConcurrencyConflict, MediationError, StoreError
+from .._events import GENESIS, StoredEvent, canonical_bytes, event_hash
+from ..stores._base import Store
+
+__all__ = ["StoreConformance", "raises", "synthetic_records", "synthetic_summary"]
+
+
+@contextlib.contextmanager
+def raises(kind: type[BaseException]) -> Iterator[None]:
+    """``with raises(X):`` without pytest."""
+    try:
+        yield
+    except kind:
+        return
+    raise AssertionError(f"{kind.__name__} was not raised")
+
+
+def synthetic_records(
+    case_id: str, n: int, start: int = 1, prev: str = GENESIS
+) -> list[StoredEvent]:
+    """``n`` chained records with arbitrary bodies (store tests do not replay them)."""
+    out = []
+    for seq in range(start, start + n):
+        body = canonical_bytes({"case": case_id, "seq": seq, "prev": prev, "note": "記録 ✓"})
+        rec = StoredEvent(case_id, seq, event_hash(body), body)
+        out.append(rec)
+        prev = rec.hash
+    return out
+
+
+def synthetic_summary(
+    case_id: str, seq: int, *, state: str = "applied", committee: str = "c1", level: str = "L1",
+    category: str = "邻里", head: str = GENESIS,
+) -> CaseSummary:  # fmt: skip
+    return CaseSummary(
+        case_id=case_id, committee=committee, state=state, level=level, category=category,
+        seq=seq, head=head, opened_at="2026-01-05T08:00:00.000000Z",
+        updated_at="2026-01-05T08:00:00.000000Z",
+    )  # fmt: skip
+
+
+class StoreConformance:
+    """Subclass and implement :meth:`make_store`; every ``test_*`` method checks one rule."""
+
+    def make_store(self) -> Store:
+        raise NotImplementedError
+
+    def reopen(self, store: Store) -> Store:
+        """The same data through a fresh handle; in-memory stores return ``store`` itself."""
+        return store
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _append(
+        self, store: Store, case_id: str, n: int, expected: int = 0, **kw: str
+    ) -> list[StoredEvent]:
+        head = store.read(case_id)[-1].hash if expected else GENESIS
+        recs = synthetic_records(case_id, n, expected + 1, head)
+        store.append(
+            synthetic_summary(case_id, expected + n, head=recs[-1].hash, **kw), recs, expected
+        )
+        return recs
+
+    # -- the contract ------------------------------------------------------------------------------
+
+    def test_round_trip_keeps_exact_bytes_and_hash(self) -> None:
+        store = self.make_store()
+        recs = self._append(store, "k1", 3)
+        got = store.read("k1")
+        assert got == recs
+        assert all(type(r.body) is bytes for r in got)
+        assert self.reopen(store).read("k1") == recs
+
+    def test_read_after_seq(self) -> None:
+        store = self.make_store()
+        recs = self._append(store, "k1", 5)
+        assert store.read("k1", after_seq=3) == recs[3:]
+        assert store.read("k1", after_seq=5) == []
+
+    def test_unknown_case_reads_empty(self) -> None:
+        store = self.make_store()
+        assert store.read("nope") == []
+        assert store.summary("nope") is None
+
+    def test_stale_writer_gets_conflict_and_writes_nothing(self) -> None:
+        store = self.make_store()
+        self._append(store, "k1", 2)
+        stale = synthetic_records("k1", 1, start=2)
+        with raises(ConcurrencyConflict):
+            store.append(synthetic_summary("k1", 2, state="failed"), stale, 1)
+        assert [r.seq for r in store.read("k1")] == [1, 2]
+        summary = store.summary("k1")
+        assert summary is not None and summary.state == "applied"
+
+    def test_expected_seq_ahead_of_the_log_is_a_conflict(self) -> None:
+        store = self.make_store()
+        self._append(store, "k1", 1)
+        with raises(ConcurrencyConflict):
+            store.append(synthetic_summary("k1", 4), synthetic_records("k1", 1, start=4), 3)
+        assert len(store.read("k1")) == 1
+
+    def test_new_case_conflicts_when_it_exists(self) -> None:
+        store = self.make_store()
+        self._append(store, "k1", 1)
+        with raises(ConcurrencyConflict):
+            store.append(synthetic_summary("k1", 1), synthetic_records("k1", 1), 0)
+
+    def test_batch_is_all_or_nothing(self) -> None:
+        store = self.make_store()
+        self._append(store, "k1", 2)
+        recs = self._append(store, "k1", 3, expected=2)
+        assert [r.seq for r in store.read("k1")] == [1, 2, 3, 4, 5]
+        assert store.read("k1")[2:] == recs
+
+    def test_malformed_batch_is_refused(self) -> None:
+        store = self.make_store()
+        bad = synthetic_records("k1", 2)
+        with raises(StoreError):
+            store.append(synthetic_summary("k1", 2), [bad[1], bad[0]], 0)
+        with raises(StoreError):
+            store.append(synthetic_summary("k1", 1), synthetic_records("other", 1), 0)
+        with raises(StoreError):
+            store.append(synthetic_summary("k1", 0), [], 0)
+        assert store.read("k1") == [] and store.read("other") == []
+
+    def test_summary_is_written_with_the_events(self) -> None:
+        store = self.make_store()
+        recs = self._append(store, "k1", 2, state="registered", level="L0", category="物业")
+        s = store.summary("k1")
+        assert s is not None
+        assert (s.state, s.level, s.category, s.seq, s.head) == (
+            "registered",
+            "L0",
+            "物业",
+            2,
+            recs[-1].hash,
+        )
+
+    def test_queries_filter_on_summary_columns(self) -> None:
+        store = self.make_store()
+        self._append(store, "a", 1, state="applied", committee="c1", level="L0", category="邻里")
+        self._append(store, "b", 1, state="registered", committee="c1", level="L1", category="物业")
+        self._append(store, "c", 1, state="registered", committee="c2", level="L1", category="邻里")
+        ids = lambda rows: [r.case_id for r in rows]  # noqa: E731
+        assert ids(store.cases()) == ["a", "b", "c"]
+        assert ids(store.cases(state="registered")) == ["b", "c"]
+        assert ids(store.cases(committee="c1", state="registered")) == ["b"]
+        assert ids(store.cases(level="L0")) == ["a"]
+        assert ids(store.cases(category="邻里")) == ["a", "c"]
+        assert ids(store.cases(state="resolved")) == []
+
+    def test_cases_are_independent_and_scan_is_ordered(self) -> None:
+        store = self.make_store()
+        self._append(store, "b", 2)
+        self._append(store, "a", 3)
+        assert store.case_ids() == ["a", "b"]
+        assert [(r.case_id, r.seq) for r in store.scan()] == [
+            ("a", 1), ("a", 2), ("a", 3), ("b", 1), ("b", 2),
+        ]  # fmt: skip
+
+    def test_a_real_case_verifies_from_the_store(self) -> None:
+        from ._strategies import World
+
+        world = World()
+        store = self.make_store()
+        service = world.service(store)
+        _run_short_case(world, service)
+        fresh = self.reopen(store)
+        verdict = verify(fresh.read("case-1"), "case-1")
+        assert verdict.ok, verdict.describe()
+        assert verdict.state == "registered"
+        summary = fresh.summary("case-1")
+        assert summary is not None and summary.state == "registered" and summary.seq == 3
+
+
+def _run_short_case(world: object, service: object) -> None:
+    from .. import commands as cmd
+    from .._service import CaseService
+    from ._strategies import World
+
+    assert isinstance(world, World) and isinstance(service, CaseService)
+    service.execute(
+        world["p1"],
+        "case-1",
+        cmd.Apply(
+            committee=world.committee,
+            category="邻里",
+            description="噪声",
+            applicants=(cmd.Party("p1", "陈女士"),),
+            respondents=(cmd.Party("p2", "刘先生"),),
+        ),
+    )
+    service.execute(world["p2"], "case-1", cmd.RecordConsent())
+    try:
+        service.execute(world["director"], "case-1", cmd.Register())
+    except MediationError as exc:  # pragma: no cover - a conformance failure, reported by verify
+        raise AssertionError(exc.fields()) from exc

@@ -1,0 +1,326 @@
+"""Hypothesis strategies derived from the workflow declaration.
+
+A :class:`World` is a cast for one committee (director, mediators, parties, agents, invitees, a grid
+worker, the platform, a supervisor, an auditor and a stranger) with its directory.  From the
+declaration and a case, :func:`command_for` draws a command of a given name whose payload fits the
+case (mostly valid, sometimes not, so guards get exercised), and :func:`actor_for` draws an actor
+that holds one of the grants the declaration lists for it (or, sometimes, anyone).
+:func:`histories` walks the workflow and returns the records of a case built through the service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+from hypothesis import assume
+from hypothesis import strategies as st
+
+from .. import commands as cmd
+from .._authz import Actor, StaticDirectory
+from .._case import Case
+from .._errors import MediationError
+from .._events import StoredEvent
+from .._service import CaseService
+from .._workflow import NEW, WORKFLOW, CommandSpec, Role
+from ..stores.memory import MemoryStore
+
+__all__ = [
+    "TickClock",
+    "World",
+    "actor_for",
+    "command_for",
+    "commands_from",
+    "histories",
+    "step",
+]
+
+COMMITTEE = "c1"
+OTHER_COMMITTEE = "c2"
+_EPOCH = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.timezone.utc)
+
+
+@attrs.define
+class TickClock:
+    """A deterministic clock that advances by ``step`` on every call."""
+
+    now: dt.datetime = _EPOCH
+    step: dt.timedelta = dt.timedelta(minutes=7)
+
+    def __call__(self) -> dt.datetime:
+        self.now += self.step
+        return self.now
+
+
+@attrs.define
+class World:
+    """The people of one committee, the directory that knows them, and handy actors by name."""
+
+    committee: str = COMMITTEE
+    directory: StaticDirectory = attrs.field(factory=StaticDirectory)
+    people: dict[str, Actor] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        c = self.committee
+        roles: dict[str, dict[str, list[str]]] = {
+            "director": {c: ["director"]},
+            "med1": {c: ["mediator"]},
+            "med2": {c: ["mediator"]},
+            "med3": {c: ["mediator"]},
+            "outsider-med": {OTHER_COMMITTEE: ["mediator", "director"]},
+            "grid": {c: ["grid_worker"]},
+            "platform": {c: ["system"]},
+            "supervisor": {c: ["supervisor"]},
+            "auditor": {c: ["auditor"]},
+        }
+        for pid in (*PARTY_IDS, *AGENT_IDS, *INVITEE_IDS, "stranger"):
+            roles.setdefault(pid, {})
+        for name, grants in roles.items():
+            self.people[name] = self.directory.add(Actor.with_roles(name, grants))
+
+    def __getitem__(self, name: str) -> Actor:
+        return self.people[name]
+
+    def service(self, store: Any | None = None, **kw: Any) -> CaseService:
+        return CaseService(
+            store if store is not None else MemoryStore(),
+            directory=self.directory,
+            clock=kw.pop("clock", TickClock()),
+            **kw,
+        )
+
+    def holders(self, case: Case, grant: str) -> list[Actor]:
+        """Actors who hold ``grant`` (a relation to ``case``, or a role in its committee)."""
+        out = []
+        for actor in self.people.values():
+            if grant in case.relations_of(actor.id) or (
+                grant in _ROLES and actor.has_role(grant, case.committee)
+            ):
+                out.append(actor)
+        return out
+
+
+_ROLES = frozenset(r.value for r in Role)
+PARTY_IDS = ("p1", "p2", "p3", "org1")
+AGENT_IDS = ("agent1", "agent2")
+INVITEE_IDS = ("inv1", "inv2")
+_NAMES = {"p1": "陈女士", "p2": "刘先生", "p3": "王阿姨", "org1": "天鹅堡物业公司"}
+
+_text = st.text(
+    alphabet=st.sampled_from("调解邻里噪声漏水停车协议abc 123"), min_size=1, max_size=20
+)
+_docs = st.builds(
+    cmd.DocRef,
+    sha256=st.binary(min_size=1, max_size=8).map(lambda b: hashlib.sha256(b).hexdigest()),
+    media_type=st.sampled_from(("application/pdf", "image/jpeg")),
+)
+
+
+def _party(pid: str) -> cmd.Party:
+    n = str(sum(map(ord, pid)) % 10000).zfill(4)
+    return cmd.Party(
+        pid,
+        _NAMES[pid],
+        kind="organisation" if pid.startswith("org") else "person",
+        phone="1380000" + n,
+        id_number="41090219800101" + n,
+    )
+
+
+@st.composite
+def _opening(draw: st.DrawFn, world: World, name: str) -> cmd.Command:
+    ids = draw(st.permutations(PARTY_IDS))
+    n_app = draw(st.integers(1, 2))
+    n_resp = draw(st.integers(1, 2))
+    base: dict[str, Any] = dict(
+        committee=world.committee,
+        category=draw(st.sampled_from(("邻里", "物业", "合同", "婚姻家庭", "劳动争议"))),
+        description=draw(_text),
+        applicants=tuple(_party(p) for p in ids[:n_app]),
+        respondents=tuple(_party(p) for p in ids[n_app : n_app + n_resp]),
+        level=draw(st.sampled_from(("L0", "L1"))),
+        involves_privacy=draw(st.booleans()),
+        profile=draw(st.sampled_from(("", "sz", "court"))),
+    )
+    if name == "apply":
+        return cmd.Apply(**base, oral=draw(st.booleans()))
+    return cmd.Report(**base, source=draw(st.sampled_from(("grid", "early_warning"))))
+
+
+def _people(case: Case) -> list[str]:
+    return [*case.parties, *case.agents]
+
+
+def _tie(draw: st.DrawFn, case: Case) -> cmd.Tie:
+    return cmd.Tie(
+        draw(st.sampled_from(_people(case))),
+        draw(st.sampled_from(("spouse", "sibling", "interest", "other"))),
+    )
+
+
+@st.composite
+def command_for(draw: st.DrawFn, world: World, case: Case, name: str) -> cmd.Command:
+    """A command named ``name`` whose payload fits ``case`` (valid more often than not)."""
+    parties = list(case.party_ids) or list(PARTY_IDS[:2])
+    mediators = ["med1", "med2", "med3", "outsider-med", "p1"]
+    person_pool = [*case.mediators, *case.invitees, *mediators[:2], *INVITEE_IDS]
+    if name in ("apply", "report"):
+        return draw(_opening(world, name))
+    if name == "record_consent":
+        return cmd.RecordConsent()
+    if name == "refuse":
+        return cmd.Refuse(draw(_text))
+    if name == "register":
+        scope = draw(
+            st.one_of(
+                st.just(cmd.Scope()),
+                st.just(cmd.Scope()),
+                st.builds(cmd.Scope, civil=st.booleans(), criminal=st.booleans()),
+            )
+        )
+        return cmd.Register(scope)
+    if name == "not_accept":
+        return cmd.NotAccept(draw(_text), draw(st.sampled_from(cmd.ROUTES)))
+    if name == "appoint_agent":
+        agent = draw(st.sampled_from([a for a in AGENT_IDS if a not in case.agents] or AGENT_IDS))
+        return cmd.AppointAgent(cmd.Party(agent, "代理人" + agent), draw(_docs))
+    if name == "assign_mediator":
+        ties = (_tie(draw, case),) if draw(st.integers(0, 5)) == 0 else ()
+        return cmd.AssignMediator(draw(st.sampled_from(mediators)), draw(st.booleans()), ties)
+    if name == "request_recusal":
+        return cmd.RequestRecusal(draw(st.sampled_from(person_pool)), draw(_text))
+    if name == "declare_conflict":
+        return cmd.DeclareConflict((_tie(draw, case),))
+    if name == "decide_recusal":
+        pending = list(case.recusal_requests) or person_pool
+        return cmd.DecideRecusal(draw(st.sampled_from(pending)), draw(st.booleans()))
+    if name == "consent":
+        subject = draw(st.sampled_from(cmd.CONSENT_SUBJECTS))
+        person = (
+            draw(st.sampled_from(person_pool)) if subject in ("invitee", "waive_recusal") else ""
+        )
+        return cmd.Consent(subject, person)
+    if name == "invite":
+        kind = draw(st.sampled_from(cmd.INVITEE_KINDS))
+        employer = draw(st.sampled_from(("", "org1", "某律所")))
+        return cmd.Invite(draw(st.sampled_from(INVITEE_IDS)), kind, draw(_docs), employer)
+    if name == "notify_rights":
+        chosen = draw(st.lists(st.sampled_from(parties), min_size=1, unique=True))
+        return cmd.NotifyRights(tuple(chosen))
+    if name == "schedule_meeting":
+        return cmd.ScheduleMeeting(_EPOCH + dt.timedelta(days=3), "调解室", draw(st.booleans()))
+    if name == "open_session":
+        return cmd.OpenSession()
+    if name == "record_minutes":
+        return cmd.RecordMinutes(draw(_text))
+    if name == "share_proposal":
+        return cmd.ShareProposal(draw(_text))
+    if name == "revise_proposal":
+        return cmd.ReviseProposal(draw(st.integers(1, case.proposals + 1)), draw(_text))
+    if name == "draft_agreement":
+        blank = draw(st.integers(0, 6)) == 0
+        return cmd.DraftAgreement(
+            cmd.AgreementContent(
+                facts="" if blank else draw(_text),
+                issues=draw(_text),
+                responsibilities=draw(_text),
+                obligations=draw(_text),
+                performance_method=draw(_text),
+                performance_place=draw(_text),
+                performance_deadline=dt.date(2026, 3, 1),
+            )
+        )
+    if name == "sign":
+        return cmd.Sign(draw(st.sampled_from(("signature", "seal", "fingerprint"))))
+    if name == "record_oral_agreement":
+        return cmd.RecordOralAgreement(draw(_text))
+    if name == "record_follow_up":
+        return cmd.RecordFollowUp(draw(_text), draw(st.sampled_from(("no", "partial", "yes"))))
+    if name == "confirm_performed":
+        return cmd.ConfirmPerformed()
+    if name == "reopen":
+        return cmd.Reopen(draw(_text))
+    if name == "propose_termination":
+        return cmd.ProposeTermination(draw(_text), draw(st.sampled_from(cmd.ROUTES)))
+    if name == "terminate":
+        return cmd.Terminate(draw(st.booleans()))
+    if name == "withdraw":
+        return cmd.Withdraw()
+    if name == "escalate":
+        return cmd.Escalate(draw(_text))
+    if name == "transfer":
+        return cmd.Transfer("street_committee", "胜利办调委会", draw(_text))
+    if name == "extend_term":
+        return cmd.ExtendTerm(draw(st.integers(1, 30)))
+    if name == "pause":
+        return cmd.Pause(draw(st.sampled_from(("appraisal", "risk_report", "other"))))
+    if name == "resume":
+        return cmd.Resume()
+    if name == "record_judicial_confirmation":
+        status = draw(st.sampled_from(("applied", "confirmed", "rejected")))
+        joint = tuple(parties) if draw(st.booleans()) else tuple(parties[:1])
+        return cmd.RecordJudicialConfirmation(status, joint if status == "applied" else ())
+    if name == "archive":
+        return cmd.Archive()
+    raise ValueError(f"no strategy for command {name!r}")
+
+
+@st.composite
+def actor_for(draw: st.DrawFn, world: World, case: Case, spec: CommandSpec) -> Actor:
+    """Usually someone holding a grant the declaration lists for ``spec``; sometimes anyone."""
+    holders: list[Actor] = []
+    if case.state == NEW:
+        holders = [world[p] for p in PARTY_IDS] + [world["med1"], world["grid"], world["platform"]]
+    else:
+        for grant in spec.grants:
+            holders.extend(world.holders(case, grant))
+    if holders and draw(st.integers(0, 9)) > 0:
+        return draw(st.sampled_from(holders))
+    return draw(st.sampled_from(list(world.people.values())))
+
+
+def commands_from(state: str) -> Sequence[CommandSpec]:
+    """The commands the declaration allows from ``state`` (every command if ``None``)."""
+    return WORKFLOW.commands_from(state)
+
+
+@st.composite
+def step(draw: st.DrawFn, world: World, case: Case, legal_only: bool = True) -> tuple[Actor, Any]:
+    """One (actor, command) for ``case``: a command legal from its state, or any command."""
+    specs = commands_from(case.state) if legal_only else WORKFLOW.commands
+    if not specs:
+        specs = WORKFLOW.commands
+    spec = draw(st.sampled_from(list(specs)))
+    return draw(actor_for(world, case, spec)), draw(command_for(world, case, spec.name))
+
+
+@st.composite
+def histories(draw: st.DrawFn, max_steps: int = 40) -> list[StoredEvent]:
+    """The records of one case built through the service by random legal-looking steps."""
+    world = World()
+    service = world.service()
+    case_id = "case-h"
+    opening = draw(
+        st.sampled_from([s for s in WORKFLOW.commands if NEW in s.sources]).map(lambda s: s.name)
+    )
+    for _ in range(10):
+        actor = draw(actor_for(world, Case(case_id), WORKFLOW.command(opening)))
+        try:
+            service.execute(actor, case_id, draw(command_for(world, Case(case_id), opening)))
+            break
+        except MediationError:
+            continue
+    else:
+        assume(False)
+    for _ in range(draw(st.integers(0, max_steps))):
+        case = service.case(case_id)
+        if case.terminal and case.archived:
+            break
+        actor, command = draw(step(world, case))
+        with contextlib.suppress(MediationError):
+            service.execute(actor, case_id, command)
+    return service.store.read(case_id)
