@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from mediation import MemoryStore, SQLiteStore, Store
-from mediation.testing import StoreConformance, synthetic_records, synthetic_summary
+from mediation.testing import StoreConformance
 
 
 class TestMemoryStore(StoreConformance):

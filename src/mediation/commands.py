@@ -5,7 +5,12 @@
 """
 
 from ._commands import (
+    CATEGORIES,
     COMMAND_TYPES,
+    CONSENT_SUBJECTS,
+    INVITEE_KINDS,
+    ROUTES,
+    TIE_KINDS,
     AgreementContent,
     Apply,
     AppointAgent,
@@ -52,7 +57,12 @@ from ._commands import (
 )
 
 __all__ = [
+    "CATEGORIES",
     "COMMAND_TYPES",
+    "CONSENT_SUBJECTS",
+    "INVITEE_KINDS",
+    "ROUTES",
+    "TIE_KINDS",
     "AgreementContent",
     "Apply",
     "AppointAgent",

@@ -165,7 +165,10 @@ class StoreConformance:
         self._append(store, "a", 1, state="applied", committee="c1", level="L0", category="邻里")
         self._append(store, "b", 1, state="registered", committee="c1", level="L1", category="物业")
         self._append(store, "c", 1, state="registered", committee="c2", level="L1", category="邻里")
-        ids = lambda rows: [r.case_id for r in rows]  # noqa: E731
+
+        def ids(rows: list[CaseSummary]) -> list[str]:
+            return [r.case_id for r in rows]
+
         assert ids(store.cases()) == ["a", "b", "c"]
         assert ids(store.cases(state="registered")) == ["b", "c"]
         assert ids(store.cases(committee="c1", state="registered")) == ["b"]
