@@ -26,7 +26,7 @@ from ._case import Case, apply_event
 from ._commands import COMMAND_TYPES, from_payload
 from ._errors import IntegrityViolation, MediationError
 from ._events import DOMAIN_TAG, GENESIS, StoredEvent, parse_body, parse_time
-from ._guards import GUARDS, Context
+from ._guards import GUARDS, NAMES_PEOPLE, Context, check_people
 from ._workflow import NEW, WORKFLOW, Role
 
 __all__ = ["Fault", "FaultKind", "Verdict", "replay", "verify"]
@@ -162,6 +162,11 @@ def _check_event(
             raise _Stop(FaultKind.MALFORMED, f"payload of {spec.name}: {exc}") from exc
     state = case.state
     target = _TABLE.get((state, spec.name))
+    if target is not None and spec.name in NAMES_PEOPLE:
+        try:
+            check_people(case, spec.name, payload)
+        except MediationError as exc:
+            raise _Stop(FaultKind.ILLEGAL_TRANSITION, f"{spec.name}: {exc}") from exc
     if target is None:
         where = "a new case" if state == NEW else f"state {state}"
         raise _Stop(FaultKind.ILLEGAL_TRANSITION, f"{spec.name} is not allowed from {where}")

@@ -9,7 +9,7 @@ The same functions serve the live command path (as ``transitions`` conditions), 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -17,11 +17,20 @@ import attrs
 from ._authz import Directory
 from ._case import Case, signature_slot
 from ._commands import CLOSE_RELATIVES
-from ._errors import GuardFailed
+from ._errors import GuardFailed, InvalidCommand
 from ._events import parse_time
 from ._workflow import WORKFLOW, Role
 
-__all__ = ["GUARDS", "Context", "Reason", "check", "condition", "failure"]
+__all__ = [
+    "GUARDS",
+    "NAMES_PEOPLE",
+    "Context",
+    "Reason",
+    "check",
+    "check_people",
+    "condition",
+    "failure",
+]
 
 Reason = tuple[str, str]
 
@@ -105,6 +114,43 @@ def condition(name: str, *, raising: bool = True) -> Callable[[Any], bool]:
 
     cond.__name__ = f"guard_{name}"
     return cond
+
+
+#: commands whose payload names people who must belong to the case
+NAMES_PEOPLE = frozenset((
+    "notify_rights", "record_judicial_confirmation", "appoint_agent", "assign_mediator",
+    "request_recusal", "declare_conflict", "invite",
+))  # fmt: skip
+
+
+def check_people(case: Case, command: str, payload: Mapping[str, Any]) -> None:
+    """Raise :class:`InvalidCommand` when a payload names someone who is not where it says.
+
+    Party ids must be parties of the case, ties must point at its parties or agents, a recusal
+    request must name one of its mediators or invitees, and a new agent must be new to the case.
+    """
+    known = case.parties.keys() | case.agents.keys()
+
+    def bad(message: str, field: str) -> InvalidCommand:
+        return InvalidCommand(message, case=case.id, command=command, field=field, state=case.state)
+
+    named: Iterable[str] = ()
+    if command == "notify_rights":
+        named = payload["parties"]
+    elif command == "record_judicial_confirmation":
+        named = payload["joint_applicants"]
+    elif command == "appoint_agent" and payload["agent"]["id"] in known:
+        raise bad(f"{payload['agent']['id']} is already a party or agent", "agent")
+    elif command == "request_recusal":
+        person = payload["person"]
+        if person not in case.mediators and person not in case.invitees:
+            raise bad(f"{person} is not a mediator or invitee of case {case.id}", "person")
+    for tie in payload.get("ties") or ():
+        if tie["person"] not in known:
+            raise bad(f"{tie['person']} is not a party or agent of case {case.id}", "ties")
+    for pid in named:
+        if pid not in case.parties:
+            raise bad(f"{pid} is not a party of case {case.id}", "parties")
 
 
 # -- opening ---------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
@@ -39,7 +39,7 @@ from ._events import (
     event_hash,
     format_time,
 )
-from ._guards import GUARDS, Context, condition
+from ._guards import GUARDS, NAMES_PEOPLE, Context, check_people, condition
 from ._views import CaseView, view_case
 from ._workflow import NEW, WORKFLOW, build_machine
 from .stores._base import Store
@@ -64,13 +64,6 @@ def _machine() -> Any:
 #: The one machine shared by every service and case in the process (it has no models).
 MACHINE = _machine()
 _EVENTS = MACHINE.events
-
-
-#: commands whose payload names people that must belong to the case
-_NAMES_PEOPLE = frozenset((
-    "notify_rights", "record_judicial_confirmation", "appoint_agent", "assign_mediator",
-    "request_recusal", "declare_conflict", "invite",
-))  # fmt: skip
 
 
 class _Probe:
@@ -260,8 +253,8 @@ class CaseService:
                 command=spec.name,
                 actor=actor.id,
             ) from exc
-        if spec.name in _NAMES_PEOPLE:
-            self._check_parties(case, spec.name, payload)
+        if spec.name in NAMES_PEOPLE:
+            check_people(case, spec.name, payload)
         seq = case.seq + 1
         prev = case.head
         raw = encode_body(
@@ -359,36 +352,3 @@ class CaseService:
         for field in attrs.fields(Case):
             setattr(case, field.name, getattr(committed, field.name))
         self._remember(case)
-
-    @staticmethod
-    def _check_parties(case: Case, command: str, payload: dict[str, Any]) -> None:
-        """A party id named in a payload must be a party (or agent) of this case."""
-        known = case.parties.keys() | case.agents.keys()
-        named: Iterable[str] = ()
-        if command == "notify_rights":
-            named = payload["parties"]
-        elif command == "record_judicial_confirmation":
-            named = payload["joint_applicants"]
-        elif command == "appoint_agent" and payload["agent"]["id"] in known:
-            raise InvalidCommand(
-                f"{payload['agent']['id']} is already a party or agent",
-                case=case.id,
-                command=command,
-                field="agent",
-            )
-        for ties in payload.get("ties") or ():
-            if ties["person"] not in known:
-                raise InvalidCommand(
-                    f"{ties['person']} is not a party or agent of case {case.id}",
-                    case=case.id,
-                    command=command,
-                    field="ties",
-                )
-        for pid in named:
-            if pid not in case.parties:
-                raise InvalidCommand(
-                    f"{pid} is not a party of case {case.id}",
-                    case=case.id,
-                    command=command,
-                    field="parties",
-                )
