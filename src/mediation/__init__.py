@@ -24,6 +24,7 @@ from ._errors import (
 )
 from ._events import Event, StoredEvent, canonical_bytes, event_hash
 from ._service import CaseService, Permission
+from ._stats import Statistics
 from ._views import CaseView, TimelineEntry
 from ._workflow import WORKFLOW, CommandSpec, GuardSpec, Relation, Role, Stage, StateSpec, Workflow
 from .stores import MemoryStore, SQLiteStore, Store
@@ -63,6 +64,7 @@ __all__ = [
     "Stage",
     "StateSpec",
     "StaticDirectory",
+    "Statistics",
     "Store",
     "StoreError",
     "StoredEvent",

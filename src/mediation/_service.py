@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import attrs
@@ -40,8 +40,9 @@ from ._events import (
     format_time,
 )
 from ._guards import GUARDS, NAMES_PEOPLE, Context, check_people, condition
+from ._stats import Statistics, compute_statistics
 from ._views import CaseView, view_case
-from ._workflow import NEW, WORKFLOW, build_machine
+from ._workflow import NEW, WORKFLOW, Role, build_machine
 from .stores._base import Store
 
 __all__ = ["CaseService", "Permission", "utc_now"]
@@ -158,6 +159,24 @@ class CaseService:
                 if d.overdue:
                     out.append((s, d))
         return out
+
+    def statistics(self, actor: Actor, committees: Iterable[str] | None = None) -> Statistics:
+        """Counts, success rate, durations and overdue cases over the committees ``actor`` holds a
+        supervisor, director or auditor role in (or the given subset of them)."""
+        entitled = (
+            actor.committees(Role.SUPERVISOR)
+            | actor.committees(Role.DIRECTOR)
+            | actor.committees(Role.AUDITOR)
+        )
+        wanted = entitled if committees is None else frozenset(committees)
+        if not wanted or not wanted <= entitled:
+            raise NotPermitted(
+                f"{actor.id} may not see statistics of {', '.join(sorted(wanted - entitled)) or 'any committee'}",
+                message_zh=f"{actor.id} 无权查看该调委会的统计",
+                actor=actor.id,
+            )
+        rows = [row for c in sorted(wanted) for row in self.store.cases(committee=c)]
+        return compute_statistics(rows, wanted, self.clock(), self.policy)
 
     def allowed(self, actor: Actor, case_id: str) -> tuple[Permission, ...]:
         """For every command of the workflow: may ``actor`` issue it on this case now, and if not,

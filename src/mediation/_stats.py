@@ -1,0 +1,65 @@
+"""Evaluation (可评估): counts, success rate, durations and overdue cases, from summary rows only.
+
+What a supervisor (司法所/街道) may see: categories, counts and durations, never a party or a text
+(DOMAIN.md, Confidentiality).  Success rate = cases whose agreement took effect (effective,
+following up, resolved) over cases that reached a decision (those plus failed).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+from ._case import CaseSummary
+from ._deadlines import Policy, summary_deadlines
+from ._events import parse_time
+
+__all__ = ["Statistics", "compute_statistics"]
+
+_AGREED = frozenset(("agreement_effective", "following_up", "resolved"))
+_DECIDED = _AGREED | {"failed"}
+_CLOSED = frozenset(("resolved", "failed", "withdrawn", "transferred", "not_accepted", "refused"))
+
+
+@attrs.frozen
+class Statistics:
+    committees: tuple[str, ...]
+    cases: int
+    by_state: Mapping[str, int]
+    by_category: Mapping[str, int]
+    by_level: Mapping[str, int]
+    agreed: int
+    decided: int
+    overdue: int
+    median_days_to_close: float | None
+
+    @property
+    def success_rate(self) -> float | None:
+        """Agreements over decided cases (the source reports 80%), or None before any decision."""
+        return self.agreed / self.decided if self.decided else None
+
+
+def compute_statistics(
+    rows: Iterable[CaseSummary], committees: Iterable[str], now: _dt.datetime, policy: Policy
+) -> Statistics:
+    rows = list(rows)
+    durations = [
+        (parse_time(r.updated_at) - parse_time(r.opened_at)) / _dt.timedelta(days=1)
+        for r in rows
+        if r.state in _CLOSED
+    ]
+    return Statistics(
+        committees=tuple(sorted(set(committees))),
+        cases=len(rows),
+        by_state=dict(sorted(Counter(r.state for r in rows).items())),
+        by_category=dict(sorted(Counter(r.category for r in rows).items())),
+        by_level=dict(sorted(Counter(r.level for r in rows).items())),
+        agreed=sum(r.state in _AGREED for r in rows),
+        decided=sum(r.state in _DECIDED for r in rows),
+        overdue=sum(any(d.overdue for d in summary_deadlines(r, now, policy)) for r in rows),
+        median_days_to_close=round(statistics.median(durations), 2) if durations else None,
+    )
