@@ -162,11 +162,6 @@ def _check_event(
             raise _Stop(FaultKind.MALFORMED, f"payload of {spec.name}: {exc}") from exc
     state = case.state
     target = _TABLE.get((state, spec.name))
-    if target is not None and spec.name in NAMES_PEOPLE:
-        try:
-            check_people(case, spec.name, payload)
-        except MediationError as exc:
-            raise _Stop(FaultKind.ILLEGAL_TRANSITION, f"{spec.name}: {exc}") from exc
     if target is None:
         where = "a new case" if state == NEW else f"state {state}"
         raise _Stop(FaultKind.ILLEGAL_TRANSITION, f"{spec.name} is not allowed from {where}")
@@ -178,6 +173,11 @@ def _check_event(
             FaultKind.UNAUTHORIZED,
             f"{actor} acted as {acted_as} but held no such relation to the case at that point",
         )
+    if spec.name in NAMES_PEOPLE:  # after authorization, like the service (a guard-like check)
+        try:
+            check_people(case, spec.name, payload)
+        except MediationError as exc:
+            raise _Stop(FaultKind.ILLEGAL_TRANSITION, f"{spec.name}: {exc}") from exc
     ctx = Context(
         case,
         spec.name,

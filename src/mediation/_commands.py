@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -130,6 +131,16 @@ def optional(of: type) -> Callable[..., None]:
     def check(_: object, attr: attrs.Attribute[Any], value: object) -> None:
         if value is not None and not isinstance(value, of):
             _fail(attr, f"expected {of.__name__} or None, got {type(value).__name__}")
+
+    return check
+
+
+def instance(of: type) -> Callable[..., None]:
+    """Like ``attrs.validators.instance_of``, but raising :class:`InvalidCommand`."""
+
+    def check(_: object, attr: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, of):
+            _fail(attr, f"expected {of.__name__}, got {type(value).__name__}")
 
     return check
 
@@ -263,7 +274,10 @@ class _Opening(Command):
     def __attrs_post_init__(self) -> None:
         ids = [p.id for p in (*self.applicants, *self.respondents)]
         if len(set(ids)) != len(ids):
-            raise InvalidCommand("a party appears twice", field="respondents")
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            raise InvalidCommand(
+                f"respondents: party {', '.join(dup)} appears twice", field="respondents"
+            )
 
 
 @attrs.frozen
@@ -301,7 +315,7 @@ class Refuse(Command):
 @attrs.frozen
 class Register(Command):
     name: ClassVar[str] = "register"
-    scope: Scope = attrs.field(factory=Scope, validator=attrs.validators.instance_of(Scope))
+    scope: Scope = attrs.field(factory=Scope, validator=instance(Scope))
     note: str = attrs.field(default="", validator=text())
 
 
@@ -318,8 +332,8 @@ class NotAccept(Command):
 @attrs.frozen
 class AppointAgent(Command):
     name: ClassVar[str] = "appoint_agent"
-    agent: Party = attrs.field(validator=attrs.validators.instance_of(Party))
-    power_of_attorney: DocRef = attrs.field(validator=attrs.validators.instance_of(DocRef))
+    agent: Party = attrs.field(validator=instance(Party))
+    power_of_attorney: DocRef = attrs.field(validator=instance(DocRef))
 
 
 @attrs.frozen
@@ -380,7 +394,7 @@ class Invite(Command):
     name: ClassVar[str] = "invite"
     invitee: str = attrs.field(validator=ident)
     kind: str = attrs.field(validator=one_of(*INVITEE_KINDS))
-    undertaking: DocRef = attrs.field(validator=attrs.validators.instance_of(DocRef))
+    undertaking: DocRef = attrs.field(validator=instance(DocRef))
     employer: str = attrs.field(default="", validator=text(MAX_SHORT))
     ties: tuple[Tie, ...] = attrs.field(default=(), converter=_tuple, validator=items(Tie))
 
@@ -428,9 +442,7 @@ class ReviseProposal(Command):
 @attrs.frozen
 class DraftAgreement(Command):
     name: ClassVar[str] = "draft_agreement"
-    content: AgreementContent = attrs.field(
-        validator=attrs.validators.instance_of(AgreementContent)
-    )
+    content: AgreementContent = attrs.field(validator=instance(AgreementContent))
     document: DocRef | None = attrs.field(default=None, validator=optional(DocRef))
 
 
@@ -597,7 +609,7 @@ def to_payload(obj: Any) -> dict[str, Any]:
 
 def _decode(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
-    if origin is typing.Union or str(origin) == "types.UnionType":
+    if origin is typing.Union or origin is types.UnionType:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return None if value is None else _decode(args[0], value, where)
     if origin is tuple:

@@ -68,6 +68,12 @@ class InvalidCommand(MediationError, ValueError):
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.field = field
 
+    def fields(self) -> dict[str, object]:
+        out = super().fields()
+        if self.field is not None:
+            out["field"] = self.field
+        return out
+
 
 class NotPermitted(MediationError):
     """The actor holds no role or relation that permits this command on this case now."""
@@ -118,6 +124,11 @@ class ConcurrencyConflict(StoreError):
     def __init__(self, message: str, *, expected_seq: int, **kw: object) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.expected_seq = expected_seq
+
+    def fields(self) -> dict[str, object]:
+        out = super().fields()
+        out["expected_seq"] = self.expected_seq
+        return out
 
 
 class IntegrityViolation(MediationError):

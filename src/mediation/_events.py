@@ -113,7 +113,10 @@ def parse_time(text: str) -> _dt.datetime:
     """Inverse of :func:`format_time` (raises ``ValueError`` on anything else)."""
     if not text.endswith("Z") or len(text) != 27:
         raise ValueError(f"not a UTC timestamp of the log format: {text!r}")
-    return _dt.datetime.fromisoformat(text[:-1]).replace(tzinfo=_UTC)
+    at = _dt.datetime.fromisoformat(text[:-1]).replace(tzinfo=_UTC)
+    if format_time(at) != text:  # fromisoformat also takes "T"→" ", "," for ".", week dates
+        raise ValueError(f"not a UTC timestamp of the log format: {text!r}")
+    return at
 
 
 @attrs.frozen

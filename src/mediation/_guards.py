@@ -141,6 +141,10 @@ def check_people(case: Case, command: str, payload: Mapping[str, Any]) -> None:
         named = payload["joint_applicants"]
     elif command == "appoint_agent" and payload["agent"]["id"] in known:
         raise bad(f"{payload['agent']['id']} is already a party or agent", "agent")
+    elif command == "appoint_agent" and (
+        payload["agent"]["id"] in case.mediators or payload["agent"]["id"] in case.invitees
+    ):
+        raise bad(f"{payload['agent']['id']} is a mediator or invitee of this case", "agent")
     elif command == "request_recusal":
         person = payload["person"]
         if person not in case.mediators and person not in case.invitees:
@@ -372,7 +376,7 @@ def _g8a(ctx: Context) -> Reason | None:
 def _not_signed_yet(ctx: Context) -> Reason | None:
     slot = signature_slot(ctx.case, ctx.actor, ctx.acted_as)
     if slot in ctx.case.signatures:
-        what = "the committee seal is" if slot == "seal" else f"{slot} has"
+        what = "the committee seal is" if slot == "seal" else f"the signature of {slot} is"
         return (f"{what} already on the agreement", "已签署（盖章）")
     return None
 

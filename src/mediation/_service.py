@@ -18,7 +18,7 @@ import attrs
 from ._audit import Verdict, replay, verify
 from ._authz import Actor, Directory, StaticDirectory, authorize
 from ._case import Case, CaseSummary, apply_event
-from ._commands import COMMAND_TYPES, Command, to_payload
+from ._commands import _ID_RE, COMMAND_TYPES, Command, to_payload
 from ._deadlines import Deadline, Policy, deadlines, summary_deadlines
 from ._errors import (
     CaseExists,
@@ -240,6 +240,8 @@ class CaseService:
             raise InvalidCommand(f"not a command: {command!r}")
         opening = command.name in ("apply", "report")
         if opening:
+            if not isinstance(case_id, str) or not _ID_RE.match(case_id):
+                raise InvalidCommand(f"not a valid case id: {case_id!r:.80}", field="case_id")
             case = Case(case_id)
             if case_id in self._cache or self.store.summary(case_id) is not None:
                 raise CaseExists(f"case {case_id} already exists", case=case_id)

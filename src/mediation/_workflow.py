@@ -790,7 +790,29 @@ def render_markdown(workflow: Workflow = WORKFLOW) -> str:
     out += ["", "## Guards", "", "| guard | 中文 | English | basis |", "|---|---|---|---|"]
     for g in workflow.guards:
         out.append(f"| `{g.name}` | {g.zh} | {g.en} | {g.basis} |")
-    out += ["", "## Diagram", "", "```mermaid", "stateDiagram-v2"]
+    out += [
+        "",
+        "## From each state",
+        "",
+        "The commands the declaration allows from each state (who may issue them, and whether "
+        "their guards hold, is decided per command).",
+        "",
+        "| state | commands |",
+        "|---|---|",
+    ]
+    for name in (NEW, *(s.name for s in workflow.states)):
+        allowed = ", ".join(f"`{c.name}`" for c in workflow.commands_from(name)) or "none"
+        out.append(f"| {'—' if name == NEW else f'`{name}`'} | {allowed} |")
+    out += [
+        "",
+        "## Diagram",
+        "",
+        "Commands that keep the state (*(same)* above) are not drawn; `sign` reaches its target "
+        "only once its completion guard holds.",
+        "",
+        "```mermaid",
+        "stateDiagram-v2",
+    ]
     out += ["    " + line for line in mermaid_lines(workflow)]
     out += ["```", ""]
     return "\n".join(out)

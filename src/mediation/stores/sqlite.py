@@ -207,6 +207,8 @@ class SQLiteStore(Store):
                 raise
             conn.execute("RELEASE mediation_append" if nested else "COMMIT")
         except sqlite3.IntegrityError as exc:
+            if "UNIQUE" not in str(exc):  # a CHECK or NOT NULL violation is no race
+                raise StoreError(f"append to case {case_id} failed: {exc}", case=case_id) from exc
             raise ConcurrencyConflict(
                 f"case {case_id}: another writer appended seq {expected_seq + 1} first",
                 expected_seq=expected_seq,

@@ -1,0 +1,303 @@
+"""Deadlines (时限): defaults of DOMAIN.md, paused time excluded, overdue cases as early warnings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from helpers import EPOCH, Env, apply_cmd
+from mediation import CaseSummary, Deadline, MemoryStore, Policy, StoredEvent
+from mediation import commands as cmd
+from mediation._deadlines import add_working_days
+
+DAY = dt.timedelta(days=1)
+
+
+def kinds(e: Env, now: dt.datetime) -> dict[str, Deadline]:
+    out = {d.kind: d for d in e.service.deadlines(e.case_id, now)}
+    assert len(out) == len(e.service.deadlines(e.case_id, now))
+    return out
+
+
+def registered_on_day(days: float, **opening: Any) -> Env:
+    """Applied at EPOCH, registered ``days`` later, med1 leads."""
+    e = Env()
+    e.open(apply_cmd(**opening))
+    e.clock.advance(days=days)
+    e.run("p2", cmd.RecordConsent())
+    e.run("director", cmd.Register())
+    e.run("director", cmd.AssignMediator("med1", lead=True))
+    return e
+
+
+# -- the mediation term --------------------------------------------------------------------------
+
+
+def test_term_is_30_days_from_registration() -> None:
+    e = registered_on_day(2)
+    reg = EPOCH + 2 * DAY
+    term = kinds(e, reg)["term"]
+    assert term.due == reg + 30 * DAY and not term.overdue
+    assert "R2002 33" in term.basis
+    assert not kinds(e, reg + 30 * DAY)["term"].overdue
+    assert kinds(e, reg + 30 * DAY + dt.timedelta(seconds=1))["term"].overdue
+
+
+@pytest.mark.parametrize(
+    "state", ["registered", "meeting_scheduled", "negotiating", "agreement_drafted"]
+)
+def test_term_runs_until_the_agreement(state: str) -> None:
+    e = Env()
+    e.drive(state)
+    assert kinds(e, EPOCH)["term"].due == EPOCH + 30 * DAY
+
+
+@pytest.mark.parametrize(
+    "state", ["agreement_effective", "following_up", "resolved", "failed", "withdrawn", "refused"]
+)
+def test_no_term_once_agreed_or_ended(state: str) -> None:
+    e = Env()
+    e.drive(state)
+    assert "term" not in kinds(e, EPOCH + 100 * DAY)
+    assert "acceptance" not in kinds(e, EPOCH + 100 * DAY)
+
+
+def test_extend_term_with_every_partys_consent() -> None:
+    e = registered_on_day(0)
+    e.consent_all("extend_term")
+    e.run("med1", cmd.ExtendTerm(15, "需要现场勘验"))
+    assert kinds(e, EPOCH)["term"].due == EPOCH + 45 * DAY
+    e.consent_all("extend_term")
+    e.run("med1", cmd.ExtendTerm(5))
+    assert kinds(e, EPOCH)["term"].due == EPOCH + 50 * DAY
+    assert not kinds(e, EPOCH + 49 * DAY)["term"].overdue
+
+
+def test_paused_time_is_excluded() -> None:
+    e = registered_on_day(0)
+    e.clock.advance(days=5)
+    e.run("med1", cmd.Pause("appraisal", "噪声检测"))
+    # while paused the clock is stopped: no deadline runs, nothing is overdue
+    assert kinds(e, EPOCH + 300 * DAY) == {}
+    assert e.service.overdue(EPOCH + 300 * DAY) == []
+    e.clock.advance(days=10)
+    e.run("med1", cmd.Resume("检测完成"))
+    assert e.case.paused_seconds == 10 * 86400
+    term = kinds(e, e.clock.now)["term"]
+    assert term.due == EPOCH + 40 * DAY
+    assert not kinds(e, EPOCH + 40 * DAY)["term"].overdue
+    assert kinds(e, EPOCH + 40 * DAY + dt.timedelta(seconds=1))["term"].overdue
+
+
+def test_several_pauses_add_up() -> None:
+    e = registered_on_day(0)
+    for days in (3, 4):
+        e.run("med1", cmd.Pause("risk_report"))
+        e.clock.advance(days=days)
+        e.run("med1", cmd.Resume())
+        e.clock.advance(days=1)
+    assert kinds(e, e.clock.now)["term"].due == EPOCH + 37 * DAY
+
+
+def test_a_pause_open_when_the_case_ends_still_counts() -> None:
+    e = registered_on_day(0)
+    e.run("med1", cmd.Pause("other"))
+    e.clock.advance(days=4)
+    e.run("p1", cmd.Withdraw())
+    assert e.case.paused_seconds == 4 * 86400 and not e.case.paused
+
+
+# -- labour disputes ---------------------------------------------------------------------------
+
+
+def test_labour_disputes_15_days_from_application() -> None:
+    e = registered_on_day(3, category="劳动争议")
+    d = kinds(e, EPOCH)
+    assert "term" not in d
+    assert d["labour_term"].due == EPOCH + 15 * DAY and d["labour_term"].basis == "LDL14"
+    assert not kinds(e, EPOCH + 15 * DAY)["labour_term"].overdue
+    assert kinds(e, EPOCH + 16 * DAY)["labour_term"].overdue
+
+
+def test_labour_term_runs_from_application_before_registration() -> None:
+    e = Env()
+    e.open(apply_cmd(category="劳动争议"))
+    d = kinds(e, EPOCH)
+    assert d["labour_term"].due == EPOCH + 15 * DAY and "acceptance" in d
+
+
+# -- acceptance, 3 working days ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("opened", "due"),
+    [
+        (dt.datetime(2026, 1, 5, 8), dt.datetime(2026, 1, 8, 8)),  # Monday -> Thursday
+        (dt.datetime(2026, 1, 8, 8), dt.datetime(2026, 1, 13, 8)),  # Thursday -> Tuesday
+        (dt.datetime(2026, 1, 9, 8), dt.datetime(2026, 1, 14, 8)),  # Friday -> Wednesday
+        (dt.datetime(2026, 1, 10, 8), dt.datetime(2026, 1, 14, 8)),  # Saturday -> Wednesday
+        (dt.datetime(2026, 1, 11, 8), dt.datetime(2026, 1, 14, 8)),  # Sunday -> Wednesday
+    ],
+)
+def test_acceptance_within_3_working_days(opened: dt.datetime, due: dt.datetime) -> None:
+    utc = dt.timezone.utc
+    opened, due = opened.replace(tzinfo=utc), due.replace(tzinfo=utc)
+    e = Env()
+    e.clock.now = opened
+    e.open()
+    d = kinds(e, opened)["acceptance"]
+    assert d.due == due and not d.overdue
+    assert kinds(e, due + dt.timedelta(seconds=1))["acceptance"].overdue
+    assert add_working_days(opened, 3) == due
+
+
+def test_acceptance_deadline_ends_with_the_decision() -> None:
+    e = Env()
+    e.open()
+    assert "acceptance" in kinds(e, EPOCH)
+    e.run("p2", cmd.RecordConsent())
+    e.run("director", cmd.Register())
+    assert "acceptance" not in kinds(e, EPOCH + 10 * DAY)
+
+
+# -- L0 ------------------------------------------------------------------------------------------
+
+
+def test_l0_escalation_after_7_days() -> None:
+    e = Env()
+    e.drive("registered", apply_cmd(level="L0"))
+    d = kinds(e, EPOCH)["l0_escalation"]
+    assert d.due == EPOCH + 7 * DAY and not d.overdue
+    assert kinds(e, EPOCH + 7 * DAY + dt.timedelta(seconds=1))["l0_escalation"].overdue
+    e.run("med1", cmd.Escalate("楼栋层面无法化解"))
+    assert "l0_escalation" not in kinds(e, EPOCH + 8 * DAY)
+
+
+def test_l0_applies_already_when_applied() -> None:
+    e = Env()
+    e.open(apply_cmd(level="L0"))
+    assert kinds(e, EPOCH + 8 * DAY)["l0_escalation"].overdue
+
+
+def test_no_l0_deadline_at_l1() -> None:
+    e = Env()
+    e.drive("registered")
+    assert "l0_escalation" not in kinds(e, EPOCH)
+
+
+# -- judicial confirmation window ----------------------------------------------------------------
+
+
+def test_judicial_window_30_days_from_effectiveness() -> None:
+    e = Env()
+    e.drive("agreement_drafted")
+    e.clock.advance(days=3)
+    e.sign_all()
+    d = kinds(e, e.clock.now)
+    assert set(d) == {"judicial_window"}
+    assert d["judicial_window"].due == EPOCH + 33 * DAY and d["judicial_window"].basis == "PML33"
+    e.run("p1", cmd.RecordJudicialConfirmation("applied", ("p1", "p2")))
+    assert "judicial_window" not in kinds(e, e.clock.now)
+
+
+# -- policy --------------------------------------------------------------------------------------
+
+
+def test_policy_changes_the_defaults() -> None:
+    policy = Policy(term_days=10, labour_term_days=5, acceptance_working_days=1, l0_days=2)
+    e = Env(policy=policy)
+    e.open(apply_cmd(level="L0"))
+    d = kinds(e, EPOCH)
+    assert d["acceptance"].due == EPOCH + DAY and d["l0_escalation"].due == EPOCH + 2 * DAY
+    e.run("p2", cmd.RecordConsent())
+    e.run("director", cmd.Register())
+    assert kinds(e, EPOCH)["term"].due == EPOCH + 10 * DAY
+    e = Env(policy=policy)
+    e.open(apply_cmd(category="劳动争议"))
+    assert kinds(e, EPOCH)["labour_term"].due == EPOCH + 5 * DAY
+
+
+def test_defaults() -> None:
+    p = Policy()
+    assert (p.term_days, p.labour_term_days, p.acceptance_working_days) == (30, 15, 3)
+    assert (p.judicial_window_days, p.l0_days, p.recusal) == (30, 7, "default")
+
+
+def test_deadlines_default_to_the_service_clock() -> None:
+    e = registered_on_day(0)
+    e.clock.advance(days=31)
+    assert kinds(e, e.clock.now)["term"].overdue
+    assert {d.kind for d in e.service.deadlines(e.case_id) if d.overdue} == {"term"}
+
+
+# -- overdue(): early warnings from summary rows -------------------------------------------------
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def read(self, case_id: str, after_seq: int = 0) -> list[StoredEvent]:
+        self.reads += 1
+        return super().read(case_id, after_seq)
+
+
+def many_cases() -> Env:
+    e = Env(store=CountingStore())
+    e.case_id = "a-applied"  # acceptance overdue after 3 working days
+    e.open()
+    e.case_id = "b-term"  # term overdue after 30 days
+    e.drive("registered")
+    e.case_id = "c-paused"  # stopped clock: never overdue
+    e.drive("registered")
+    e.run("med1", cmd.Pause("appraisal"))
+    e.case_id = "d-resolved"  # closed: no deadline
+    e.drive("resolved")
+    e.case_id = "e-other"  # committee c2
+    e.add_person("d2", {"c2": ["director"]})
+    e.open(apply_cmd(committee="c2"))
+    e.case_id = "f-fresh"  # opened later: nothing overdue yet
+    e.clock.advance(days=25)
+    e.drive("registered")
+    return e
+
+
+def ids(rows: Sequence[tuple[CaseSummary, Deadline]]) -> list[tuple[str, str]]:
+    return [(s.case_id, d.kind) for s, d in rows]
+
+
+def test_overdue_lists_open_cases_past_a_deadline() -> None:
+    e = many_cases()
+    assert ids(e.service.overdue(EPOCH + DAY)) == []
+    assert ids(e.service.overdue(EPOCH + 4 * DAY)) == [
+        ("a-applied", "acceptance"),
+        ("e-other", "acceptance"),
+    ]
+    assert ids(e.service.overdue(EPOCH + 31 * DAY, committee="c1")) == [
+        ("a-applied", "acceptance"),
+        ("b-term", "term"),
+    ]
+    assert ids(e.service.overdue(EPOCH + 31 * DAY, committee="c2")) == [("e-other", "acceptance")]
+    assert ids(e.service.overdue(EPOCH + 56 * DAY, committee="c1"))[-1] == ("f-fresh", "term")
+
+
+def test_overdue_reads_summaries_not_events() -> None:
+    e = many_cases()
+    store = e.store
+    assert isinstance(store, CountingStore)
+    fresh = Env(store=store, clock=e.clock).service  # nothing cached
+    store.reads = 0
+    rows = fresh.overdue(EPOCH + 31 * DAY)
+    assert store.reads == 0 and ids(rows)[:2] == [("a-applied", "acceptance"), ("b-term", "term")]
+    for summary, deadline in rows:
+        assert deadline.overdue and isinstance(summary, CaseSummary)
+
+
+def test_overdue_defaults_to_the_service_clock() -> None:
+    e = many_cases()
+    e.clock.now = EPOCH + 31 * DAY
+    assert ("b-term", "term") in ids(e.service.overdue())
