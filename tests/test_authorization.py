@@ -265,8 +265,9 @@ def test_relation_decides_who_may_do_what(who: str, command: cmd.Command) -> Non
 def test_parties_may_choose_a_mediator() -> None:
     e = full_cast()
     assert e.run("p1", cmd.AssignMediator("med3")).acted_as == "applicant"
-    # the declaration lets the parties themselves choose, not their agents (see the report)
-    denied(e, "agent2", cmd.AssignMediator("med3"))
+    # an agent chooses for its principal (PML19)
+    assert e.run("agent2", cmd.AssignMediator("med2")).acted_as == "agent"
+    denied(e, "inv1", cmd.AssignMediator("med3"))
 
 
 def test_only_the_lead_invites() -> None:

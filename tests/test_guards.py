@@ -55,6 +55,7 @@ COVERED = {
     "proposal_exists",
     "not_signed_yet",
     "not_archived",
+    "respondent_side",
 }
 
 
@@ -382,9 +383,41 @@ def test_g4_property_company_employee_is_never_an_invitee(employer: str, profile
     e.consent_all("invitee", "inv1")
     e.consent_all("waive_recusal", "inv1")
     invite = cmd.Invite("inv1", "property_manager", doc("保密承诺书"), employer=employer)
-    err = fails(e, "med1", invite, "G4", reason=f"works for {employer}")
-    assert "不得作为协助调解人员" in err.message_zh
+    err = fails(e, "med1", invite, "G4", reason="employed by an organisation that is a party")
+    assert "受雇于本案当事人单位" in err.message_zh
     assert "inv1" not in e.case.invitees
+
+
+@pytest.mark.parametrize("kind", ["other", "legal_adviser", "zongzhi"])
+def test_g4_the_company_rule_does_not_depend_on_the_invitation_kind(kind: str) -> None:
+    e = with_org("court")
+    e.consent_all("invitee", "inv1")
+    e.consent_all("waive_recusal", "inv1")
+    invite = cmd.Invite("inv1", kind, doc("保密承诺书"), employer="org1")
+    fails(e, "med1", invite, "G4", reason="employed by an organisation that is a party")
+
+
+def test_g4_an_employee_tie_to_an_organisation_party_is_never_waived() -> None:
+    e = with_org("court")
+    e.consent_all("invitee", "inv1")
+    e.consent_all("waive_recusal", "inv1")
+    tie = (cmd.Tie("org1", "employee"),)
+    invite = cmd.Invite("inv1", "police", doc("保密承诺书"), ties=tie)
+    fails(e, "med1", invite, "G4", reason="employed by an organisation that is a party")
+    # the same waiver does lift an ordinary tie under the court profile
+    e.run("med1", cmd.Invite("inv1", "police", doc("保密承诺书"), ties=(cmd.Tie("p1", "other"),)))
+    assert "inv1" in e.case.invitees
+
+
+def test_respondent_side_only_the_respondents_agent_consents_or_refuses() -> None:
+    e = Env()
+    e.open(apply_cmd())
+    e.run("p1", cmd.AppointAgent(party("agent1"), doc("授权委托书")))  # the applicant's agent
+    for command in (cmd.RecordConsent(), cmd.Refuse()):
+        fails(e, "agent1", command, "respondent_side", reason="only a respondent")
+    e.run("p2", cmd.AppointAgent(party("agent2"), doc("授权委托书")))
+    assert e.run("agent2", cmd.RecordConsent()).acted_as == "agent"
+    assert "p2" in e.case.consents["mediation"]
 
 
 def test_g4_property_manager_of_another_company_may_be_invited() -> None:

@@ -188,6 +188,16 @@ def _reason_and_route(ctx: Context) -> Reason | None:
     return None
 
 
+@_guard("respondent_side")
+def _respondent_side(ctx: Context) -> Reason | None:
+    if ctx.case.party_of(ctx.actor) not in ctx.case.respondents:
+        return (
+            "only a respondent (or a respondent's agent) consents to or refuses mediation",
+            "只有被申请人（或其代理人）可以同意或拒绝调解",
+        )
+    return None
+
+
 # -- registration ----------------------------------------------------------------------------------
 
 
@@ -257,21 +267,21 @@ def _g4(ctx: Context) -> Reason | None:
         return (f"{person} is a party or agent of this case", f"{person} 是本案当事人或代理人")
     if person in c.recused:
         return (f"{person} was recused from this case", f"{person} 已被决定回避")
-    # the property-company rule is never waivable
-    if p.get("kind") == "property_manager":
-        employer = p.get("employer", "")
-        for pid, party in c.parties.items():
-            if party.get("kind") == "organisation" and employer in (pid, party.get("name")):
-                return (
-                    f"{person} works for {employer}, a party to this dispute",
-                    f"{person} 受雇于本案当事人「{employer}」，不得作为协助调解人员",
-                )
+    # the property-company rule: an employee of an organisation that is a party never acts on
+    # the case, whatever the invitation calls them, and no waiver lifts it
+    employer = p.get("employer", "")
+    organisations = {pid for pid, party in c.parties.items() if party.get("kind") == "organisation"}
+    names = {c.parties[o].get("name") for o in organisations}
+    recorded = (*c.ties.get(person, ()), *p.get("ties", ()))
+    if (employer and (employer in organisations or employer in names)) or any(
+        t["kind"] == "employee" and t["person"] in organisations for t in recorded
+    ):
+        return (
+            f"{person} is employed by an organisation that is a party to this dispute",
+            f"{person} 受雇于本案当事人单位，不得参与本案调解",
+        )
     related = set(c.parties) | set(c.agents)
-    ties = [
-        t
-        for t in (*c.ties.get(person, ()), *p.get("ties", ()))
-        if t["kind"] in _DISQUALIFYING and t["person"] in related
-    ]
+    ties = [t for t in recorded if t["kind"] in _DISQUALIFYING and t["person"] in related]
     if ties and not _is_waived(c, person):
         t = ties[0]
         return (

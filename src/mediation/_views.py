@@ -79,7 +79,7 @@ class CaseView:
 
     case_id: str
     viewer: str
-    standing: str  # party, mediator, director, invitee, committee, supervisor, auditor
+    standing: str  # party, mediator, director, invitee, supervisor, auditor
     state: str
     state_zh: str
     stage: str
@@ -106,8 +106,6 @@ def standing_of(case: Case, actor: Actor) -> tuple[str, set[str]]:
         return "auditor", rels
     if actor.has_role(Role.SUPERVISOR, case.committee):
         return "supervisor", rels
-    if actor.has_role(Role.MEDIATOR, case.committee):
-        return "committee", rels
     raise NotPermitted(
         f"{actor.id} has no standing to view case {case.id}",
         message_zh=f"{actor.id} 无权查看案件 {case.id}",
@@ -156,7 +154,7 @@ def view_case(
         parties = tuple(
             _mask_party(
                 p,
-                keep_name=keep or standing in ("party", "invitee", "committee"),
+                keep_name=keep or standing in ("party", "invitee"),
                 keep_contact=keep or case.party_of(actor.id) == pid,
             )
             for pid, p in case.parties.items()

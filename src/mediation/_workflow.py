@@ -307,6 +307,12 @@ GUARDS = (
     _g("proposal_exists", "存在可修改的方案", "the proposal exists", "PML22"),
     _g("not_signed_yet", "尚未签署", "has not signed yet", "PML29"),
     _g("not_archived", "尚未归档", "not archived yet", "PML27"),
+    _g(
+        "respondent_side",
+        "由被申请人或其代理人作出",
+        "made by a respondent or a respondent's agent",
+        "PML17",
+    ),
 )
 
 # source sets used below
@@ -386,6 +392,7 @@ COMMANDS = (
         ("applied",),
         None,
         relations=(L.RESPONDENT, L.AGENT),
+        guards=("respondent_side",),
         basis="PML17",
     ),
     _c(
@@ -395,6 +402,7 @@ COMMANDS = (
         ("applied",),
         "refused",
         relations=(L.RESPONDENT, L.AGENT),
+        guards=("respondent_side",),
         basis="PML17, 23(2)",
     ),
     _c(
@@ -433,7 +441,7 @@ COMMANDS = (
         _BEFORE_AGREEMENT,
         None,
         roles=(R.DIRECTOR,),
-        relations=(L.APPLICANT, L.RESPONDENT),
+        relations=(L.APPLICANT, L.RESPONDENT, L.AGENT),
         guards=("G3", "G4"),
         basis="PML19, 23(1)",
     ),
