@@ -27,7 +27,10 @@ from helpers import (
 from mediation import WORKFLOW, GuardFailed, IllegalTransition, NotPermitted
 from mediation import commands as cmd
 from mediation._case import Case
+from mediation._events import format_time
 from mediation._guards import GUARDS, Context, check
+
+AT = format_time(EPOCH)
 
 COVERED = {
     "parties_named",
@@ -658,7 +661,7 @@ def test_g8b_the_reason_names_what_is_missing() -> None:
     case = e.case
 
     def reason(actor: str, acted_as: str) -> str | None:
-        ctx = Context(case, "sign", {}, actor, acted_as, EPOCH, None)
+        ctx = Context(case, "sign", {}, actor, acted_as, AT, None)
         r = GUARDS["G8b"].fn(ctx)
         return None if r is None else r[0]
 
@@ -767,7 +770,7 @@ def test_termination_proposed_then_g9(state: str) -> None:
 
 def test_g9_requires_a_reason_and_route_on_record() -> None:
     case = Case("k", state="negotiating", termination={"reason": "", "route": "litigation"})
-    ctx = Context(case, "terminate", {"parties_informed": True}, "director", "director", EPOCH)
+    ctx = Context(case, "terminate", {"parties_informed": True}, "director", "director", AT)
     with pytest.raises(GuardFailed) as info:
         check("G9", ctx)
     assert_guard(
@@ -938,7 +941,7 @@ def test_g13_resolved_without_minutes_is_incomplete() -> None:
     ],
 )
 def test_g13_required_documents_per_ending(case: Case, missing: str) -> None:
-    ctx = Context(case, "archive", {}, "director", "director", EPOCH)
+    ctx = Context(case, "archive", {}, "director", "director", AT)
     with pytest.raises(GuardFailed) as info:
         check("G13", ctx)
     assert_guard(info.value, "G13", command="archive", state=case.state, case="k", reason=missing)

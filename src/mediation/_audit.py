@@ -25,7 +25,14 @@ from ._authz import Directory, relations_in
 from ._case import Case, apply_event
 from ._commands import COMMAND_TYPES, from_payload
 from ._errors import IntegrityViolation, MediationError
-from ._events import DOMAIN_TAG, GENESIS, StoredEvent, parse_body, parse_time
+from ._events import (
+    DOMAIN_TAG,
+    GENESIS,
+    SCHEMA_VERSION,
+    StoredEvent,
+    canonical_bytes,
+    parse_body,
+)
 from ._guards import GUARDS, NAMES_PEOPLE, Context, check_people
 from ._workflow import NEW, WORKFLOW, Role
 
@@ -184,7 +191,7 @@ def _check_event(
         payload,
         actor,
         acted_as,
-        parse_time(body["at"]),
+        body["at"],
         directory,
     )
     for name, g in _GUARD_FNS[spec.name]:
@@ -271,13 +278,15 @@ def _check_record(
         return Fault(
             expected, FaultKind.BROKEN_LINK, "prev does not match the previous event's hash"
         )
-    if expected == 1 and body["workflow"] != WORKFLOW.version:
+    if body["schema"] != SCHEMA_VERSION or body["workflow"] != WORKFLOW.version:
         return Fault(
             expected,
-            FaultKind.ILLEGAL_TRANSITION,
-            f"recorded under workflow {body['workflow']!r}; this library checks "
-            f"{WORKFLOW.version!r}",
+            FaultKind.MALFORMED,
+            f"event schema {body['schema']!r} under workflow {body['workflow']!r}; this library "
+            f"reads schema {SCHEMA_VERSION} under {WORKFLOW.version!r}",
         )
+    if strict and canonical_bytes(body, checked=False) != rec.body:
+        return Fault(expected, FaultKind.MALFORMED, "the body is not in canonical form")
     try:
         _check_event(case, body, directory, strict)
         apply_event(

@@ -44,8 +44,13 @@ class Context:
     payload: Mapping[str, Any]
     actor: str
     acted_as: str
-    now: _dt.datetime
+    #: the time of the command, in the log's format (parsed only by the guards that need it)
+    at: str
     directory: Directory | None = None
+
+    @property
+    def now(self) -> _dt.datetime:
+        return parse_time(self.at)
 
 
 @attrs.frozen

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -112,7 +113,7 @@ class CaseService:
         self.directory: Directory = directory if directory is not None else StaticDirectory()
         self.policy = policy or Policy()
         self._new_id = new_id or (lambda: uuid.uuid4().hex)
-        self._cache: dict[str, Case] = {}
+        self._cache: OrderedDict[str, Case] = OrderedDict()  # least recently used first
         self._cache_size = cache_size
 
     # -- reading -----------------------------------------------------------------------------------
@@ -121,6 +122,7 @@ class CaseService:
         """The current case, from the cache or rebuilt from the store (and verified)."""
         case = self._cache.get(case_id)
         if case is not None:
+            self._cache.move_to_end(case_id)
             return case
         records = self.store.read(case_id)
         if not records:
@@ -182,7 +184,7 @@ class CaseService:
         """For every command of the workflow: may ``actor`` issue it on this case now, and if not,
         why not.  Guards that depend on the payload are listed as pending, not judged."""
         case = self.case(case_id)
-        now = self.clock()
+        at = format_time(self.clock())
         out = []
         for spec in WORKFLOW.commands:
             reasons: list[tuple[str, str]] = []
@@ -200,7 +202,7 @@ class CaseService:
                 reasons.append((exc.message, exc.message_zh))
             pending = []
             if not reasons:
-                ctx = Context(case, spec.name, {}, actor.id, acted_as or "", now, self.directory)
+                ctx = Context(case, spec.name, {}, actor.id, acted_as or "", at, self.directory)
                 for g in spec.guards:
                     if GUARDS[g].needs_payload:
                         pending.append(g)
@@ -254,7 +256,7 @@ class CaseService:
         acted_as = authorize(spec, case, actor, payload, acting_as)
         now = self.clock()
         at = format_time(now)
-        ctx = Context(case, spec.name, payload, actor.id, acted_as, now, self.directory)
+        ctx = Context(case, spec.name, payload, actor.id, acted_as, at, self.directory)
         probe = _Probe(case.state)
         try:
             _EVENTS[spec.name].trigger(probe, ctx=ctx)
@@ -350,9 +352,10 @@ class CaseService:
     # -- internals ---------------------------------------------------------------------------------
 
     def _remember(self, case: Case) -> None:
-        if len(self._cache) >= self._cache_size and case.id not in self._cache:
-            self._cache.pop(next(iter(self._cache)))
         self._cache[case.id] = case
+        self._cache.move_to_end(case.id)
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
 
     def forget(self, case_id: str | None = None) -> None:
         """Drop cached cases (all, or one) so the next access rebuilds them from the store."""
