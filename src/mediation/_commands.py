@@ -635,11 +635,16 @@ def _decode(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def from_payload(cls: type[Any], data: Any) -> Any:
     """Build ``cls`` from a payload dict, with the same validation as the constructor."""
     if not isinstance(data, dict):
         raise InvalidCommand(f"{cls.__name__}: expected an object, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
+    hints = _HINTS.get(cls)
+    if hints is None:  # resolving string annotations is slow: once per class
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
     fields = {f.name: f for f in attrs.fields(cls)}
     unknown = set(data) - set(fields)
     if unknown:

@@ -1,0 +1,116 @@
+"""How fast ``mediation verify`` checks a large store (run by hand; not part of the test suite).
+
+    python benchmarks/bench_verify.py [--events 1000000] [--db PATH] [--profile]
+
+Builds (once; reused while it exists) a SQLite store of about ``--events`` events: the worked
+example's two cases (:mod:`mediation.demo`, 21 and 13 events) run through the real service over
+and over, each batch in a :class:`~mediation.MemoryStore`, then bulk-inserted.  Then it times
+``mediation verify --db PATH -q`` in-process, which reads every record, recomputes every hash and
+link and replays every transition, permission and guard with strict payload validation, and prints
+events per second.  ``--profile`` profiles the verification instead (top functions by own time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sqlite3
+import sys
+import time
+
+from mediation import MemoryStore, SQLiteStore
+from mediation.cli import main
+from mediation.demo import START, StepClock, leak_dispute, new_service, noise_dispute
+
+BATCH_CASES = 2000
+
+
+def build(path: str, target: int) -> int:
+    """Create the store at ``path`` with at least ``target`` events; returns the event count."""
+    SQLiteStore(path).close()  # the schema
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous=OFF")
+    total = cases = 0
+    started = time.perf_counter()
+    while total < target:
+        memory = MemoryStore()
+        clock = StepClock()
+        ids = iter([f"case-{n:07d}" for n in range(cases, cases + BATCH_CASES)])
+        service = new_service(memory, clock=clock, new_id=ids.__next__)
+        for i in range(BATCH_CASES):
+            clock.now = START  # every case starts on the same morning
+            (noise_dispute if i % 2 == 0 else leak_dispute)(service)
+        cases += BATCH_CASES
+        conn.execute("BEGIN")
+        for summary in memory.cases():
+            records = memory.read(summary.case_id)
+            conn.executemany(
+                "INSERT INTO mediation_events (case_id, seq, hash, body) VALUES (?, ?, ?, ?)",
+                [(r.case_id, r.seq, r.hash, r.body) for r in records],
+            )
+            conn.execute(
+                "INSERT INTO mediation_cases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    summary.case_id, summary.committee, summary.state, summary.level,
+                    summary.category, summary.seq, summary.head, summary.opened_at,
+                    summary.updated_at, summary.registered_at, int(summary.paused),
+                    summary.paused_seconds, summary.extra_days,
+                ),
+            )  # fmt: skip
+            total += len(records)
+        conn.execute("COMMIT")
+        rate = total / (time.perf_counter() - started)
+        print(f"  built {cases} cases, {total} events ({rate:,.0f} events/s)", file=sys.stderr)
+    conn.close()
+    return total
+
+
+def count(path: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM mediation_events").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def main_(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--db", default=os.path.join("benchmarks", "verify-bench.db"))
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args(argv)
+
+    if os.path.exists(args.db) and count(args.db) >= args.events:
+        events = count(args.db)
+        print(f"reusing {args.db}: {events} events", file=sys.stderr)
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(args.db + suffix):
+                os.unlink(args.db + suffix)
+        print(f"building {args.db} ...", file=sys.stderr)
+        events = build(args.db, args.events)
+
+    out, err = io.StringIO(), io.StringIO()
+    argv_verify = ["verify", "--db", args.db, "-q", "--lang", "en"]
+    if args.profile:
+        profiler = cProfile.Profile()
+        code = profiler.runcall(main, argv_verify, None, out, err)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    else:
+        started = time.perf_counter()
+        code = main(argv_verify, stdout=out, stderr=err)
+        elapsed = time.perf_counter() - started
+        print(out.getvalue().strip().splitlines()[-1])
+        print(
+            f"mediation verify: {events} events in {elapsed:.1f} s = {events / elapsed:,.0f} events/s"
+        )
+    if code != 0:
+        print(out.getvalue()[-2000:], err.getvalue(), file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main_())

@@ -1,0 +1,453 @@
+"""Portable exports: JSON Lines that carry every stored byte and hash unchanged.
+
+An export verifies on another machine with nothing but the file (and, for its checkpoints, the
+public key).  The format (docs/auditing.md, "Export format") is one JSON object per line, UTF-8,
+``\\n`` line ends:
+
+1. a header: ``{"format": "mediation-export", "version": 1, "workflow": ..., "hash": ...}``;
+2. the events, grouped by case (cases in id order when exported, each contiguous), in seq order:
+   ``{"case": ID, "seq": N, "hash": HEX, "body": TEXT}``, where ``TEXT`` is the stored body bytes
+   decoded as UTF-8 (a JSON string round-trips them exactly); bytes that are not UTF-8 (only a
+   damaged store has them) go as ``"body_b64"`` instead;
+3. optionally the store's signed checkpoints: ``{"checkpoint": {...}}`` (see :mod:`._checkpoints`);
+4. an end line with the counts: ``{"end": {"cases": C, "events": E, "checkpoints": K}}``, so a file
+   cut at a line boundary is recognised as truncated.
+
+:class:`ExportReader` streams a file case by case and raises :class:`ExportError` naming the line
+for anything that is not this format; :func:`import_export` verifies every case (strictly) before
+writing any, and writes all of them in one transaction where the store allows it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO, Any
+
+import attrs
+
+from ._audit import Verdict, verify
+from ._errors import CaseExists, IntegrityViolation, MediationError, StoreError
+from ._events import StoredEvent
+from ._workflow import WORKFLOW
+from .stores._base import Store
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "ExportCase",
+    "ExportError",
+    "ExportReader",
+    "ImportResult",
+    "export_store",
+    "import_export",
+    "write_export",
+]
+
+FORMAT = "mediation-export"
+VERSION = 1
+_EVENT_KEYS = frozenset(("case", "seq", "hash", "body"))
+_EVENT_KEYS_B64 = frozenset(("case", "seq", "hash", "body_b64"))
+
+
+class ExportError(MediationError):
+    """The input is not a well-formed export (or cannot be written); ``line`` names the line."""
+
+    def __init__(self, message: str, *, line: int | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.line = line
+
+
+# -- writing ---------------------------------------------------------------------------------------
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def header() -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "workflow": WORKFLOW.version,
+        "hash": 'hex SHA-256 of b"mediation.event.v1\\x00" + body',
+    }
+
+
+def event_line(rec: StoredEvent) -> str:
+    """One event as its export line (without the newline)."""
+    try:
+        body: dict[str, Any] = {"body": rec.body.decode("utf-8")}
+    except UnicodeDecodeError:
+        body = {"body_b64": base64.b64encode(rec.body).decode("ascii")}
+    return _dump({"case": rec.case_id, "seq": rec.seq, "hash": rec.hash, **body})
+
+
+@attrs.frozen
+class ExportCounts:
+    cases: int
+    events: int
+    checkpoints: int
+
+
+def write_export(
+    records: Iterable[StoredEvent],
+    out: IO[str],
+    *,
+    checkpoints: Iterable[dict[str, Any]] = (),
+) -> ExportCounts:
+    """Write an export of ``records`` (grouped by case, in order) and checkpoint records."""
+    out.write(_dump(header()) + "\n")
+    cases = events = 0
+    current: str | None = None
+    for rec in records:
+        if rec.case_id != current:
+            current = rec.case_id
+            cases += 1
+        out.write(event_line(rec) + "\n")
+        events += 1
+    n_cp = 0
+    for cp in checkpoints:
+        out.write(_dump({"checkpoint": cp}) + "\n")
+        n_cp += 1
+    out.write(_dump({"end": {"cases": cases, "events": events, "checkpoints": n_cp}}) + "\n")
+    return ExportCounts(cases, events, n_cp)
+
+
+def export_store(
+    store: Store,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    out: IO[str] | None = None,
+    case_ids: Sequence[str] | None = None,
+    checkpoints: Iterable[dict[str, Any]] = (),
+) -> ExportCounts:
+    """Export ``store`` (every case, or ``case_ids``) to ``path`` or the text stream ``out``.
+
+    The export copies; it does not judge (verify the file afterwards).  Written to ``path``, the file
+    appears complete or not at all (a temporary file renamed into place).
+    """
+
+    def records() -> Iterator[StoredEvent]:
+        if case_ids is None:
+            yield from store.scan()
+            return
+        for case_id in sorted(set(case_ids)):
+            recs = store.read(case_id)
+            if not recs:
+                raise ExportError(
+                    f"no case {case_id} in the store",
+                    message_zh=f"案件 {case_id} 不存在",
+                    case=case_id,
+                )
+            yield from recs
+
+    if path is None:
+        if out is None:
+            raise ExportError("give a path or an output stream")
+        return write_export(records(), out, checkpoints=checkpoints)
+    target = os.fspath(path)
+    tmp = f"{target}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "x", encoding="utf-8", newline="\n") as f:
+            counts = write_export(records(), f, checkpoints=checkpoints)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise ExportError(f"cannot write {target}: {exc.strerror}") from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return counts
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ExportCase:
+    """The events of one case as read from an export, with the line each came from."""
+
+    case_id: str
+    records: tuple[StoredEvent, ...]
+    lines: tuple[int, ...]
+
+    def line_of(self, seq: int) -> int | None:
+        """The line of the ``seq``-th record read for this case (positions, not recorded seqs)."""
+        if 1 <= seq <= len(self.lines):
+            return self.lines[seq - 1]
+        return self.lines[-1] + 1 if self.lines else None
+
+
+class ExportReader:
+    """Streams an export: iterate for :class:`ExportCase` objects, one per case, in file order.
+
+    Structural problems raise :class:`ExportError` with the line: not JSON, no header, an unknown
+    version, a line that is neither an event nor a checkpoint, a case that resumes after another
+    (interleaved), lines after the end line, a missing end line (truncated), wrong counts.
+    Checkpoint records are collected in :attr:`checkpoints` as ``(line, object)`` pairs, available
+    once iteration has finished.
+    """
+
+    def __init__(self, stream: IO[bytes], source: str = "export") -> None:
+        self.stream = stream
+        self.source = source
+        self.header: dict[str, Any] = {}
+        self.checkpoints: list[tuple[int, Any]] = []
+        self.cases = 0
+        self.events = 0
+        self.finished = False
+        self._consumed = False
+
+    def _error(self, line: int | None, en: str, zh: str, **kw: Any) -> ExportError:
+        where = f"{self.source}, line {line}: " if line else f"{self.source}: "
+        where_zh = f"{self.source} 第 {line} 行：" if line else f"{self.source}："
+        return ExportError(where + en, message_zh=where_zh + zh, line=line, **kw)
+
+    def _lines(self) -> Iterator[tuple[int, Any]]:
+        n = 0
+        for n, raw in enumerate(self.stream, start=1):
+            if not raw.endswith(b"\n"):
+                raise self._error(
+                    n,
+                    "the line is incomplete: the file is truncated",
+                    "该行不完整：文件被截断",
+                )
+            try:
+                obj = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise self._error(
+                    n, f"not JSON ({exc}): the file is damaged", "不是 JSON：文件已损坏"
+                ) from exc
+            if not isinstance(obj, dict):
+                raise self._error(n, "not a JSON object", "不是 JSON 对象")
+            yield n, obj
+        if n == 0:
+            raise self._error(None, "the file is empty", "文件为空")
+
+    def __iter__(self) -> Iterator[ExportCase]:
+        if self._consumed:
+            raise ExportError("an ExportReader can be iterated once")
+        self._consumed = True
+        lines = self._lines()
+        try:
+            first = next(lines)
+        except StopIteration:  # pragma: no cover - _lines raises on an empty file
+            return
+        self._check_header(*first)
+        seen: set[str] = set()
+        current: str | None = None
+        recs: list[StoredEvent] = []
+        nums: list[int] = []
+        end: tuple[int, Any] | None = None
+        for n, obj in lines:
+            if end is not None:
+                raise self._error(n, "a line after the end line", "结束行之后仍有内容")
+            if "end" in obj and len(obj) == 1:
+                end = (n, obj["end"])
+                continue
+            if "checkpoint" in obj and len(obj) == 1:
+                self.checkpoints.append((n, obj["checkpoint"]))
+                continue
+            if self.checkpoints:
+                raise self._error(
+                    n, "an event after the checkpoints", "检查点之后出现事件（顺序错乱）"
+                )
+            rec = self._event(n, obj)
+            if rec.case_id != current:
+                if rec.case_id in seen:
+                    raise self._error(
+                        n,
+                        f"case {rec.case_id} resumes after case {current}: the events of a case "
+                        "must be contiguous (two cases interleaved)",
+                        f"案件 {rec.case_id} 的事件在案件 {current} 之后再次出现：同一案件的事件必须连续"
+                        "（两个案件交错）",
+                        case=rec.case_id,
+                        seq=rec.seq,
+                    )
+                if current is not None:
+                    yield self._case(current, recs, nums)
+                current = rec.case_id
+                seen.add(current)
+                recs, nums = [], []
+            recs.append(rec)
+            nums.append(n)
+            self.events += 1
+        if current is not None:
+            yield self._case(current, recs, nums)
+        self._check_end(end)
+        self.finished = True
+
+    def _case(self, case_id: str, recs: list[StoredEvent], nums: list[int]) -> ExportCase:
+        self.cases += 1
+        return ExportCase(case_id, tuple(recs), tuple(nums))
+
+    def _check_header(self, n: int, obj: dict[str, Any]) -> None:
+        if obj.get("format") != FORMAT:
+            raise self._error(
+                n,
+                "not a mediation export (no header line)",
+                "不是 mediation 导出文件（缺少文件头）",
+            )
+        if obj.get("version") != VERSION:
+            raise self._error(
+                n,
+                f"export format version {obj.get('version')!r}; this library reads {VERSION}",
+                f"导出格式版本为 {obj.get('version')!r}，本库只能读取 {VERSION}",
+            )
+        self.header = obj
+
+    def _event(self, n: int, obj: dict[str, Any]) -> StoredEvent:
+        keys = obj.keys()
+        if keys != _EVENT_KEYS and keys != _EVENT_KEYS_B64:
+            raise self._error(
+                n,
+                f"neither an event, a checkpoint nor the end line (members: {', '.join(sorted(keys))})",
+                "既不是事件、检查点，也不是结束行",
+            )
+        case_id, seq, hash_ = obj["case"], obj["seq"], obj["hash"]
+        if not isinstance(case_id, str) or not case_id:
+            raise self._error(n, "the case id must be non-empty text", "案件编号必须是非空文本")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            raise self._error(n, f"seq must be a positive integer, got {seq!r}", "序号必须是正整数")
+        if not isinstance(hash_, str):
+            raise self._error(n, "hash must be text", "哈希必须是文本")
+        if "body" in obj:
+            body = obj["body"]
+            if not isinstance(body, str):
+                raise self._error(n, "body must be text", "body 必须是文本")
+            try:
+                raw = body.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise self._error(
+                    n, "body is not valid Unicode", "body 不是有效的 Unicode"
+                ) from exc
+        else:
+            try:
+                raw = base64.b64decode(obj["body_b64"], validate=True)
+            except (binascii.Error, ValueError, TypeError) as exc:
+                raise self._error(n, "body_b64 is not base64", "body_b64 不是 base64") from exc
+        return StoredEvent(case_id, seq, hash_, raw)
+
+    def _check_end(self, end: tuple[int, Any] | None) -> None:
+        if end is None:
+            raise self._error(
+                None,
+                f"the file ends after {self.events} event(s) without its end line: it is truncated",
+                f"文件在 {self.events} 个事件后结束且没有结束行：文件被截断",
+            )
+        n, counts = end
+        expected = {
+            "cases": self.cases,
+            "events": self.events,
+            "checkpoints": len(self.checkpoints),
+        }
+        if counts != expected:
+            raise self._error(
+                n,
+                f"the end line counts {counts}, the file holds {expected}: lines were removed or added",
+                f"结束行记录 {counts}，文件实际为 {expected}：有行被删除或添加",
+            )
+
+
+def read_all(stream: IO[bytes], source: str = "export") -> tuple[list[ExportCase], ExportReader]:
+    """Read a whole export (structure only; nothing is verified yet)."""
+    reader = ExportReader(stream, source)
+    return list(reader), reader
+
+
+# -- importing -------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ImportResult:
+    cases: int
+    events: int
+    verdicts: tuple[Verdict, ...] = attrs.field(repr=False, eq=False)
+
+
+def describe_fault(case: ExportCase, verdict: Verdict, lang: str = "en") -> str:
+    """The verdict of a case read from a file, naming the line of the faulty event."""
+    assert verdict.fault is not None
+    line = case.line_of(verdict.fault.seq)
+    if lang == "zh":
+        return f"第 {line} 行，{verdict.describe('zh')}"
+    return f"line {line}: {verdict.describe('en')}"
+
+
+@contextlib.contextmanager
+def _transaction(store: Store) -> Iterator[None]:
+    """One transaction around several appends, where the store lets us (SQLite; PostgreSQL stores
+    that expose ``transaction()``); otherwise appends commit per case."""
+    from .stores.sqlite import SQLiteStore
+
+    if isinstance(store, SQLiteStore):
+        import sqlite3
+
+        conn = store.connection
+        if conn.in_transaction:  # the host's transaction: work inside it
+            yield
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot start the import transaction: {exc}") from exc
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"the import did not commit: {exc}") from exc
+        return
+    begin = getattr(store, "transaction", None)
+    if callable(begin):
+        with begin():
+            yield
+        return
+    yield
+
+
+def import_export(cases: Sequence[ExportCase], store: Store, *, lang: str = "en") -> ImportResult:
+    """Verify every case strictly, then write them all; on any failure nothing is written.
+
+    Raises :class:`~mediation.IntegrityViolation` (the message names the line and the seq) when a
+    case does not verify, :class:`~mediation.CaseExists` when the store already holds one of them.
+    """
+    verdicts = []
+    for case in cases:
+        verdict = verify(case.records, case.case_id, strict=True)
+        if not verdict.ok or verdict.case is None:
+            assert verdict.fault is not None
+            raise IntegrityViolation(
+                f"import refused: {describe_fault(case, verdict, 'en')}",
+                message_zh=f"拒绝导入：{describe_fault(case, verdict, 'zh')}",
+                verdict=verdict,
+                case=case.case_id,
+                seq=verdict.fault.seq,
+            )
+        verdicts.append(verdict)
+    for case in cases:
+        if store.summary(case.case_id) is not None or store.read(case.case_id):
+            raise CaseExists(
+                f"import refused: case {case.case_id} already exists in the target store",
+                message_zh=f"拒绝导入：目标存储中已有案件 {case.case_id}",
+                case=case.case_id,
+            )
+    events = 0
+    with _transaction(store):
+        for case, verdict in zip(cases, verdicts, strict=True):
+            assert verdict.case is not None
+            store.append(verdict.case.summary(), case.records, 0)
+            events += len(case.records)
+    return ImportResult(len(cases), events, tuple(verdicts))
