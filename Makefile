@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 ## The main job: a complete mediation case on the embedded SQLite store, printed and verified.
 demo: $(STAMP)
-	$(PY) examples/quickstart.py
+	$(VENV)/bin/mediation demo
 
 ## The whole test suite (PostgreSQL tests run when MEDIATION_PG_DSN is set; CI=true makes them mandatory).
 test: $(STAMP)
