@@ -18,6 +18,7 @@ import pytest
 import rfc8785
 
 import mediation
+import mediation.audit
 import mediation.commands
 import mediation.stores
 import mediation.testing
@@ -109,7 +110,7 @@ def test_log_format_keeps_the_checkpoints_heading() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    [mediation, mediation.commands, mediation.stores, mediation.testing],
+    [mediation, mediation.audit, mediation.commands, mediation.stores, mediation.testing],
     ids=lambda m: m.__name__,
 )
 def test_every_public_name_is_documented(module: object) -> None:

@@ -17,6 +17,7 @@ import mediation
 
 EXPECTED_ALL = [
     "WORKFLOW",
+    "AESGCMVault",
     "Actor",
     "Case",
     "CaseExists",
@@ -44,6 +45,7 @@ EXPECTED_ALL = [
     "Policy",
     "Relation",
     "Role",
+    "SQLiteKeyStore",
     "SQLiteStore",
     "Stage",
     "StateSpec",
@@ -53,6 +55,7 @@ EXPECTED_ALL = [
     "StoreError",
     "StoredEvent",
     "TimelineEntry",
+    "Vault",
     "Verdict",
     "Workflow",
     "canonical_bytes",

@@ -23,6 +23,7 @@ from ._errors import (
     StoreError,
 )
 from ._events import Event, StoredEvent, canonical_bytes, event_hash
+from ._privacy import AESGCMVault, SQLiteKeyStore, Vault
 from ._service import CaseService, Permission
 from ._stats import Statistics
 from ._views import CaseView, TimelineEntry
@@ -33,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "WORKFLOW",
+    "AESGCMVault",
     "Actor",
     "Case",
     "CaseExists",
@@ -60,6 +62,7 @@ __all__ = [
     "Policy",
     "Relation",
     "Role",
+    "SQLiteKeyStore",
     "SQLiteStore",
     "Stage",
     "StateSpec",
@@ -69,6 +72,7 @@ __all__ = [
     "StoreError",
     "StoredEvent",
     "TimelineEntry",
+    "Vault",
     "Verdict",
     "Workflow",
     "canonical_bytes",

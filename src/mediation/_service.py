@@ -41,6 +41,7 @@ from ._events import (
     format_time,
 )
 from ._guards import GUARDS, NAMES_PEOPLE, Context, check_people, condition
+from ._privacy import SEALS_PERSONAL_DATA, Vault, seal_payload
 from ._stats import Statistics, compute_statistics
 from ._views import CaseView, view_case
 from ._workflow import NEW, WORKFLOW, Role, build_machine
@@ -106,12 +107,15 @@ class CaseService:
         directory: Directory | None = None,
         policy: Policy | None = None,
         new_id: Callable[[], str] | None = None,
+        vault: Vault | None = None,
         cache_size: int = 10_000,
     ) -> None:
         self.store = store
         self.clock = clock
         self.directory: Directory = directory if directory is not None else StaticDirectory()
         self.policy = policy or Policy()
+        #: seals personal data per case before it enters the log (see :mod:`mediation._privacy`)
+        self.vault = vault
         self._new_id = new_id or (lambda: uuid.uuid4().hex)
         self._cache: OrderedDict[str, Case] = OrderedDict()  # least recently used first
         self._cache_size = cache_size
@@ -145,7 +149,9 @@ class CaseService:
 
     def view(self, actor: Actor, case_id: str, *, reveal_personal: bool = False) -> CaseView:
         """What ``actor`` may see of the case (DOMAIN.md, Confidentiality)."""
-        return view_case(self.case(case_id), self.history(case_id), actor, reveal_personal)
+        return view_case(
+            self.case(case_id), self.history(case_id), actor, reveal_personal, self.vault
+        )
 
     def deadlines(self, case_id: str, now: _dt.datetime | None = None) -> tuple[Deadline, ...]:
         return deadlines(self.case(case_id), now or self.clock(), self.policy)
@@ -254,6 +260,8 @@ class CaseService:
         if opening and not payload["profile"]:
             payload["profile"] = self.policy.recusal
         acted_as = authorize(spec, case, actor, payload, acting_as)
+        if self.vault is not None and spec.name in SEALS_PERSONAL_DATA:
+            seal_payload(self.vault, case_id, spec.name, payload)
         now = self.clock()
         at = format_time(now)
         ctx = Context(case, spec.name, payload, actor.id, acted_as, at, self.directory)

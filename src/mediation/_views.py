@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -20,6 +20,7 @@ from ._authz import Actor
 from ._case import Case
 from ._errors import NotPermitted
 from ._events import Event
+from ._privacy import Vault, unseal_party
 from ._workflow import WORKFLOW, Role
 
 __all__ = ["CaseView", "TimelineEntry", "mask_id_number", "mask_name", "mask_phone", "view_case"]
@@ -48,14 +49,30 @@ def mask_address(address: str) -> str:
     return address[:6] + "***" if address else ""
 
 
-def _mask_party(party: Mapping[str, Any], *, keep_name: bool, keep_contact: bool) -> dict[str, Any]:
-    out = dict(party)
-    out["id_number"] = mask_id_number(party.get("id_number", ""))
+_UNREADABLE = frozenset(("[sealed]", "[erased]"))
+
+
+def _mask_party(
+    party: Mapping[str, Any],
+    *,
+    keep_name: bool,
+    keep_contact: bool,
+    vault: Vault | None = None,
+    case_id: str = "",
+) -> dict[str, Any]:
+    out = unseal_party(vault, case_id, dict(party))
+
+    def mask(field: str, how: Callable[[str], str]) -> None:
+        value = out.get(field, "")
+        if value not in _UNREADABLE:
+            out[field] = how(value)
+
+    mask("id_number", mask_id_number)
     if not keep_name and party.get("kind") != "organisation":
-        out["name"] = mask_name(party.get("name", ""))
+        mask("name", mask_name)
     if not keep_contact:
-        out["phone"] = mask_phone(party.get("phone", ""))
-        out["address"] = mask_address(party.get("address", ""))
+        mask("phone", mask_phone)
+        mask("address", mask_address)
     return out
 
 
@@ -116,7 +133,12 @@ def standing_of(case: Case, actor: Actor) -> tuple[str, set[str]]:
 
 
 def _redact_payload(
-    type_: str, payload: Mapping[str, Any], standing: str, reveal: bool
+    type_: str,
+    payload: Mapping[str, Any],
+    standing: str,
+    reveal: bool,
+    vault: Vault | None,
+    case_id: str,
 ) -> Mapping[str, Any] | None:
     if standing == "supervisor":
         return None
@@ -129,7 +151,13 @@ def _redact_payload(
         out = dict(payload)
         for key in ("applicants", "respondents"):
             out[key] = [
-                _mask_party(p, keep_name=keep or standing == "party", keep_contact=keep)
+                _mask_party(
+                    p,
+                    keep_name=keep or standing == "party",
+                    keep_contact=keep,
+                    vault=vault,
+                    case_id=case_id,
+                )
                 for p in payload[key]
             ]
         return out
@@ -137,15 +165,25 @@ def _redact_payload(
         return {
             **payload,
             "agent": _mask_party(
-                payload["agent"], keep_name=keep or standing == "party", keep_contact=keep
+                payload["agent"],
+                keep_name=keep or standing == "party",
+                keep_contact=keep,
+                vault=vault,
+                case_id=case_id,
             ),
         }
     return payload
 
 
 def view_case(
-    case: Case, history: Sequence[Event] | Iterable[Event], actor: Actor, reveal_personal: bool
+    case: Case,
+    history: Sequence[Event] | Iterable[Event],
+    actor: Actor,
+    reveal_personal: bool,
+    vault: Vault | None = None,
 ) -> CaseView:
+    """``actor``'s view of ``case``; sealed personal data is opened with ``vault`` where the viewer
+    may see it (and shows as ``[sealed]`` without a vault, ``[erased]`` once the key is gone)."""
     standing, _ = standing_of(case, actor)
     reveal = reveal_personal and standing in ("auditor", "supervisor")
     keep = reveal or standing in ("mediator", "director")
@@ -156,6 +194,8 @@ def view_case(
                 p,
                 keep_name=keep or standing in ("party", "invitee"),
                 keep_contact=keep or case.party_of(actor.id) == pid,
+                vault=vault,
+                case_id=case.id,
             )
             for pid, p in case.parties.items()
         )
@@ -170,7 +210,7 @@ def view_case(
             actor=None if standing == "supervisor" else e.actor,
             acted_as=e.acted_as,
             state=e.state,
-            payload=_redact_payload(e.type, e.payload, standing, reveal),
+            payload=_redact_payload(e.type, e.payload, standing, reveal, vault, case.id),
             hash=e.hash,
         )
         for e in history

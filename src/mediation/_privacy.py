@@ -1,0 +1,182 @@
+"""Personal data sealed per case, so that it can be erased without breaking the chain (PIPL 47).
+
+With a vault, the service replaces the personal fields of every party and agent (a person's name,
+and anyone's phone, address and ID number) by a token ``sealed:v1:<base64url(nonce || ciphertext)>``
+before the event is encoded: AES-256-GCM under a key of that case alone, with the case id as
+associated data.  The log stores and hashes the token, never the plaintext; erasing the case's key
+(:meth:`AESGCMVault.erase`) makes the personal data unrecoverable while every hash, and so every
+verification, stays exactly as it was.  Views unseal for those entitled to see; without the key they
+show ``[erased]``.
+
+Keys live outside the event log, in any mutable mapping (``dict``) or in :class:`SQLiteKeyStore`,
+which a host may keep in another database than the events.  ``cryptography`` is needed
+(``pip install mediation[crypto]``).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import sqlite3
+from collections.abc import Iterator, MutableMapping
+from typing import Any, Protocol
+
+from ._errors import MediationError, StoreError
+
+__all__ = [
+    "SEALED",
+    "SEALS_PERSONAL_DATA",
+    "AESGCMVault",
+    "SQLiteKeyStore",
+    "Vault",
+    "is_sealed",
+    "seal_payload",
+    "unseal_party",
+]
+
+SEALED = "sealed:v1:"
+#: the personal fields of a party or agent; a person's name too, not an organisation's
+PERSONAL_FIELDS = ("phone", "address", "id_number")
+
+
+class Vault(Protocol):
+    """Seals and unseals text for one case; ``erase`` forgets the case's key for good."""
+
+    def seal(self, case_id: str, plaintext: str) -> str: ...
+
+    def unseal(self, case_id: str, token: str) -> str | None:
+        """The plaintext, or None once the case's key was erased."""
+        ...
+
+    def erase(self, case_id: str) -> None: ...
+
+
+def is_sealed(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(SEALED)
+
+
+class AESGCMVault:
+    """A :class:`Vault` with one random 256-bit AES-GCM key per case, kept in ``keys``."""
+
+    def __init__(self, keys: MutableMapping[str, bytes] | None = None) -> None:
+        try:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise MediationError(
+                "sealing personal data needs the cryptography package: "
+                "pip install 'mediation[crypto]'"
+            ) from exc
+        self._aead = AESGCM
+        self.keys: MutableMapping[str, bytes] = keys if keys is not None else {}
+
+    def _key(self, case_id: str, create: bool) -> bytes | None:
+        key = self.keys.get(case_id)
+        if key is None and create:
+            key = self.keys[case_id] = self._aead.generate_key(bit_length=256)
+        return key
+
+    def seal(self, case_id: str, plaintext: str) -> str:
+        key = self._key(case_id, create=True)
+        assert key is not None
+        nonce = os.urandom(12)
+        sealed = self._aead(key).encrypt(nonce, plaintext.encode(), case_id.encode())
+        return SEALED + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+    def unseal(self, case_id: str, token: str) -> str | None:
+        key = self._key(case_id, create=False)
+        if key is None:
+            return None
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            raw = base64.urlsafe_b64decode(token[len(SEALED) :].encode("ascii"))
+            return self._aead(key).decrypt(raw[:12], raw[12:], case_id.encode()).decode()
+        except (InvalidTag, ValueError) as exc:
+            raise MediationError(
+                f"a sealed value of case {case_id} does not open with its key", case=case_id
+            ) from exc
+
+    def erase(self, case_id: str) -> None:
+        self.keys.pop(case_id, None)
+
+
+def _seal_person(vault: Vault, case_id: str, party: dict[str, Any]) -> dict[str, Any]:
+    out = dict(party)
+    fields = PERSONAL_FIELDS + (("name",) if party.get("kind", "person") == "person" else ())
+    for field in fields:
+        value = party.get(field)
+        if value and not is_sealed(value):
+            out[field] = vault.seal(case_id, value)
+    return out
+
+
+#: the commands whose payload carries a party's or an agent's personal data
+SEALS_PERSONAL_DATA = frozenset(("apply", "report", "appoint_agent"))
+
+
+def seal_payload(vault: Vault, case_id: str, command: str, payload: dict[str, Any]) -> None:
+    """Replace, in place, the personal fields of the parties or agent a payload carries."""
+    if command in ("apply", "report"):
+        for key in ("applicants", "respondents"):
+            payload[key] = [_seal_person(vault, case_id, p) for p in payload[key]]
+    elif command == "appoint_agent":
+        payload["agent"] = _seal_person(vault, case_id, payload["agent"])
+
+
+def unseal_party(vault: Vault | None, case_id: str, party: dict[str, Any]) -> dict[str, Any]:
+    """A party's payload with its sealed fields opened (or marked ``[sealed]``/``[erased]``)."""
+    if not any(is_sealed(v) for v in party.values()):
+        return party
+    out = dict(party)
+    for field, value in party.items():
+        if is_sealed(value):
+            opened = vault.unseal(case_id, value) if vault is not None else None
+            out[field] = (
+                opened if opened is not None else ("[erased]" if vault is not None else "[sealed]")
+            )
+    return out
+
+
+class SQLiteKeyStore(MutableMapping[str, bytes]):
+    """Case keys in a SQLite table that, unlike the event table, allows DELETE (erasure)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        try:
+            self._conn = sqlite3.connect(os.fspath(path), isolation_level=None)
+            # erased keys are overwritten on disk, not just unlinked from the b-tree
+            self._conn.execute("PRAGMA secure_delete=ON")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS mediation_case_keys "
+                "(case_id TEXT PRIMARY KEY, key BLOB NOT NULL)"
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the key store {path!r}: {exc}") from exc
+
+    def __getitem__(self, case_id: str) -> bytes:
+        row = self._conn.execute(
+            "SELECT key FROM mediation_case_keys WHERE case_id = ?", (case_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(case_id)
+        return bytes(row[0])
+
+    def __setitem__(self, case_id: str, key: bytes) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO mediation_case_keys (case_id, key) VALUES (?, ?)",
+            (case_id, key),
+        )
+
+    def __delitem__(self, case_id: str) -> None:
+        cur = self._conn.execute("DELETE FROM mediation_case_keys WHERE case_id = ?", (case_id,))
+        if cur.rowcount == 0:
+            raise KeyError(case_id)
+
+    def __iter__(self) -> Iterator[str]:
+        rows = self._conn.execute("SELECT case_id FROM mediation_case_keys ORDER BY case_id")
+        return iter([r[0] for r in rows])
+
+    def __len__(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM mediation_case_keys").fetchone()[0])
+
+    def close(self) -> None:
+        self._conn.close()

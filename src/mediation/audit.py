@@ -1,0 +1,47 @@
+"""The auditor's API: signed checkpoints and portable exports (the CLI is built on these).
+
+- Checkpoints (``pip install mediation[crypto]``): :func:`generate_key`, :func:`load_private_key`,
+  :func:`load_public_key`, :func:`issue_checkpoint` (a call the host makes, e.g. after each
+  agreement or hourly), :class:`CheckpointLog`, :class:`CheckpointAuditor`; receipts are the
+  :class:`CaseCheckpoint` records, which can be handed to the parties.  The construction is in
+  docs/auditing.md.
+- Exports: :func:`export_store` / :func:`write_export` write the portable JSON Lines format that
+  carries the stored bytes and hashes unchanged; :class:`ExportReader` reads it back and
+  :func:`import_export` imports atomically, refusing anything that does not verify.
+"""
+
+from ._checkpoints import (
+    CaseCheckpoint,
+    CheckpointAuditor,
+    CheckpointError,
+    CheckpointLog,
+    StoreCheckpoint,
+    generate_key,
+    inclusion_proof,
+    issue_checkpoint,
+    load_private_key,
+    load_public_key,
+    merkle_root,
+    verify_inclusion,
+)
+from ._export import ExportError, ExportReader, export_store, import_export, write_export
+
+__all__ = [
+    "CaseCheckpoint",
+    "CheckpointAuditor",
+    "CheckpointError",
+    "CheckpointLog",
+    "ExportError",
+    "ExportReader",
+    "StoreCheckpoint",
+    "export_store",
+    "generate_key",
+    "import_export",
+    "inclusion_proof",
+    "issue_checkpoint",
+    "load_private_key",
+    "load_public_key",
+    "merkle_root",
+    "verify_inclusion",
+    "write_export",
+]
