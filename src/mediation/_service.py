@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import attrs
+from transitions import MachineError
 
 from ._audit import Verdict, replay, verify
 from ._authz import Actor, Directory, StaticDirectory, authorize
@@ -25,7 +26,6 @@ from ._errors import (
     CaseExists,
     CaseNotFound,
     ConcurrencyConflict,
-    GuardFailed,
     IllegalTransition,
     InvalidCommand,
     MediationError,
@@ -268,13 +268,7 @@ class CaseService:
         probe = _Probe(case.state)
         try:
             _EVENTS[spec.name].trigger(probe, ctx=ctx)
-        except GuardFailed:
-            raise
-        except Exception as exc:  # transitions.MachineError: not allowed from this state
-            from transitions import MachineError
-
-            if not isinstance(exc, MachineError):
-                raise
+        except MachineError as exc:  # not allowed from this state (a failed guard raises its own)
             where = "a new case" if case.state == NEW else f"state {case.state}"
             raise IllegalTransition(
                 f"{spec.name} is not allowed from {where}",
