@@ -9,6 +9,8 @@ the cached case.  A command that fails at any step raises and appends nothing.
 from __future__ import annotations
 
 import datetime as _dt
+import random
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -329,26 +331,44 @@ class CaseService:
         command: Command,
         *,
         acting_as: str | None = None,
-        attempts: int = 5,
+        attempts: int = 10,
+        backoff: float = 0.002,
     ) -> Event:
         """``execute``, retried after a concurrency conflict.
 
         Each retry reloads the case from the store and runs the whole command path again, so guards
-        and permissions are re-checked against what the other writer recorded.
+        and permissions are re-checked against what the other writer recorded.  A command that
+        fails for any other reason (a guard, a permission) is not retried.
         """
         return self.retry(
-            lambda: self.execute(actor, case_id, command, acting_as=acting_as), attempts=attempts
+            lambda: self.execute(actor, case_id, command, acting_as=acting_as),
+            attempts=attempts,
+            backoff=backoff,
         )
 
     @staticmethod
-    def retry(fn: Callable[[], T], *, attempts: int = 5) -> T:
-        """Call ``fn`` until it does not raise :class:`ConcurrencyConflict` (at most ``attempts``)."""
+    def retry(
+        fn: Callable[[], T],
+        *,
+        attempts: int = 10,
+        backoff: float = 0.002,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> T:
+        """Call ``fn`` until it does not raise :class:`ConcurrencyConflict` (at most ``attempts``).
+
+        Between tries it sleeps a random time up to ``backoff`` × 2^try (capped at 0.25 s), so
+        writers that collided do not collide again in lockstep ("full jitter").
+        """
+        if attempts < 1:
+            raise InvalidCommand("attempts must be at least 1", field="attempts")
         for attempt in range(attempts):
             try:
                 return fn()
             except ConcurrencyConflict:
                 if attempt == attempts - 1:
                     raise
+                if backoff > 0:
+                    sleep(random.uniform(0, min(0.25, backoff * 2**attempt)))
         raise AssertionError("unreachable")
 
     # -- internals ---------------------------------------------------------------------------------
