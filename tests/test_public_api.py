@@ -66,13 +66,18 @@ EXPECTED_ALL = [
 ]
 
 EXPECTED_TESTING = [
+    "Driven",
     "StoreConformance",
     "TickClock",
     "World",
     "actor_for",
     "command_for",
     "commands_from",
+    "driven_cases",
+    "guided_step",
     "histories",
+    "opening_step",
+    "progress_steps",
     "raises",
     "step",
     "synthetic_records",

@@ -12,13 +12,18 @@ from typing import Any
 from ._conformance import StoreConformance, raises, synthetic_records, synthetic_summary
 
 __all__ = [
+    "Driven",
     "StoreConformance",
     "TickClock",
     "World",
     "actor_for",
     "command_for",
     "commands_from",
+    "driven_cases",
+    "guided_step",
     "histories",
+    "opening_step",
+    "progress_steps",
     "raises",
     "step",
     "synthetic_records",
@@ -26,7 +31,20 @@ __all__ = [
 ]
 
 _STRATEGIES = frozenset(
-    ("TickClock", "World", "actor_for", "command_for", "commands_from", "histories", "step")
+    (
+        "Driven",
+        "TickClock",
+        "World",
+        "actor_for",
+        "command_for",
+        "commands_from",
+        "driven_cases",
+        "guided_step",
+        "histories",
+        "opening_step",
+        "progress_steps",
+        "step",
+    )
 )
 
 
