@@ -661,3 +661,199 @@ def test_a_damaged_checkpoints_file(db: Path, keys: tuple[Path, Path]) -> None:
     assert run("checkpoint", "--db", str(db), "--key", str(keys[0])).code == ExitCode.INPUT
     missing = run("verify", "--db", str(db), "--key", str(keys[1]), "--checkpoints", "nope.jsonl")
     assert missing.code == ExitCode.IO
+
+
+# -- verify --jobs: the same verdicts from several processes; --strict ---------------------------
+
+
+def same_with_jobs(*args: str) -> Run:
+    """Run ``verify ARGS`` in one process and with ``--jobs 2``; both must print the same."""
+    one = run("verify", *args, "--jobs", "1")
+    two = run("verify", *args, "--jobs", "2")
+    assert (two.code, two.out, two.err) == (one.code, one.out, one.err)
+    return two
+
+
+@attrs.define
+class Ranges:
+    """The ranges of case ids --jobs cut the store into, and those this process verified itself
+    (the others went to the worker process)."""
+
+    cut: list[Any] = attrs.Factory(list)
+    here: list[Any] = attrs.Factory(list)
+
+
+@pytest.fixture
+def ranges(monkeypatch: pytest.MonkeyPatch) -> Ranges:
+    import mediation.cli as cli
+
+    seen = Ranges()
+    run_chunks, verify_chunk = cli._run_chunks, cli._verify_chunk
+
+    def spy_run(store: Any, setup: Any, *args: Any) -> Any:
+        seen.cut.extend(setup.ranges)
+        return run_chunks(store, setup, *args)
+
+    def spy_chunk(store: Any, bounds: Any, setup: Any) -> Any:
+        seen.here.append(bounds)
+        return verify_chunk(store, bounds, setup)
+
+    monkeypatch.setattr(cli, "_run_chunks", spy_run)
+    monkeypatch.setattr(cli, "_verify_chunk", spy_chunk)
+    return seen
+
+
+def test_jobs_give_the_one_process_output(db: Path, ranges: Ranges) -> None:
+    result = same_with_jobs("--db", str(db))
+    assert result.code == 0 and "4 case(s): 4 valid, 0 invalid (exit 0)" in result.out
+    # four cases, four ranges: the worker takes them from the front, this process from the back
+    assert ranges.cut == [
+        (None, "case-b"), ("case-b", "case-c"), ("case-c", "case-d"), ("case-d", None),
+    ]  # fmt: skip
+    assert ranges.here == [] or ranges.here[0] == ("case-d", None)
+    for flags in (["--json"], ["-q", "--lang", "zh"], ["--strict"], ["--case", "case-c"]):
+        assert same_with_jobs("--db", str(db), *flags).code == 0
+    assert json.loads(same_with_jobs("--db", str(db), "--json").out)["ok"] is True
+
+
+def test_jobs_default_is_one_process_for_a_small_store(db: Path, ranges: Ranges) -> None:
+    assert run("verify", "--db", str(db)).code == 0
+    assert ranges.cut == []  # fewer events than are worth a worker: verified in one process
+    assert run("verify", "--db", str(db), "--jobs", "2", "--case", "case-a").code == 0
+    assert ranges.cut == []  # one case: one process
+    result = run("verify", "--db", str(db), "--jobs", "0")
+    assert result.code == ExitCode.USAGE and "at least 1" in result.err
+
+
+def test_jobs_on_a_tampered_store(db: Path, raw: sqlite3.Connection, ranges: Ranges) -> None:
+    seq, _, body = rows(raw, "case-b")[4]
+    raw.execute(
+        "UPDATE mediation_events SET body = ? WHERE case_id = 'case-b' AND seq = ?",
+        (body.replace(b"res-1502", b"res-1503", 1), seq),
+    )
+    forge(raw, "case-d", "bribe", {"amount": 500}, "med-wang", "lead_mediator", "negotiating")
+    for flags in ([], ["--json"], ["-q"]):
+        result = same_with_jobs("--db", str(db), *flags)
+        assert result.code == ExitCode.INTEGRITY
+    assert_names(result, "case-b", 5, "altered")
+    assert_names(result, "case-d", 8, "unknown_event_type")
+    assert "case-a" not in result.out  # -q
+    assert len(ranges.cut) == 4 * 3
+
+
+def test_jobs_read_every_event_whatever_the_summary_rows_say(
+    db: Path, raw: sqlite3.Connection, ranges: Ranges
+) -> None:
+    """The ranges are cut at summary rows, but cover every id: cases whose summary row is gone
+    (or lies) are still read and verified."""
+    raw.execute("DELETE FROM mediation_cases WHERE case_id IN ('case-b', 'case-c')")
+    raw.execute("UPDATE mediation_cases SET seq = 1000 WHERE case_id = 'case-a'")
+    raw.execute("DELETE FROM mediation_events WHERE case_id = 'case-c' AND seq = 4")
+    result = same_with_jobs("--db", str(db))
+    assert result.code == 1 and "4 case(s): 3 valid, 1 invalid" in result.out
+    assert_names(result, "case-c", 4, "gap")
+    assert ranges.cut == [(None, "case-d"), ("case-d", None)]  # two summary rows left
+
+
+def test_jobs_with_checkpoints(
+    db: Path, keys: tuple[Path, Path], raw: sqlite3.Connection, ranges: Ranges
+) -> None:
+    private, public = keys
+    checkpoint(db, private)
+    assert same_with_jobs("--db", str(db), "--key", str(public)).code == 0
+    raw.execute("DELETE FROM mediation_events WHERE case_id = 'case-a' AND seq > 18")
+    fix_summary(raw, "case-a")
+    raw.execute("DELETE FROM mediation_events WHERE case_id = 'case-c'")  # a whole case
+    seq, _, body = rows(raw, "case-b")[18]
+    obj = json.loads(body)
+    obj["payload"]["note"] = "减震垫未安装"
+    raw.execute(
+        "UPDATE mediation_events SET body = ? WHERE case_id = 'case-b' AND seq = ?",
+        (canonical_bytes(obj), seq),
+    )
+    reseal(raw, "case-b", seq)  # the whole chain recomputed
+    assert same_with_jobs("--db", str(db)).code == 0  # the chain alone sees nothing
+    for flags in ([], ["--json"], ["-q", "--lang", "zh"], ["--strict"]):
+        result = same_with_jobs("--db", str(db), "--key", str(public), *flags)
+        assert result.code == ExitCode.INTEGRITY
+    result = same_with_jobs("--db", str(db), "--key", str(public))
+    assert_names(result, "case-a", 19, "truncated")
+    assert_names(result, "case-b", 21, "checkpoint")
+    assert_names(result, "case-c", 1, "truncated") and "whole case is missing" in result.out
+    assert "case case-d: valid" in result.out
+    assert ranges.cut
+
+
+def _die(*setup: Any) -> None:
+    """A worker initializer that kills its process (imported by name in the worker)."""
+    import os
+
+    os._exit(70)
+
+
+def test_a_dead_worker_falls_back_to_one_process(
+    db: Path, raw: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mediation.cli as cli
+
+    raw.execute("DELETE FROM mediation_events WHERE case_id = 'case-c' AND seq = 7")
+    one = run("verify", "--db", str(db), "--jobs", "1")
+    monkeypatch.setattr(cli, "_init_worker", _die)
+    two = run("verify", "--db", str(db), "--jobs", "2")
+    assert (two.code, two.out) == (one.code, one.out) and two.code == 1
+    assert "worker processes failed" in two.err and "verifying in one process" in two.err
+
+
+def test_a_worker_that_cannot_open_the_store_reports_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+
+    import mediation.cli as cli
+
+    monkeypatch.setattr(cli.signal, "signal", lambda *args: None)  # not in this process
+    monkeypatch.setattr(cli, "_worker", None)
+    setup = cli._Setup(str(tmp_path / "gone.db"), "en", False, None, ((None, "b"), ("b", None)))
+    claims = multiprocessing.get_context("spawn").Array("q", [0, 2])
+    cli._init_worker(setup, claims)
+    gone = (ExitCode.IO, f"no such database file: {tmp_path / 'gone.db'}")
+    assert cli._verify_next() == (0, gone)
+    assert cli._claim(claims, front=False) == 1  # the command takes the last range
+    assert cli._verify_next() is None  # none left
+
+
+def test_strict_also_validates_payloads_and_canonical_form(
+    db: Path, raw: sqlite3.Connection
+) -> None:
+    """A correctly hashed and chained event whose payload has a field no command has, and one
+    whose body is not in canonical form: the transition, permission and guards all hold, so plain
+    verify accepts both; --strict refuses them as malformed (exit 1)."""
+    seq = forge(
+        raw,
+        "case-d",
+        "record_minutes",
+        {"text": "笔录", "document": None, "bribe": 500},
+        "med-wang",
+        "lead_mediator",
+        "negotiating",
+    )
+    plain = run("verify", "--db", str(db))
+    assert plain.code == 0 and "case case-d: valid, 8 events" in plain.out
+    strict = run("verify", "--db", str(db), "--strict")
+    assert strict.code == ExitCode.INTEGRITY == 1
+    assert_names(strict, "case-d", seq, "malformed")
+    assert "unknown field(s) bribe" in strict.out
+    assert same_with_jobs("--db", str(db), "--strict").code == 1
+
+    # case-c's last event, re-encoded with a space after each separator and resealed
+    last, _, body = rows(raw, "case-c")[-1]
+    spaced = json.dumps(json.loads(body), ensure_ascii=False, sort_keys=True).encode()
+    raw.execute(
+        "UPDATE mediation_events SET hash = ?, body = ? WHERE case_id = 'case-c' AND seq = ?",
+        (event_hash(spaced), spaced, last),
+    )
+    assert run("verify", "--db", str(db), "--case", "case-c").code == 0
+    strict = run("verify", "--db", str(db), "--case", "case-c", "--strict")
+    assert strict.code == 1 and "the body is not in canonical form" in strict.out
+    # timeline, report and import keep checking strictly
+    assert run("timeline", "case-c", "--db", str(db)).code == 1

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -33,8 +33,8 @@ from ._events import (
     canonical_bytes,
     parse_body,
 )
-from ._guards import GUARDS, NAMES_PEOPLE, Context, check_people
-from ._workflow import NEW, WORKFLOW, Role
+from ._guards import GUARDS, NAMES_PEOPLE, Context, Reason, check_people
+from ._workflow import NEW, WORKFLOW, CommandSpec, Role
 
 __all__ = ["Fault", "FaultKind", "Verdict", "replay", "verify"]
 
@@ -140,10 +140,40 @@ class Verdict:
 
 
 _ROLES = frozenset(r.value for r in Role)
-_COMMANDS = {c.name: c for c in WORKFLOW.commands}
 _TABLE = WORKFLOW.table
-_GUARD_FNS = {c.name: tuple((g, GUARDS[g]) for g in c.guards) for c in WORKFLOW.commands}
-_COMPLETES = {c.name: GUARDS[c.completes_when].fn for c in WORKFLOW.commands if c.completes_when}
+
+#: what replay needs of a guard: its name, its function, and whether it needs a directory
+_GuardStep = tuple[str, Callable[[Context], Reason | None], bool]
+
+
+@attrs.frozen
+class _Plan:
+    """Everything replay needs of one command, looked up once per event instead of piece by piece
+    (the declaration's spec, its guards, its ``completes_when`` predicate)."""
+
+    name: str
+    grants: tuple[str, ...]
+    names_people: bool
+    guards: tuple[_GuardStep, ...]
+    completes: Callable[[Context], Reason | None] | None
+    #: True when a guard context is needed at all (there are guards or a completion predicate)
+    needs_context: bool
+
+
+def _plan(spec: CommandSpec) -> _Plan:
+    guards = tuple((g, GUARDS[g].fn, GUARDS[g].needs_directory) for g in spec.guards)
+    completes = GUARDS[spec.completes_when].fn if spec.completes_when else None
+    return _Plan(
+        spec.name,
+        spec.grants,
+        spec.name in NAMES_PEOPLE,
+        guards,
+        completes,
+        bool(guards) or completes is not None,
+    )
+
+
+_PLANS = {c.name: _plan(c) for c in WORKFLOW.commands}
 
 
 class _Stop(Exception):
@@ -156,59 +186,54 @@ def _check_event(
     case: Case, body: dict[str, Any], directory: Directory | None, strict: bool
 ) -> None:
     type_ = body["type"]
-    spec = _COMMANDS.get(type_)
-    if spec is None:
+    plan = _PLANS.get(type_)
+    if plan is None:
         raise _Stop(FaultKind.UNKNOWN_EVENT_TYPE, f"unknown event type {type_!r}")
+    name = plan.name
     payload = body["payload"]
     if not isinstance(payload, dict):
         raise _Stop(FaultKind.MALFORMED, "payload is not an object")
     if strict:
         try:
-            from_payload(COMMAND_TYPES[spec.name], payload)
+            from_payload(COMMAND_TYPES[name], payload)
         except MediationError as exc:
-            raise _Stop(FaultKind.MALFORMED, f"payload of {spec.name}: {exc}") from exc
+            raise _Stop(FaultKind.MALFORMED, f"payload of {name}: {exc}") from exc
     state = case.state
-    target = _TABLE.get((state, spec.name))
+    target = _TABLE.get((state, name))
     if target is None:
         where = "a new case" if state == NEW else f"state {state}"
-        raise _Stop(FaultKind.ILLEGAL_TRANSITION, f"{spec.name} is not allowed from {where}")
-    actor, acted_as = body["actor"], body["as"]
-    if acted_as not in spec.grants:
-        raise _Stop(FaultKind.UNAUTHORIZED, f"{spec.name} may not be issued as {acted_as!r}")
+        raise _Stop(FaultKind.ILLEGAL_TRANSITION, f"{name} is not allowed from {where}")
+    actor = body["actor"]
+    acted_as = body["as"]
+    if acted_as not in plan.grants:
+        raise _Stop(FaultKind.UNAUTHORIZED, f"{name} may not be issued as {acted_as!r}")
     if acted_as not in _ROLES and acted_as not in relations_in(case, actor, payload):
         raise _Stop(
             FaultKind.UNAUTHORIZED,
             f"{actor} acted as {acted_as} but held no such relation to the case at that point",
         )
-    if spec.name in NAMES_PEOPLE:  # after authorization, like the service (a guard-like check)
+    if plan.names_people:  # after authorization, like the service (a guard-like check)
         try:
-            check_people(case, spec.name, payload)
+            check_people(case, name, payload)
         except MediationError as exc:
-            raise _Stop(FaultKind.ILLEGAL_TRANSITION, f"{spec.name}: {exc}") from exc
-    ctx = Context(
-        case,
-        spec.name,
-        payload,
-        actor,
-        acted_as,
-        body["at"],
-        directory,
-    )
-    for name, g in _GUARD_FNS[spec.name]:
-        if g.needs_directory and directory is None:
-            continue
-        reason = g.fn(ctx)
-        if reason is not None:
-            raise _Stop(
-                FaultKind.ILLEGAL_TRANSITION, f"{spec.name}: guard {name} failed: {reason[0]}"
-            )
-    completes = _COMPLETES.get(spec.name)
-    if completes is not None and completes(ctx) is not None:
-        target = state
+            raise _Stop(FaultKind.ILLEGAL_TRANSITION, f"{name}: {exc}") from exc
+    if plan.needs_context:  # building the context has no effect: skipped when nothing reads it
+        ctx = Context(case, name, payload, actor, acted_as, body["at"], directory)
+        for guard, fn, needs_directory in plan.guards:
+            if needs_directory and directory is None:
+                continue
+            reason = fn(ctx)
+            if reason is not None:
+                raise _Stop(
+                    FaultKind.ILLEGAL_TRANSITION, f"{name}: guard {guard} failed: {reason[0]}"
+                )
+        completes = plan.completes
+        if completes is not None and completes(ctx) is not None:
+            target = state
     if body["state"] != target:
         raise _Stop(
             FaultKind.ILLEGAL_TRANSITION,
-            f"{spec.name} from {state} leads to {target}, but the event records {body['state']}",
+            f"{name} from {state} leads to {target}, but the event records {body['state']}",
         )
 
 
@@ -222,89 +247,94 @@ def verify(
     """Verify one case's stored records, in order, and rebuild it.
 
     ``case_id`` defaults to the first record's.  ``strict`` also re-validates every payload against
-    its command class (slower; the CLI and imports use it).  ``directory`` enables the guard that
-    needs one (G3); without it G3 is not re-checked.
+    its command class and checks that every body is in canonical form (slower; imports, timelines,
+    reports, checkpoint signing and ``mediation verify --strict`` use it).  ``directory`` enables
+    the guard that needs one (G3); without it G3 is not re-checked.
     """
     case = Case(case_id or "")
     head = GENESIS
     seq = 0
+    # the loop runs once per event: its globals are bound to locals once per case
     sha256 = hashlib.sha256
     tag = DOMAIN_TAG
+    parse = parse_body
+    check = _check_event
+    apply = apply_event
+    schema = SCHEMA_VERSION
+    workflow = WORKFLOW.version
     fault: Fault | None = None
     for rec in records:
         expected = seq + 1
         if not case.id:
             case.id = rec.case_id
-        fault = _check_record(
-            case, rec, expected, head, sha256(tag + rec.body).hexdigest(), directory, strict
-        )
-        if fault is not None:
+        # the checks of one record, in order; the first failure ends the replay
+        digest = sha256(tag + rec.body).hexdigest()
+        if rec.case_id != case.id:
+            fault = Fault(expected, FaultKind.WRONG_CASE, f"record belongs to case {rec.case_id!r}")
+            break
+        if rec.seq != expected:
+            what = "missing" if rec.seq > expected else "duplicated or out of order"
+            fault = Fault(
+                expected, FaultKind.GAP, f"expected seq {expected}, found {rec.seq}: event {what}"
+            )
+            break
+        if digest != rec.hash:
+            fault = Fault(
+                expected, FaultKind.ALTERED, "stored bytes do not hash to the stored hash"
+            )
+            break
+        try:
+            body = parse(rec.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            fault = Fault(expected, FaultKind.MALFORMED, str(exc))
+            break
+        if body["case"] != case.id or body["seq"] != expected:
+            fault = Fault(
+                expected, FaultKind.MALFORMED, "body names another case or seq than its record"
+            )
+            break
+        if body["prev"] != head:
+            fault = Fault(
+                expected, FaultKind.BROKEN_LINK, "prev does not match the previous event's hash"
+            )
+            break
+        if body["schema"] != schema or body["workflow"] != workflow:
+            fault = Fault(
+                expected,
+                FaultKind.MALFORMED,
+                f"event schema {body['schema']!r} under workflow {body['workflow']!r}; this "
+                f"library reads schema {SCHEMA_VERSION} under {WORKFLOW.version!r}",
+            )
+            break
+        if strict and canonical_bytes(body, checked=False) != rec.body:
+            fault = Fault(expected, FaultKind.MALFORMED, "the body is not in canonical form")
+            break
+        try:
+            check(case, body, directory, strict)
+            apply(
+                case,
+                expected,
+                rec.hash,
+                body["type"],
+                body["payload"],
+                body["actor"],
+                body["as"],
+                body["at"],
+                body["state"],
+            )
+        except _Stop as s:
+            fault = Fault(expected, s.kind, s.message)
+            break
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            fault = Fault(
+                expected, FaultKind.MALFORMED, f"payload does not match its command: {exc!r}"
+            )
             break
         head = rec.hash
         seq = expected
     if seq == 0 and fault is None:
         fault = Fault(1, FaultKind.EMPTY, "no events")
     return Verdict(case.id or "?", seq, seq, head, case.state, fault, case if seq else None)
-
-
-def _check_record(
-    case: Case,
-    rec: StoredEvent,
-    expected: int,
-    head: str,
-    digest: str,
-    directory: Directory | None,
-    strict: bool,
-) -> Fault | None:
-    """Check one record against the case so far and fold it in; return the fault, if any."""
-    if rec.case_id != case.id:
-        return Fault(expected, FaultKind.WRONG_CASE, f"record belongs to case {rec.case_id!r}")
-    if rec.seq != expected:
-        what = "missing" if rec.seq > expected else "duplicated or out of order"
-        return Fault(
-            expected, FaultKind.GAP, f"expected seq {expected}, found {rec.seq}: event {what}"
-        )
-    if digest != rec.hash:
-        return Fault(expected, FaultKind.ALTERED, "stored bytes do not hash to the stored hash")
-    try:
-        body = parse_body(rec.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return Fault(expected, FaultKind.MALFORMED, str(exc))
-    if body["case"] != case.id or body["seq"] != expected:
-        return Fault(
-            expected, FaultKind.MALFORMED, "body names another case or seq than its record"
-        )
-    if body["prev"] != head:
-        return Fault(
-            expected, FaultKind.BROKEN_LINK, "prev does not match the previous event's hash"
-        )
-    if body["schema"] != SCHEMA_VERSION or body["workflow"] != WORKFLOW.version:
-        return Fault(
-            expected,
-            FaultKind.MALFORMED,
-            f"event schema {body['schema']!r} under workflow {body['workflow']!r}; this library "
-            f"reads schema {SCHEMA_VERSION} under {WORKFLOW.version!r}",
-        )
-    if strict and canonical_bytes(body, checked=False) != rec.body:
-        return Fault(expected, FaultKind.MALFORMED, "the body is not in canonical form")
-    try:
-        _check_event(case, body, directory, strict)
-        apply_event(
-            case,
-            expected,
-            rec.hash,
-            body["type"],
-            body["payload"],
-            body["actor"],
-            body["as"],
-            body["at"],
-            body["state"],
-        )
-    except _Stop as s:
-        return Fault(expected, s.kind, s.message)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        return Fault(expected, FaultKind.MALFORMED, f"payload does not match its command: {exc!r}")
-    return None
 
 
 def replay(records: Iterable[StoredEvent], case_id: str | None = None) -> Case:

@@ -1,7 +1,9 @@
 """What the auditor reads: verification results, the timeline by stage, diagrams, an HTML report.
 
-- :func:`audit` verifies cases (strictly: chain, every transition, permission and guard) and, given
-  a :class:`~mediation._checkpoints.CheckpointAuditor`, checks them against signed checkpoints;
+- :func:`audit` verifies cases (chain, every transition, permission and guard; ``strict`` also
+  re-validates every payload against its command class and checks canonical form) and, given a
+  :class:`~mediation._checkpoints.CheckpointAuditor`, checks them against signed checkpoints;
+  :func:`audit_verified` does the same for cases verified elsewhere (``mediation verify --jobs``);
   :class:`AuditResult` carries one verdict per case and the exit code the CLI returns.
 - :func:`timeline_lines` renders a :class:`~mediation.CaseView` as text, grouped by the six stages.
 - :func:`mermaid` and :func:`dot` render the workflow declaration; :func:`state_svg` lays the
@@ -29,7 +31,10 @@ from ._workflow import NEW, WORKFLOW, Stage, Workflow, mermaid_lines
 __all__ = [
     "AuditResult",
     "ExitCode",
+    "VerifiedCase",
     "audit",
+    "audit_case",
+    "audit_verified",
     "dot",
     "event_stages",
     "mermaid",
@@ -88,7 +93,11 @@ class AuditResult:
         return text
 
     def text_lines(self, lang: str = "en") -> list[str]:
-        out = [self.describe(v, lang) for v in self.verdicts]
+        return [self.describe(v, lang) for v in self.verdicts] + self.summary_lines(lang)
+
+    def summary_lines(self, lang: str = "en") -> list[str]:
+        """What :meth:`text_lines` says after the verdicts: the checkpoint findings and the counts."""
+        out = []
         for f in self.store_faults:
             out.append(
                 f"检查点：验证失败，{f.message_zh}"
@@ -148,18 +157,41 @@ class AuditResult:
 #: one case to audit: id, its records as read, and (for a file) seq position -> line number
 AuditInput = tuple[str, Sequence[StoredEvent], Callable[[int], int | None] | None]
 
+#: one case already verified: id, its verdict (before any checkpoint check), the stored hash at a
+#: seq (what the checkpoints compare; only asked for seqs the verdict accepted), and the seq -> line
+#: number map of a file
+VerifiedCase = tuple[str, Verdict, Callable[[int], str | None], Callable[[int], int | None] | None]
 
-def audit_case(
-    case_id: str, records: Sequence[StoredEvent], auditor: CheckpointAuditor | None = None
+
+def _hashes(records: Sequence[StoredEvent]) -> Callable[[int], str | None]:
+    return lambda seq: records[seq - 1].hash
+
+
+def _checked(
+    case_id: str,
+    verdict: Verdict,
+    hashes: Callable[[int], str | None],
+    auditor: CheckpointAuditor,
 ) -> Verdict:
-    """Verify one case strictly and, with ``auditor``, against its checkpoints."""
-    verdict = verify(records, case_id, strict=True)
-    if auditor is None:
-        return verdict
-    found = auditor.check_case(case_id, lambda seq: records[seq - 1].hash, verdict.events)
+    """``verdict`` with the first checkpoint fault of the case, if that comes first."""
+    found = auditor.check_case(case_id, hashes, verdict.events)
     if found is not None and (verdict.fault is None or found.seq < verdict.fault.seq):
         verdict = attrs.evolve(verdict, fault=found)
     return verdict
+
+
+def audit_case(
+    case_id: str,
+    records: Sequence[StoredEvent],
+    auditor: CheckpointAuditor | None = None,
+    *,
+    strict: bool = True,
+) -> Verdict:
+    """Verify one case (strictly by default) and, with ``auditor``, against its checkpoints."""
+    verdict = verify(records, case_id, strict=strict)
+    if auditor is None:
+        return verdict
+    return _checked(case_id, verdict, _hashes(records), auditor)
 
 
 def audit(
@@ -168,13 +200,37 @@ def audit(
     auditor: CheckpointAuditor | None = None,
     only: str | None = None,
     on_verdict: Callable[[Verdict], None] | None = None,
+    strict: bool = True,
 ) -> AuditResult:
-    """Verify every case of ``cases`` (streamed; nothing but the verdicts is kept)."""
+    """Verify every case of ``cases`` (streamed; nothing but the verdicts is kept).
+
+    ``strict`` (the default) is :func:`~mediation.verify`'s: it adds payload re-validation and the
+    canonical-form check to the chain, transition, permission and guard checks.
+    """
+    verified = (
+        (case_id, verify(records, case_id, strict=strict), _hashes(records), line_of)
+        for case_id, records, line_of in cases
+    )
+    return audit_verified(verified, auditor=auditor, only=only, on_verdict=on_verdict)
+
+
+def audit_verified(
+    cases: Iterable[VerifiedCase],
+    *,
+    auditor: CheckpointAuditor | None = None,
+    only: str | None = None,
+    on_verdict: Callable[[Verdict], None] | None = None,
+) -> AuditResult:
+    """:func:`audit` for cases verified elsewhere (worker processes), in the order given: the
+    checkpoint checks, the attested cases never seen, and the result are the same as
+    :func:`audit`'s for the same verdicts."""
     verdicts: list[Verdict] = []
     lines: dict[str, int] = {}
-    for case_id, records, line_of in cases:
-        verdict = audit_case(case_id, records, auditor)
-        verdict = attrs.evolve(verdict, case=None)
+    for case_id, verdict, hashes, line_of in cases:
+        if auditor is not None:
+            verdict = _checked(case_id, verdict, hashes, auditor)
+        if verdict.case is not None:
+            verdict = attrs.evolve(verdict, case=None)
         if verdict.fault is not None and line_of is not None:
             line = line_of(verdict.fault.seq)
             if line is not None:

@@ -4,6 +4,7 @@
 
     mediation demo       [--db PATH] [--scenario noise|leak]
     mediation verify     (--db URL | FILE) [--case ID] [--key PUBLIC_KEY] [--checkpoints FILE] [--json]
+                         [-q] [--strict] [--jobs N]
     mediation timeline   CASE (--db URL | FILE) [--as ROLE]
     mediation report     CASE (--db URL | FILE) --html OUT [--as ROLE] [--key PUBLIC_KEY]
     mediation export     --db URL [--case ID ...] [-o FILE]
@@ -18,22 +19,35 @@ a database).  ``--lang zh|en`` picks the language of human output (default: ``$M
 Chinese when ``$LANG`` starts with ``zh``, else English).  The exit codes are
 :class:`mediation._report.ExitCode`, listed in docs/auditing.md.
 
-:func:`main` takes its arguments and streams as parameters, so tests run it in-process.
+``verify`` checks the chain, every transition, permission and guard; ``--strict`` also re-validates
+every payload against its command class and checks canonical form (``timeline``, ``report``,
+``import`` and ``checkpoint`` always do).  ``--jobs N`` verifies a SQLite store in N processes (by
+default one per CPU, for stores of 50,000 events or more), with the same output as one process.
+
+:func:`main` takes its arguments and streams as parameters, so tests run it in-process.  With
+``verify --jobs``, workers are started with "spawn", which re-imports the caller's main module: a
+program calling :func:`main` needs the usual ``if __name__ == "__main__":`` guard, or ``--jobs 1``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
+import itertools
 import json
+import multiprocessing
 import os
 import re
+import signal
 import sqlite3
 import sys
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, Any, cast
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 import attrs
 
@@ -41,6 +55,7 @@ from . import __version__
 from ._audit import Verdict, verify
 from ._authz import Actor
 from ._checkpoints import (
+    CaseCheckpoint,
     CheckpointAuditor,
     CheckpointError,
     CheckpointLog,
@@ -58,14 +73,16 @@ from ._errors import (
     MediationError,
     StoreError,
 )
-from ._events import decode_event
+from ._events import StoredEvent, decode_event
 from ._export import ExportCase, ExportError, ExportReader, export_store, import_export
 from ._report import (
     AuditInput,
     AuditResult,
     ExitCode,
+    VerifiedCase,
     audit,
     audit_case,
+    audit_verified,
     dot,
     mermaid,
     render_html,
@@ -75,6 +92,9 @@ from ._views import CaseView, view_case
 from ._workflow import Role
 from .stores._base import Store
 from .stores.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = ["ExitCode", "main"]
 
@@ -360,16 +380,36 @@ def _source(args: argparse.Namespace, lang: str) -> _Source:
 
 
 def _auditor(args: argparse.Namespace, source: _Source, lang: str) -> CheckpointAuditor | None:
+    return _lazy_auditor(args, source, lang)()
+
+
+def _lazy_auditor(args: argparse.Namespace, source: _Source, lang: str) -> _LazyAuditor:
+    """The checkpoint auditor ``--key`` asks for, built on first call (checking every signature
+    takes a while: ``verify --jobs`` does it while the workers run); the key and the checkpoints
+    are read, and refused if they are not usable, now."""
     if args.key is None:
         if getattr(args, "checkpoints", None):
             raise _Fail(
                 ExitCode.USAGE,
                 _msg(lang, "--checkpoints 需要配合 --key 使用", "--checkpoints needs --key"),
             )
-        return None
+        return _LazyAuditor(None, None)
     public = load_public_key(_read_bytes(args.key, lang, "key"))
-    log = source.checkpoints(args.checkpoints, lang)
-    return CheckpointAuditor(log, public)
+    return _LazyAuditor(source.checkpoints(args.checkpoints, lang), public)
+
+
+class _LazyAuditor:
+    """Calling it gives the :class:`CheckpointAuditor` (None without ``--key``), built once."""
+
+    def __init__(self, log: CheckpointLog | None, public_key: Ed25519PublicKey | None) -> None:
+        self.log = log
+        self._public_key = public_key
+        self._auditor: CheckpointAuditor | None = None
+
+    def __call__(self) -> CheckpointAuditor | None:
+        if self._auditor is None and self.log is not None and self._public_key is not None:
+            self._auditor = CheckpointAuditor(self.log, self._public_key)
+        return self._auditor
 
 
 # -- commands --------------------------------------------------------------------------------------
@@ -384,8 +424,14 @@ def _verdict_code(verdict: Verdict) -> ExitCode:
 def cmd_verify(args: argparse.Namespace, out: IO[str], lang: str) -> int:
     source = _source(args, lang)
     try:
-        auditor = _auditor(args, source, lang)
-        result: AuditResult = audit(source.cases(args.case), auditor=auditor, only=args.case)
+        auditor = _lazy_auditor(args, source, lang)
+        result: AuditResult | None = None
+        if args.case is None and isinstance(source, _StoreSource):
+            result = _verify_parallel(source, args.jobs, auditor, args.strict, lang)
+        if result is None:
+            result = audit(
+                source.cases(args.case), auditor=auditor(), only=args.case, strict=args.strict
+            )
         if args.case is not None and not result.verdicts:
             raise CaseNotFound(
                 f"no case {args.case} in {source.label}",
@@ -398,11 +444,285 @@ def cmd_verify(args: argparse.Namespace, out: IO[str], lang: str) -> int:
             for v in result.verdicts:
                 if not (args.quiet and v.ok):
                     print(result.describe(v, lang), file=out)
-            for line in result.text_lines(lang)[len(result.verdicts) :]:
+            for line in result.summary_lines(lang):
                 print(line, file=out)
         return int(result.exit_code)
     finally:
         source.close()
+
+
+# -- verify --jobs: cases verified in several processes ---------------------------------------------
+#
+# The store is cut into half-open ranges of case ids that together cover every possible id, in
+# order.  The command itself and ``--jobs - 1`` worker processes (started with "spawn") verify them
+# range by range: workers take ranges from the front, the command from the back, each reading its
+# range from its own connection to the same database, in the order of ``store.scan()``, and
+# verifying each case exactly as :func:`audit` does.  The verdicts (without the rebuilt cases) are
+# put back in range order, and the checkpoint checks, the attested cases never seen and the result
+# are computed by :func:`audit_verified` in the command: the output is the one-process output.
+
+#: with the default --jobs, a store of fewer events than this (by its summary rows) is verified in
+#: one process: starting workers would cost more than they save
+_PARALLEL_MIN_EVENTS = 50_000
+#: ranges per process at least, so that one that finishes early takes another
+_CHUNKS_PER_JOB = 4
+#: events per range at most (about): small ranges keep the processes finishing together
+_CHUNK_EVENTS = 10_000
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (the default of ``--jobs``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+_Bounds = tuple[str | None, str | None]
+
+
+def _chunk_bounds(store: SQLiteStore, jobs: int, explicit: bool) -> list[_Bounds]:
+    """Half-open ranges ``[lo, hi)`` of case ids (None: unbounded) that cover every possible id, in
+    order: at least ``jobs * _CHUNKS_PER_JOB`` of them (fewer for fewer cases), of about as many
+    events each, at most about ``_CHUNK_EVENTS``.  A single range means "verify in one process".
+
+    The cuts are taken from the summary rows, which only balance the load: whatever they say (an
+    attacker may have edited them), the ranges cover every id, so every event is read.
+    """
+    try:
+        rows = store.connection.execute(
+            "SELECT case_id, seq FROM mediation_cases ORDER BY case_id"
+        ).fetchall()
+    except sqlite3.Error as exc:
+        raise StoreError(f"listing cases failed: {exc}") from exc
+    weights = [seq if type(seq) is int and seq > 0 else 1 for _, seq in rows]
+    total = sum(weights)
+    if not explicit and total < _PARALLEL_MIN_EVENTS:
+        return [(None, None)]
+    parts = min(max(jobs * _CHUNKS_PER_JOB, -(-total // _CHUNK_EVENTS)), len(rows))
+    cuts: list[str] = []
+    done = 0
+    for (case_id, _), weight in zip(rows, weights, strict=True):
+        if done > 0 and done >= total * (len(cuts) + 1) / parts:
+            cuts.append(case_id)
+        done += weight
+    return list(itertools.pairwise([None, *cuts, None]))
+
+
+@attrs.frozen
+class _Setup:
+    """What verifying ranges needs (sent once to each worker)."""
+
+    url: str
+    lang: str
+    strict: bool
+    #: case id -> the seqs the checkpoints name (with --key): the stored hashes there are returned
+    attested: dict[str, tuple[int, ...]] | None
+    ranges: tuple[_Bounds, ...] = ()
+
+
+#: the verdicts of one range: per case, its id, its verdict (without the case) and the stored
+#: hashes at the seqs the checkpoints name; or, when the store could not be read, (exit code,
+#: message)
+_Chunk = list[tuple[str, Verdict, dict[int, str] | None]] | tuple[int, str]
+
+
+class _Claims(Protocol):
+    """``[next range from the front, end of the ranges left]``, shared by every process."""
+
+    def __getitem__(self, i: int) -> int: ...
+    def __setitem__(self, i: int, value: int) -> None: ...
+    def get_lock(self) -> contextlib.AbstractContextManager[Any]: ...
+
+
+def _claim(claims: _Claims, front: bool) -> int | None:
+    """The index of a range no process has taken yet, from the front or the back; None when none
+    is left."""
+    with claims.get_lock():
+        lo, hi = claims[0], claims[1]
+        if lo >= hi:
+            return None
+        if front:
+            claims[0] = lo + 1
+            return lo
+        claims[1] = hi - 1
+        return hi - 1
+
+
+_worker: tuple[_Setup, _Claims] | None = None  # in a worker process
+
+
+def _init_worker(setup: _Setup, claims: _Claims) -> None:
+    global _worker
+    _worker = setup, claims
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle
+
+
+def _verify_next() -> tuple[int, _Chunk] | None:
+    """In a worker: verify the next range from the front, if one is left."""
+    assert _worker is not None
+    setup, claims = _worker
+    i = _claim(claims, front=True)
+    if i is None:
+        return None
+    try:
+        store = open_store(setup.url, lang=setup.lang)
+    except _Fail as exc:
+        return i, (int(exc.code), exc.message)
+    except MediationError as exc:
+        return i, (int(_code_for(exc)), _err_text(exc, setup.lang))
+    try:
+        return i, _verify_chunk(store, setup.ranges[i], setup)
+    finally:
+        store.close()
+
+
+def _verify_chunk(store: Store, bounds: _Bounds, setup: _Setup) -> _Chunk:
+    """Verify every case whose id is in ``bounds``: the records of that slice of ``store.scan()``,
+    grouped into cases exactly as :meth:`_StoreSource.cases` groups them."""
+    assert isinstance(store, SQLiteStore)
+    where = [
+        w for w, b in zip(("case_id >= ?", "case_id < ?"), bounds, strict=True) if b is not None
+    ]
+    sql = "SELECT case_id, seq, hash, body FROM mediation_events"
+    sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY case_id, seq"
+    out: list[tuple[str, Verdict, dict[int, str] | None]] = []
+    strict, attested = setup.strict, setup.attested
+
+    def one(case_id: str, batch: list[StoredEvent]) -> None:
+        verdict = attrs.evolve(verify(batch, case_id, strict=strict), case=None)
+        hashes: dict[int, str] | None = None
+        if attested is not None:
+            hashes = {}
+            for seq in attested.get(case_id, ()):
+                with contextlib.suppress(IndexError):
+                    hashes[seq] = batch[seq - 1].hash  # as audit() looks them up
+        out.append((case_id, verdict, hashes))
+
+    current: str | None = None
+    batch: list[StoredEvent] = []
+    try:
+        rows = store.connection.execute(sql, [b for b in bounds if b is not None])
+        for case_id, seq, h, body in rows:
+            if case_id != current:
+                if batch:
+                    one(current or "", batch)
+                current, batch = case_id, []
+            batch.append(StoredEvent(case_id, seq, h, bytes(body)))
+    except sqlite3.Error as exc:
+        return int(ExitCode.IO), _err_text(StoreError(f"scanning events failed: {exc}"), setup.lang)
+    if batch:
+        one(current or "", batch)
+    return out
+
+
+def _attested_seqs(log: CheckpointLog) -> dict[str, tuple[int, ...]]:
+    """Every (case, seq) a checkpoint of ``log`` names: a superset of those the auditor trusts."""
+    seqs: dict[str, set[int]] = {}
+    for _, rec in log.records:
+        if isinstance(rec, CaseCheckpoint):
+            seqs.setdefault(rec.case_id, set()).add(rec.seq)
+        else:
+            for leaf in rec.leaves:
+                seqs.setdefault(leaf.case_id, set()).add(leaf.seq)
+    return {case_id: tuple(sorted(s)) for case_id, s in seqs.items()}
+
+
+def _hash_at(hashes: dict[int, str] | None, seq: int) -> str | None:
+    """The stored hash at ``seq`` a worker sent, looked up as :func:`audit` looks it up."""
+    if hashes is None or seq not in hashes:
+        raise IndexError("list index out of range")  # what records[seq - 1] would raise
+    return hashes[seq]
+
+
+def _can_spawn() -> bool:
+    """Can a spawned worker start?  It re-imports the main module, which must exist as a module or
+    a file (not, say, a script read from stdin)."""
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None) is not None:
+        return True
+    path = getattr(main, "__file__", None)
+    return path is None or os.path.isfile(path)
+
+
+def _verify_parallel(
+    source: _StoreSource, jobs: int | None, auditor: _LazyAuditor, strict: bool, lang: str
+) -> AuditResult | None:
+    """``verify --jobs``: the result of :func:`audit` over the whole store, computed by ``jobs``
+    processes; None when one process should do it (one job, a small store with the default
+    ``--jobs``, a store that is not SQLite, or workers that cannot start)."""
+    n = jobs if jobs is not None else _cpus()
+    if n <= 1 or not isinstance(source.store, SQLiteStore):
+        return None
+    if multiprocessing.current_process().daemon or not _can_spawn():
+        return None
+    ranges = _chunk_bounds(source.store, n, explicit=jobs is not None)
+    if len(ranges) < 2:
+        return None
+    log = auditor.log
+    attested = None if log is None else _attested_seqs(log)
+    setup = _Setup(source.url, lang, strict, attested, tuple(ranges))
+    # the signatures of the checkpoints are checked here while the workers start verifying
+    chunks = _run_chunks(source.store, setup, min(n, len(ranges)) - 1, auditor)
+    if chunks is None:
+        return None
+    for chunk in chunks:
+        if isinstance(chunk, tuple):
+            raise _Fail(ExitCode(chunk[0]), chunk[1])
+    verified: Iterator[VerifiedCase] = (
+        (case_id, verdict, functools.partial(_hash_at, hashes), None)
+        for chunk in chunks
+        if isinstance(chunk, list)
+        for case_id, verdict, hashes in chunk
+    )
+    return audit_verified(verified, auditor=auditor())
+
+
+def _run_chunks(
+    store: Store, setup: _Setup, workers: int, meanwhile: Callable[[], object]
+) -> list[_Chunk] | None:
+    """Verify ``setup.ranges`` in ``workers`` processes and this one; the results in range order,
+    or None when the workers failed (the caller then verifies in one process).
+
+    The workers take ranges from the front, each when it is ready for one; this process first calls
+    ``meanwhile``, then takes ranges from the back, until none is left.
+    """
+    context = multiprocessing.get_context("spawn")
+    claims: _Claims = context.Array("q", [0, len(setup.ranges)])
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(setup, claims)
+    )
+    results: dict[int, _Chunk] = {}
+    try:
+        try:
+            futures = [pool.submit(_verify_next) for _ in setup.ranges]
+        except OSError as exc:  # no worker could be started
+            _note(setup.lang, exc)
+            return None
+        meanwhile()
+        while (i := _claim(claims, front=False)) is not None:
+            results[i] = _verify_chunk(store, setup.ranges[i], setup)
+        for f in futures:
+            done = f.result()
+            if done is not None:
+                results[done[0]] = done[1]
+    except BrokenProcessPool as exc:  # a worker was killed (out of memory, say): start again
+        _note(setup.lang, exc)
+        return None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return [results[i] for i in range(len(setup.ranges))]
+
+
+def _note(lang: str, exc: BaseException) -> None:
+    print(
+        _msg(
+            lang,
+            f"mediation：工作进程失败（{exc}），改为单进程核验",
+            f"mediation: worker processes failed ({exc}); verifying in one process",
+        ),
+        file=sys.stderr,
+    )
 
 
 @attrs.frozen
@@ -750,6 +1070,16 @@ def cmd_demo(args: argparse.Namespace, out: IO[str], lang: str) -> int:
 # -- the parser ------------------------------------------------------------------------------------
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -819,6 +1149,17 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.add_argument(
         "-q", "--quiet", action="store_true", help="print only invalid cases and the summary"
+    )
+    sp.add_argument(
+        "--strict",
+        action="store_true",
+        help="also re-validate every payload against its command class and check canonical form",
+    )
+    sp.add_argument(
+        "--jobs",
+        type=_positive,
+        metavar="N",
+        help="verify a SQLite store in N processes (default: one per CPU, from 50,000 events)",
     )
     sp.set_defaults(run=cmd_verify)
 
@@ -913,7 +1254,11 @@ def main(
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
 ) -> int:
-    """Run the command line; returns the exit code (see :class:`ExitCode`)."""
+    """Run the command line; returns the exit code (see :class:`ExitCode`).
+
+    ``verify`` may start worker processes ("spawn"): guard the calling program's entry point with
+    ``if __name__ == "__main__":``, or pass ``--jobs 1``.
+    """
     stdin = stdin if stdin is not None else sys.stdin
     stdout = stdout if stdout is not None else sys.stdout
     stderr = stderr if stderr is not None else sys.stderr
