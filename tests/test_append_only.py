@@ -96,3 +96,35 @@ def test_postgres_refuses_update_delete_and_truncate(pg_url: str) -> None:
         after = store.read("case-1")
         assert after == before
         assert verify(after, "case-1").ok
+
+
+def test_a_body_rewritten_as_text_is_reported_not_crashed(tmp_path: Path) -> None:
+    """An attacker who bypasses the triggers and stores a body as TEXT gets a verdict, not a crash."""
+    from mediation import FaultKind
+
+    path = tmp_path / "t.db"
+    world = World()
+    service = world.service(SQLiteStore(path))
+    service.execute(
+        world["p1"],
+        "k1",
+        cmd.Apply(
+            committee=world.committee,
+            category="邻里",
+            description="噪声",
+            applicants=(cmd.Party("p1", "陈女士"),),
+            respondents=(cmd.Party("p2", "刘先生"),),
+        ),
+    )
+    service.execute(world["p2"], "k1", cmd.RecordConsent())
+    before = SQLiteStore(path).read("k1")
+    raw = sqlite3.connect(path)
+    raw.execute("DROP TRIGGER mediation_events_no_update")
+    raw.execute("UPDATE mediation_events SET body = CAST(body AS TEXT) WHERE seq = 1")
+    raw.execute("UPDATE mediation_events SET body = 42 WHERE seq = 2")
+    raw.commit()
+    got = SQLiteStore(path).read("k1")
+    assert got[0].body == before[0].body  # same characters, same bytes: nothing was altered
+    verdict = verify(got, "k1")
+    assert verdict.fault is not None and verdict.fault.seq == 2
+    assert verdict.fault.kind is FaultKind.ALTERED

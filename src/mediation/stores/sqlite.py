@@ -80,6 +80,16 @@ _UPSERT = (
 _SELECT_SUMMARY = f"SELECT {', '.join(_SUMMARY_COLUMNS)} FROM mediation_cases"
 
 
+def _as_bytes(body: object) -> bytes:
+    """The stored body as bytes, whatever SQLite type someone gave it (verification then decides).
+
+    The library writes BLOBs; a row edited by hand may hold TEXT, an integer or NULL.
+    """
+    if isinstance(body, bytes):
+        return body
+    return b"" if body is None else str(body).encode("utf-8", "surrogatepass")
+
+
 def _row_to_summary(row: Sequence[Any]) -> CaseSummary:
     values = dict(zip(_SUMMARY_COLUMNS, row, strict=True))
     values["paused"] = bool(values["paused"])
@@ -228,7 +238,7 @@ class SQLiteStore(Store):
             ).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"reading case {case_id} failed: {exc}", case=case_id) from exc
-        return [StoredEvent(case_id, seq, h, bytes(body)) for seq, h, body in rows]
+        return [StoredEvent(case_id, seq, h, _as_bytes(body)) for seq, h, body in rows]
 
     def scan(self) -> Iterator[StoredEvent]:
         try:
@@ -236,7 +246,7 @@ class SQLiteStore(Store):
                 "SELECT case_id, seq, hash, body FROM mediation_events ORDER BY case_id, seq"
             )
             for case_id, seq, h, body in cursor:
-                yield StoredEvent(case_id, seq, h, bytes(body))
+                yield StoredEvent(case_id, seq, h, _as_bytes(body))
         except sqlite3.Error as exc:
             raise StoreError(f"scanning events failed: {exc}") from exc
 
