@@ -121,7 +121,9 @@ def format_time(at: _dt.datetime) -> str:
         raise InvalidCommand("naive datetime: the clock must return timezone-aware UTC times")
     if offset:
         at = at.astimezone(_UTC)
-    return at.isoformat(timespec="microseconds")[:26] + "Z"
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 - the fastest spelling
+        at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond,
+    )  # fmt: skip
 
 
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z")

@@ -71,6 +71,10 @@ MACHINE = _machine()
 _EVENTS = MACHINE.events
 
 
+#: the commands whose transitions carry conditions (guards, or a completion predicate)
+_GUARDED = frozenset(c.name for c in WORKFLOW.commands if c.guards or c.completes_when)
+
+
 class _Probe:
     """What the machine transitions: one attribute, set from the case, read back, dropped."""
 
@@ -266,7 +270,12 @@ class CaseService:
             seal_payload(self.vault, case_id, spec.name, payload)
         now = self.clock()
         at = format_time(now)
-        ctx = Context(case, spec.name, payload, actor.id, acted_as, at, self.directory)
+        # the conditions are the guards: a command without guards needs no context
+        ctx = (
+            Context(case, spec.name, payload, actor.id, acted_as, at, self.directory)
+            if spec.name in _GUARDED
+            else None
+        )
         probe = _Probe(case.state)
         try:
             _EVENTS[spec.name].trigger(probe, ctx=ctx)
