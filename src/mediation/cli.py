@@ -145,16 +145,21 @@ def _sqlite_path(url: str) -> str:
     return url
 
 
-def _check_sqlite_file(path: str, lang: str) -> None:
+def _read_magic(path: str, lang: str, what_zh: str, what_en: str) -> bytes:
+    """The first 16 bytes of ``path`` (I/O errors become exit code 4)."""
     try:
         with open(path, "rb") as f:
-            magic = f.read(16)
+            return f.read(16)
     except FileNotFoundError:
         raise _Fail(
-            ExitCode.IO, _msg(lang, f"找不到数据库文件 {path}", f"no such database file: {path}")
+            ExitCode.IO, _msg(lang, f"找不到{what_zh} {path}", f"no such {what_en}: {path}")
         ) from None
     except OSError as exc:
         raise _Fail(ExitCode.IO, f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _check_sqlite_file(path: str, lang: str) -> None:
+    magic = _read_magic(path, lang, "数据库文件", "database file")
     if magic and magic != _SQLITE_MAGIC:
         raise _Fail(
             ExitCode.INPUT,
@@ -365,16 +370,7 @@ def _source(args: argparse.Namespace, lang: str) -> _Source:
     if db is not None:
         return _StoreSource(db, lang)
     assert file is not None
-    try:
-        with open(file, "rb") as f:
-            magic = f.read(16)
-    except FileNotFoundError:
-        raise _Fail(
-            ExitCode.IO, _msg(lang, f"找不到文件 {file}", f"no such file: {file}")
-        ) from None
-    except OSError as exc:
-        raise _Fail(ExitCode.IO, f"cannot read {file}: {exc.strerror}") from exc
-    if magic == _SQLITE_MAGIC:
+    if _read_magic(file, lang, "文件", "file") == _SQLITE_MAGIC:
         return _StoreSource(file, lang)
     return _FileSource(file)
 

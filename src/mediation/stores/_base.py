@@ -16,7 +16,7 @@ from .._case import CaseSummary
 from .._errors import StoreError
 from .._events import StoredEvent
 
-__all__ = ["Store", "check_batch"]
+__all__ = ["Store", "check_batch", "summary_filter"]
 
 
 def check_batch(case_id: str, expected_seq: int, records: Sequence[StoredEvent]) -> None:
@@ -31,6 +31,16 @@ def check_batch(case_id: str, expected_seq: int, records: Sequence[StoredEvent])
                 case=case_id,
                 seq=rec.seq,
             )
+
+
+def summary_filter(placeholder: str, **filters: str | None) -> tuple[str, list[str]]:
+    """The ``" WHERE state = ? AND ..."`` clause (or ``""``) and its arguments for the summary
+    columns given a value: what :meth:`Store.cases` means, for the SQL stores."""
+    given = [(column, value) for column, value in filters.items() if value is not None]
+    if not given:
+        return "", []
+    clause = " AND ".join(f"{column} = {placeholder}" for column, _ in given)
+    return " WHERE " + clause, [value for _, value in given]
 
 
 class Store(abc.ABC):

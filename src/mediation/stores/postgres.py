@@ -38,7 +38,7 @@ from psycopg_pool import ConnectionPool
 from .._case import CaseSummary
 from .._errors import ConcurrencyConflict, StoreError
 from .._events import StoredEvent
-from ._base import Store, check_batch
+from ._base import Store, check_batch, summary_filter
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
@@ -124,7 +124,6 @@ WITH tip AS (
 )
 SELECT tip.seq, (SELECT count(*) FROM inserted), (SELECT count(*) FROM projected) FROM tip
 """
-_FILTERS = ("state", "committee", "level", "category")
 #: errors that mean "another transaction got in the way; nothing was written, retry"
 _CONFLICTS = (pg_errors.UniqueViolation, pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 _scan_ids = itertools.count(1)
@@ -432,13 +431,10 @@ class PostgresStore(Store):
         level: str | None = None,
         category: str | None = None,
     ) -> list[CaseSummary]:
-        where: list[str] = []
-        args: list[str] = []
-        for column, value in zip(_FILTERS, (state, committee, level, category), strict=True):
-            if value is not None:
-                where.append(f"{column} = %s")
-                args.append(value)
-        sql = _SELECT_SUMMARY + (" WHERE " + " AND ".join(where) if where else "")
+        where, args = summary_filter(
+            "%s", state=state, committee=committee, level=level, category=category
+        )
+        sql = _SELECT_SUMMARY + where
         with self._connection() as conn:
             try:
                 with self._read_block(conn):

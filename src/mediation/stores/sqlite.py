@@ -22,7 +22,7 @@ from typing import Any
 from .._case import CaseSummary
 from .._errors import ConcurrencyConflict, StoreError
 from .._events import StoredEvent
-from ._base import Store, check_batch
+from ._base import Store, check_batch, summary_filter
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -274,14 +274,10 @@ class SQLiteStore(Store):
         level: str | None = None,
         category: str | None = None,
     ) -> list[CaseSummary]:
-        where, args = [], []
-        for column, value in (
-            ("state", state), ("committee", committee), ("level", level), ("category", category),
-        ):  # fmt: skip
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        sql = _SELECT_SUMMARY + (" WHERE " + " AND ".join(where) if where else "")
+        where, args = summary_filter(
+            "?", state=state, committee=committee, level=level, category=category
+        )
+        sql = _SELECT_SUMMARY + where
         try:
             rows = self._conn.execute(sql + " ORDER BY case_id", args).fetchall()
         except sqlite3.Error as exc:
