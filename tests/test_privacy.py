@@ -112,3 +112,24 @@ def test_a_token_of_another_case_does_not_open() -> None:
     with pytest.raises(MediationError):
         vault.unseal("k2", token)  # the case id is bound as associated data
     assert vault.unseal("k1", token) == "陈女士"
+
+
+def test_a_refused_opening_leaves_no_key_behind() -> None:
+    world = World()
+    vault = AESGCMVault()
+    service = world.service(vault=vault)
+    from mediation import MediationError
+
+    with pytest.raises(MediationError):  # a stranger may not open a case for someone else
+        service.execute(
+            world["stranger"],
+            "k9",
+            cmd.Apply(
+                committee=world.committee,
+                category="邻里",
+                description="噪声",
+                applicants=(cmd.Party("p1", NAME, phone=PHONE),),
+                respondents=(cmd.Party("p2", "刘先生"),),
+            ),
+        )
+    assert "k9" not in vault.keys

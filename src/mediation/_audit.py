@@ -23,15 +23,18 @@ import attrs
 
 from ._authz import Directory, relations_in
 from ._case import Case, apply_event
+from ._commands import _ID_RE as _ID
 from ._commands import COMMAND_TYPES, from_payload
 from ._errors import IntegrityViolation, MediationError
 from ._events import (
+    _TIME,
     DOMAIN_TAG,
     GENESIS,
     SCHEMA_VERSION,
     StoredEvent,
     canonical_bytes,
     parse_body,
+    parse_time,
 )
 from ._guards import GUARDS, NAMES_PEOPLE, Context, Reason, check_people
 from ._workflow import NEW, WORKFLOW, CommandSpec, Role
@@ -207,7 +210,22 @@ def _check_event(
     acted_as = body["as"]
     if acted_as not in plan.grants:
         raise _Stop(FaultKind.UNAUTHORIZED, f"{name} may not be issued as {acted_as!r}")
-    if acted_as not in _ROLES and acted_as not in relations_in(case, actor, payload):
+    if acted_as in _ROLES:
+        if actor in case.recused:
+            raise _Stop(FaultKind.UNAUTHORIZED, f"{actor} was recused and acted as {acted_as}")
+        # a role is the host's assertion; with a directory it is checked, without it trusted
+        if directory is not None:
+            committee = case.committee if state != NEW else payload.get("committee")
+            if not any(
+                g.role.value == acted_as and g.committee == committee
+                for g in directory.grants_of(actor)
+            ):
+                raise _Stop(
+                    FaultKind.UNAUTHORIZED,
+                    f"{actor} acted as {acted_as}, a role the directory does not give them in "
+                    f"committee {committee}",
+                )
+    elif acted_as not in relations_in(case, actor, payload):
         raise _Stop(
             FaultKind.UNAUTHORIZED,
             f"{actor} acted as {acted_as} but held no such relation to the case at that point",
@@ -298,7 +316,26 @@ def verify(
                 expected, FaultKind.BROKEN_LINK, "prev does not match the previous event's hash"
             )
             break
-        if body["schema"] != schema or body["workflow"] != workflow:
+        at = body["at"]
+        if (
+            type(body["seq"]) is not int
+            or type(body["actor"]) is not str
+            or not _ID.match(body["actor"])
+            or type(at) is not str
+            or not _TIME.match(at)
+            or at < case.updated_at
+        ):
+            fault = Fault(
+                expected,
+                FaultKind.MALFORMED,
+                "the envelope's seq, actor or time is not of the log format, or time went back",
+            )
+            break
+        if (
+            type(body["schema"]) is not int
+            or body["schema"] != schema
+            or body["workflow"] != workflow
+        ):
             fault = Fault(
                 expected,
                 FaultKind.MALFORMED,
@@ -306,10 +343,11 @@ def verify(
                 f"library reads schema {SCHEMA_VERSION} under {WORKFLOW.version!r}",
             )
             break
-        if strict and canonical_bytes(body, checked=False) != rec.body:
-            fault = Fault(expected, FaultKind.MALFORMED, "the body is not in canonical form")
-            break
         try:
+            if strict and canonical_bytes(body, checked=False) != rec.body:
+                fault = Fault(expected, FaultKind.MALFORMED, "the body is not in canonical form")
+                break
+            parse_time(at)  # the pattern matched; a date that does not exist still fails here
             check(case, body, directory, strict)
             apply(
                 case,

@@ -110,6 +110,8 @@ def authorize(
     """
     committee = case.committee if case.state != NEW else payload.get("committee")
     rels = relations_in(case, actor.id, payload)
+    if actor.id in getattr(case, "recused", ()):
+        committee = None  # a recused person acts on the case under no role either (R2002 25)
     for grant in spec.grants:
         if acting_as is not None and grant != acting_as:
             continue

@@ -345,7 +345,10 @@ def _f_transfer(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
 
 
 def _f_extend(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.extra_days += p["days"]
+    days = p["days"]
+    if type(days) is not int or not 1 <= days <= 90:  # replay folds unvalidated payloads too
+        raise ValueError(f"extend_term days must be an integer in 1..90, not {days!r}")
+    c.extra_days += days
     _consume(c, "extend_term")
 
 

@@ -67,7 +67,14 @@ def _payload_encoder() -> Callable[[Any], str]:
 
 
 _encode_payload = _payload_encoder()
-_DECODER = json.JSONDecoder()
+
+
+def _no_float(text: str) -> Any:
+    raise ValueError(f"numbers in the log are integers, not {text!r}")
+
+
+#: the log holds no floats, NaN or infinities: they are refused while parsing
+_DECODER = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_float)
 
 
 def _check_value(value: Any, path: str) -> None:
@@ -233,7 +240,10 @@ def encode_body(
 def parse_body(body: bytes) -> dict[str, Any]:
     """Parse stored body bytes into the envelope dict; raise ``ValueError`` if malformed."""
     text = body.decode("utf-8")
-    obj, end = _DECODER.raw_decode(text)
+    try:
+        obj, end = _DECODER.raw_decode(text)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply to be an event") from exc
     if end != len(text):
         raise ValueError("trailing bytes after the event object")
     if type(obj) is not dict or obj.keys() != BODY_KEYS:

@@ -543,6 +543,8 @@ def _level_l0(ctx: Context) -> Reason | None:
 def _recusal_pending(ctx: Context) -> Reason | None:
     if ctx.payload.get("person") not in ctx.case.recusal_requests:
         return ("no recusal request is pending for this person", "该人员无待决的回避申请")
+    if ctx.payload.get("person") == ctx.actor:
+        return ("nobody decides on a request for their own recusal", "不得自行决定本人的回避申请")
     return None
 
 

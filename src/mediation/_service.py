@@ -266,8 +266,6 @@ class CaseService:
         if opening and not payload["profile"]:
             payload["profile"] = self.policy.recusal
         acted_as = authorize(spec, case, actor, payload, acting_as)
-        if self.vault is not None and spec.name in SEALS_PERSONAL_DATA:
-            seal_payload(self.vault, case_id, spec.name, payload)
         now = self.clock()
         at = format_time(now)
         # the conditions are the guards: a command without guards needs no context
@@ -291,6 +289,8 @@ class CaseService:
             ) from exc
         if spec.name in NAMES_PEOPLE:
             check_people(case, spec.name, payload)
+        if self.vault is not None and spec.name in SEALS_PERSONAL_DATA:  # only once it passed
+            seal_payload(self.vault, case_id, spec.name, payload)
         seq = case.seq + 1
         prev = case.head
         raw = encode_body(
