@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from mediation import FaultKind, MemoryStore, StoredEvent, verify
+from mediation import FaultKind, MemoryStore, StoredEvent, demo, verify
 from mediation import commands as cmd
-from mediation import demo
 from mediation._events import GENESIS, canonical_bytes, event_hash
 from mediation.testing import World
 
