@@ -124,6 +124,14 @@ class Verdict:
             return f"案件 {self.case_id}：验证失败，{f.message_zh}"
         return f"case {self.case_id}: INVALID at seq {f.seq}: {f.kind.value}: {f.message}"
 
+    def without_case(self) -> Verdict:
+        """The same verdict without the rebuilt case (small to keep or to send to a process)."""
+        if self.case is None:
+            return self
+        return Verdict(
+            self.case_id, self.events, self.head_seq, self.head_hash, self.state, self.fault
+        )
+
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
             "case": self.case_id,
@@ -273,8 +281,7 @@ def verify(
     head = GENESIS
     seq = 0
     # the loop runs once per event: its globals are bound to locals once per case
-    sha256 = hashlib.sha256
-    tag = DOMAIN_TAG
+    tagged = hashlib.sha256(DOMAIN_TAG)  # the tag's hash state, copied for every body
     parse = parse_body
     check = _check_event
     apply = apply_event
@@ -289,7 +296,9 @@ def verify(
         if not case.id:
             case.id = rec.case_id
         # the checks of one record, in order; the first failure ends the replay
-        digest = sha256(tag + rec.body).hexdigest()
+        hasher = tagged.copy()
+        hasher.update(rec.body)
+        digest = hasher.hexdigest()
         if rec.case_id != case.id:
             fault = Fault(expected, FaultKind.WRONG_CASE, f"record belongs to case {rec.case_id!r}")
             break

@@ -75,6 +75,8 @@ def _no_float(text: str) -> Any:
 
 #: the log holds no floats, NaN or infinities: they are refused while parsing
 _DECODER = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_float)
+#: the C scanner itself: JSON text from index 0, no whitespace allowed
+_scan: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def _check_value(value: Any, path: str) -> None:
@@ -241,7 +243,9 @@ def parse_body(body: bytes) -> dict[str, Any]:
     """Parse stored body bytes into the envelope dict; raise ``ValueError`` if malformed."""
     text = body.decode("utf-8")
     try:
-        obj, end = _DECODER.raw_decode(text)
+        obj, end = _scan(text, 0)
+    except StopIteration as exc:
+        raise ValueError(f"not JSON at character {exc.value}") from None
     except RecursionError as exc:
         raise ValueError("nested too deeply to be an event") from exc
     if end != len(text):

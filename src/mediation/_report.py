@@ -230,7 +230,7 @@ def audit_verified(
         if auditor is not None:
             verdict = _checked(case_id, verdict, hashes, auditor)
         if verdict.case is not None:
-            verdict = attrs.evolve(verdict, case=None)
+            verdict = verdict.without_case()
         if verdict.fault is not None and line_of is not None:
             line = line_of(verdict.fault.seq)
             if line is not None:

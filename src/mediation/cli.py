@@ -577,16 +577,11 @@ def _verify_chunk(store: Store, bounds: _Bounds, setup: _Setup) -> _Chunk:
     """Verify every case whose id is in ``bounds``: the records of that slice of ``store.scan()``,
     grouped into cases exactly as :meth:`_StoreSource.cases` groups them."""
     assert isinstance(store, SQLiteStore)
-    where = [
-        w for w, b in zip(("case_id >= ?", "case_id < ?"), bounds, strict=True) if b is not None
-    ]
-    sql = "SELECT case_id, seq, hash, body FROM mediation_events"
-    sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY case_id, seq"
     out: list[tuple[str, Verdict, dict[int, str] | None]] = []
     strict, attested = setup.strict, setup.attested
 
     def one(case_id: str, batch: list[StoredEvent]) -> None:
-        verdict = attrs.evolve(verify(batch, case_id, strict=strict), case=None)
+        verdict = verify(batch, case_id, strict=strict).without_case()
         hashes: dict[int, str] | None = None
         if attested is not None:
             hashes = {}
@@ -598,15 +593,14 @@ def _verify_chunk(store: Store, bounds: _Bounds, setup: _Setup) -> _Chunk:
     current: str | None = None
     batch: list[StoredEvent] = []
     try:
-        rows = store.connection.execute(sql, [b for b in bounds if b is not None])
-        for case_id, seq, h, body in rows:
-            if case_id != current:
+        for record in store.scan(*bounds):
+            if record.case_id != current:
                 if batch:
                     one(current or "", batch)
-                current, batch = case_id, []
-            batch.append(StoredEvent(case_id, seq, h, bytes(body)))
-    except sqlite3.Error as exc:
-        return int(ExitCode.IO), _err_text(StoreError(f"scanning events failed: {exc}"), setup.lang)
+                current, batch = record.case_id, []
+            batch.append(record)
+    except StoreError as exc:
+        return int(ExitCode.IO), _err_text(exc, setup.lang)
     if batch:
         one(current or "", batch)
     return out

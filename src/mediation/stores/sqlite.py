@@ -238,15 +238,27 @@ class SQLiteStore(Store):
             ).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"reading case {case_id} failed: {exc}", case=case_id) from exc
-        return [StoredEvent(case_id, seq, h, _as_bytes(body)) for seq, h, body in rows]
+        return [
+            StoredEvent(case_id, seq, h, body if type(body) is bytes else _as_bytes(body))
+            for seq, h, body in rows
+        ]
 
-    def scan(self) -> Iterator[StoredEvent]:
+    def scan(self, low: str | None = None, high: str | None = None) -> Iterator[StoredEvent]:
+        """Every record by case id then seq; only case ids in ``[low, high)`` when given (the
+        ranges ``mediation verify --jobs`` hands its processes)."""
+        bounds = [
+            (op, b) for op, b in (("case_id >= ?", low), ("case_id < ?", high)) if b is not None
+        ]
+        where = " WHERE " + " AND ".join(op for op, _ in bounds) if bounds else ""
         try:
             cursor = self._conn.execute(
-                "SELECT case_id, seq, hash, body FROM mediation_events ORDER BY case_id, seq"
+                "SELECT case_id, seq, hash, body FROM mediation_events"
+                + where
+                + " ORDER BY case_id, seq",
+                [b for _, b in bounds],
             )
             for case_id, seq, h, body in cursor:
-                yield StoredEvent(case_id, seq, h, _as_bytes(body))
+                yield StoredEvent(case_id, seq, h, body if type(body) is bytes else _as_bytes(body))
         except sqlite3.Error as exc:
             raise StoreError(f"scanning events failed: {exc}") from exc
 
