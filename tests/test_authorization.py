@@ -393,34 +393,21 @@ def test_allowed_answers_per_actor() -> None:
 def test_a_recused_person_acts_under_no_role_either() -> None:
     """R2002 25: a director who is recused from a case (as its mediator) loses the director's
     powers on that case too, and nobody decides on a request for their own recusal."""
-    from mediation import Actor, GuardFailed
-    from mediation.testing import World
+    from mediation import GuardFailed
 
-    world = World()
-    boss = world.directory.add(Actor.with_roles("boss", {"c1": ["director", "mediator"]}))
-    service = world.service()
-    service.execute(
-        world["p1"],
-        "k1",
-        cmd.Apply(
-            committee="c1",
-            category="邻里",
-            description="噪声",
-            applicants=(cmd.Party("p1", "陈女士"),),
-            respondents=(cmd.Party("p2", "刘先生"),),
-        ),
-    )
-    service.execute(world["p2"], "k1", cmd.RecordConsent())
-    service.execute(boss, "k1", cmd.Register())
-    service.execute(boss, "k1", cmd.AssignMediator("boss", lead=True))
-    service.execute(world["p1"], "k1", cmd.RequestRecusal("boss", "与被申请人是同学"))
+    e = Env()
+    e.add_person("boss", {"c1": ["director", "mediator"]})
+    e.drive("registered", lead="boss")
+    e.run("p1", cmd.RequestRecusal("boss", "与被申请人是同学"))
     with pytest.raises(GuardFailed) as info:
-        service.execute(boss, "k1", cmd.DecideRecusal("boss", upheld=False))
+        e.run("boss", cmd.DecideRecusal("boss", upheld=False))
     assert info.value.guard == "recusal_pending"
-    service.execute(world["director"], "k1", cmd.DecideRecusal("boss", upheld=True))
-    before = service.store.read("k1")
-    with pytest.raises(NotPermitted):
-        service.execute(boss, "k1", cmd.Escalate("改由社区调解"))
-    with pytest.raises(NotPermitted):
-        service.execute(boss, "k1", cmd.Transfer("police", "派出所", "涉嫌治安案件"))
-    assert service.store.read("k1") == before
+    e.run("director", cmd.DecideRecusal("boss", upheld=True))
+    with unchanged(e):
+        for command in (
+            cmd.Escalate("改由社区调解"),
+            cmd.Transfer("police", "派出所", "涉嫌治安案件"),
+            cmd.Archive(),
+        ):
+            with pytest.raises(NotPermitted):
+                e.run("boss", command)

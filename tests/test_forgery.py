@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from helpers import Env
 from mediation import FaultKind, MemoryStore, StoredEvent, demo, verify
 from mediation import commands as cmd
 from mediation._events import GENESIS, canonical_bytes, event_hash
-from mediation.testing import World
 
 
 def _history() -> list[StoredEvent]:
@@ -98,26 +98,11 @@ def test_the_envelope_is_checked_on_every_event(field: str, value: Any) -> None:
 
 
 def test_an_extension_by_a_forged_number_of_days_is_refused() -> None:
-    world = World()
-    service = world.service()
-    service.execute(
-        world["p1"],
-        "k1",
-        cmd.Apply(
-            committee="c1",
-            category="邻里",
-            description="噪声",
-            applicants=(cmd.Party("p1", "陈女士"),),
-            respondents=(cmd.Party("p2", "刘先生"),),
-        ),
-    )
-    service.execute(world["p2"], "k1", cmd.RecordConsent())
-    service.execute(world["director"], "k1", cmd.Register())
-    service.execute(world["director"], "k1", cmd.AssignMediator("med1", lead=True))
-    for party in ("p1", "p2"):
-        service.execute(world[party], "k1", cmd.Consent("extend_term"))
-    service.execute(world["med1"], "k1", cmd.ExtendTerm(10))
-    bodies = _bodies(service.store.read("k1"))
+    e = Env()
+    e.drive("registered")
+    e.consent_all("extend_term")
+    e.run("med1", cmd.ExtendTerm(10))
+    bodies = _bodies(e.store.read(e.case_id))
     for days in (10**15, -5, 2.5):
         bodies[-1]["payload"]["days"] = days
         raw = {len(bodies): json.dumps(bodies[-1]).encode()} if days == 2.5 else None
