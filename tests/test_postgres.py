@@ -5,8 +5,6 @@ Needs ``MEDIATION_PG_DSN`` (see tests/pg.py); each test works in a fresh schema.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -78,25 +76,6 @@ class TestPostgresStore(StoreConformance):
 
     def reopen(self, store: Store) -> Store:
         return self.make_store()
-
-
-# -- import without the driver ---------------------------------------------------------------------
-
-
-def test_core_imports_without_psycopg() -> None:
-    code = (
-        "import sys\n"
-        "sys.modules['psycopg'] = None\n"
-        "sys.modules['psycopg_pool'] = None\n"
-        "import mediation, mediation.stores\n"
-        "s = mediation.SQLiteStore(':memory:')\n"
-        "try:\n"
-        "    mediation.stores.PostgresStore\n"
-        "except ImportError:\n"
-        "    print('lazy')\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "lazy", out.stderr
 
 
 # -- schema ----------------------------------------------------------------------------------------

@@ -204,3 +204,19 @@ def test_private_modules_stay_private() -> None:
     for name in mediation.__all__:
         assert not name.startswith("_")
     assert "Context" not in mediation.__all__ and "GUARDS" not in mediation.__all__
+
+
+def test_postgres_store_is_imported_lazily() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['psycopg'] = None\n"
+        "sys.modules['psycopg_pool'] = None\n"
+        "import mediation, mediation.stores\n"
+        "s = mediation.SQLiteStore(':memory:')\n"
+        "try:\n"
+        "    mediation.stores.PostgresStore\n"
+        "except ImportError:\n"
+        "    print('lazy')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "lazy", out.stderr

@@ -257,8 +257,6 @@ class CaseService:
             if not isinstance(case_id, str) or not _ID_RE.match(case_id):
                 raise InvalidCommand(f"not a valid case id: {case_id!r:.80}", field="case_id")
             case = Case(case_id)
-            if case_id in self._cache or self.store.summary(case_id) is not None:
-                raise CaseExists(f"case {case_id} already exists", case=case_id)
         else:
             case = self.case(case_id)
         spec = WORKFLOW.command(command.name)
@@ -266,6 +264,9 @@ class CaseService:
         if opening and not payload["profile"]:
             payload["profile"] = self.policy.recusal
         acted_as = authorize(spec, case, actor, payload, acting_as)
+        # only someone who may open a case learns that the id is taken
+        if opening and (case_id in self._cache or self.store.summary(case_id) is not None):
+            raise CaseExists(f"case {case_id} already exists", case=case_id)
         now = self.clock()
         at = format_time(now)
         # the conditions are the guards: a command without guards needs no context
