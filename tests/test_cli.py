@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import pytest
 
-from mediation import WORKFLOW, SQLiteStore, canonical_bytes, event_hash
+from mediation import WORKFLOW, Role, SQLiteStore, canonical_bytes, event_hash
 from mediation import commands as cmd
 from mediation.cli import ExitCode, main
 from mediation.demo import (
@@ -857,3 +857,58 @@ def test_strict_also_validates_payloads_and_canonical_form(
     assert strict.code == 1 and "the body is not in canonical form" in strict.out
     # timeline, report and import keep checking strictly
     assert run("timeline", "case-c", "--db", str(db)).code == 1
+
+
+# -- role claims against the host's directory ---------------------------------------------------
+
+
+def _directory_file(db: Path, path: Path) -> Path:
+    """The host's grants as they really are: every role the genuine histories claim, and the
+    mediator role of everyone assigned as a mediator (G3)."""
+    grants: dict[str, dict[str, list[str]]] = {}
+
+    def grant(actor: str, role: str) -> None:
+        roles = grants.setdefault(actor, {}).setdefault("rongyue", [])
+        if role not in roles:
+            roles.append(role)
+
+    with SQLiteStore(db, create=False) as store:  # create=True would restore the triggers
+        for record in store.scan():
+            body = json.loads(record.body)
+            if body["as"] in {r.value for r in Role}:
+                grant(body["actor"], body["as"])
+            if body["type"] == "assign_mediator":
+                grant(body["payload"]["mediator"], "mediator")
+    path.write_text(json.dumps(grants), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_forged_role_claim_is_caught_only_with_the_directory(
+    db: Path, raw: sqlite3.Connection, tmp_path: Path, jobs: str
+) -> None:
+    directory = _directory_file(db, tmp_path / "directory.json")
+    assert run("verify", "--db", str(db), "--directory", str(directory), "--jobs", jobs).code == 0
+    # the party below "registers" his own case as director, and the chain is resealed
+    (seq,) = [s for s, _, body in rows(raw, "case-c") if json.loads(body)["type"] == "register"]
+    body = json.loads(rows(raw, "case-c")[seq - 1][2])
+    body["actor"] = "res-1101"
+    raw.execute(
+        "UPDATE mediation_events SET body = ? WHERE case_id = 'case-c' AND seq = ?",
+        (canonical_bytes(body), seq),
+    )
+    reseal(raw, "case-c", seq)
+    assert run("verify", "--db", str(db), "--jobs", jobs).code == ExitCode.OK  # roles trusted
+    result = run("verify", "--db", str(db), "--directory", str(directory), "--jobs", jobs)
+    assert result.code == ExitCode.ILLEGAL
+    assert_names(result, "case-c", seq, "unauthorized")
+
+
+def test_a_bad_directory_file_is_refused(db: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    for text, code in (("[1, 2]", ExitCode.INPUT), ("{not json", ExitCode.INPUT)):
+        bad.write_text(text, encoding="utf-8")
+        result = run("verify", "--db", str(db), "--directory", str(bad))
+        assert result.code == code and "bad.json" in result.text, result.text
+    result = run("verify", "--db", str(db), "--directory", str(tmp_path / "missing.json"))
+    assert result.code == ExitCode.IO

@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 
 from ._audit import Verdict, verify
+from ._authz import Directory
 from ._checkpoints import CheckpointAuditor, StoreFault
 from ._events import StoredEvent
 from ._views import CaseView, TimelineEntry
@@ -186,9 +187,10 @@ def audit_case(
     auditor: CheckpointAuditor | None = None,
     *,
     strict: bool = True,
+    directory: Directory | None = None,
 ) -> Verdict:
     """Verify one case (strictly by default) and, with ``auditor``, against its checkpoints."""
-    verdict = verify(records, case_id, strict=strict)
+    verdict = verify(records, case_id, strict=strict, directory=directory)
     if auditor is None:
         return verdict
     return _checked(case_id, verdict, _hashes(records), auditor)
@@ -201,14 +203,21 @@ def audit(
     only: str | None = None,
     on_verdict: Callable[[Verdict], None] | None = None,
     strict: bool = True,
+    directory: Directory | None = None,
 ) -> AuditResult:
     """Verify every case of ``cases`` (streamed; nothing but the verdicts is kept).
 
     ``strict`` (the default) is :func:`~mediation.verify`'s: it adds payload re-validation and the
-    canonical-form check to the chain, transition, permission and guard checks.
+    canonical-form check to the chain, transition, permission and guard checks.  With the host's
+    ``directory``, every recorded role claim (and G3) is checked against it too.
     """
     verified = (
-        (case_id, verify(records, case_id, strict=strict), _hashes(records), line_of)
+        (
+            case_id,
+            verify(records, case_id, strict=strict, directory=directory),
+            _hashes(records),
+            line_of,
+        )
         for case_id, records, line_of in cases
     )
     return audit_verified(verified, auditor=auditor, only=only, on_verdict=on_verdict)

@@ -53,7 +53,7 @@ import attrs
 
 from . import __version__
 from ._audit import Verdict, verify
-from ._authz import Actor
+from ._authz import Actor, StaticDirectory
 from ._checkpoints import (
     CaseCheckpoint,
     CheckpointAuditor,
@@ -70,6 +70,7 @@ from ._errors import (
     CaseExists,
     CaseNotFound,
     IntegrityViolation,
+    InvalidCommand,
     MediationError,
     StoreError,
 )
@@ -417,16 +418,52 @@ def _verdict_code(verdict: Verdict) -> ExitCode:
     return ExitCode.INTEGRITY if verdict.fault.kind.integrity else ExitCode.ILLEGAL
 
 
+def _load_directory(path: str | None, lang: str) -> StaticDirectory | None:
+    """``--directory FILE``: the host's grants, ``{"actor": {"committee": ["role", ...]}}``."""
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise _Fail(
+            ExitCode.IO, _msg(lang, f"找不到文件 {path}", f"no such file: {path}")
+        ) from None
+    except OSError as exc:
+        raise _Fail(ExitCode.IO, f"cannot read {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise _Fail(ExitCode.INPUT, f"{path} is not JSON: {exc}") from exc
+    directory = StaticDirectory()
+    try:
+        if not isinstance(data, dict):
+            raise InvalidCommand("expected an object of actor ids")
+        for actor_id, roles in data.items():
+            if not isinstance(roles, dict) or not all(isinstance(r, list) for r in roles.values()):
+                raise InvalidCommand(f"{actor_id}: expected {{committee: [role, ...]}}")
+            directory.add(Actor.with_roles(actor_id, roles))
+    except InvalidCommand as exc:
+        raise _Fail(
+            ExitCode.INPUT,
+            _msg(lang, f"{path} 不是有效的人员名录：{exc}", f"{path} is not a directory: {exc}"),
+        ) from exc
+    return directory
+
+
 def cmd_verify(args: argparse.Namespace, out: IO[str], lang: str) -> int:
     source = _source(args, lang)
+    directory = _load_directory(args.directory, lang)
     try:
         auditor = _lazy_auditor(args, source, lang)
         result: AuditResult | None = None
         if args.case is None and isinstance(source, _StoreSource):
-            result = _verify_parallel(source, args.jobs, auditor, args.strict, lang)
+            result = _verify_parallel(source, args.jobs, auditor, args.strict, directory, lang)
         if result is None:
             result = audit(
-                source.cases(args.case), auditor=auditor(), only=args.case, strict=args.strict
+                source.cases(args.case),
+                auditor=auditor(),
+                only=args.case,
+                strict=args.strict,
+                directory=directory,
             )
         if args.case is not None and not result.verdicts:
             raise CaseNotFound(
@@ -512,6 +549,7 @@ class _Setup:
     url: str
     lang: str
     strict: bool
+    directory: StaticDirectory | None
     #: case id -> the seqs the checkpoints name (with --key): the stored hashes there are returned
     attested: dict[str, tuple[int, ...]] | None
     ranges: tuple[_Bounds, ...] = ()
@@ -578,10 +616,10 @@ def _verify_chunk(store: Store, bounds: _Bounds, setup: _Setup) -> _Chunk:
     grouped into cases exactly as :meth:`_StoreSource.cases` groups them."""
     assert isinstance(store, SQLiteStore)
     out: list[tuple[str, Verdict, dict[int, str] | None]] = []
-    strict, attested = setup.strict, setup.attested
+    strict, attested, directory = setup.strict, setup.attested, setup.directory
 
     def one(case_id: str, batch: list[StoredEvent]) -> None:
-        verdict = verify(batch, case_id, strict=strict).without_case()
+        verdict = verify(batch, case_id, strict=strict, directory=directory).without_case()
         hashes: dict[int, str] | None = None
         if attested is not None:
             hashes = {}
@@ -636,7 +674,12 @@ def _can_spawn() -> bool:
 
 
 def _verify_parallel(
-    source: _StoreSource, jobs: int | None, auditor: _LazyAuditor, strict: bool, lang: str
+    source: _StoreSource,
+    jobs: int | None,
+    auditor: _LazyAuditor,
+    strict: bool,
+    directory: StaticDirectory | None,
+    lang: str,
 ) -> AuditResult | None:
     """``verify --jobs``: the result of :func:`audit` over the whole store, computed by ``jobs``
     processes; None when one process should do it (one job, a small store with the default
@@ -651,7 +694,7 @@ def _verify_parallel(
         return None
     log = auditor.log
     attested = None if log is None else _attested_seqs(log)
-    setup = _Setup(source.url, lang, strict, attested, tuple(ranges))
+    setup = _Setup(source.url, lang, strict, directory, attested, tuple(ranges))
     # the signatures of the checkpoints are checked here while the workers start verifying
     chunks = _run_chunks(source.store, setup, min(n, len(ranges)) - 1, auditor)
     if chunks is None:
@@ -1150,6 +1193,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive,
         metavar="N",
         help="verify a SQLite store in N processes (default: one per CPU, from 50,000 events)",
+    )
+    sp.add_argument(
+        "--directory",
+        metavar="FILE",
+        help='the host\'s grants as JSON, {"actor": {"committee": ["role", ...]}}: every role '
+        "claim in the log (and G3) is checked against it; without it role claims are trusted",
     )
     sp.set_defaults(run=cmd_verify)
 
