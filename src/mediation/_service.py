@@ -150,7 +150,11 @@ class CaseService:
         return [decode_event(r) for r in records]
 
     def verify(self, case_id: str) -> Verdict:
-        """Verify the stored history of one case (chain, transitions, permissions, guards)."""
+        """Verify the stored history of one case (chain, transitions, permissions, guards).
+
+        Role claims are taken as recorded: today's directory need not be the one of the day a role
+        was used.  To check them, call :func:`mediation.verify` with a directory of that time.
+        """
         return verify(self.store.read(case_id), case_id, directory=None)
 
     def view(self, actor: Actor, case_id: str, *, reveal_personal: bool = False) -> CaseView:
