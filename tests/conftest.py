@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings
 # "ci": thorough (CI sets HYPOTHESIS_PROFILE=ci); "dev": quick, the default on a developer machine.
 settings.register_profile(
     "ci",
-    max_examples=300,
+    max_examples=600,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
