@@ -149,3 +149,14 @@ def test_python_block_runs(
             f"the ```python block at {where}:{line} fails ({type(exc).__name__}: {exc}); "
             "fix it, or put a `# not run` comment in it if it is not meant to run"
         ) from exc
+
+
+def test_the_readme_counts_match_the_declaration() -> None:
+    text = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    w = mediation.WORKFLOW
+    for count in (
+        f"{len(w.states)} states",
+        f"{len(w.commands)} commands",
+        f"{len(w.guards)} guards",
+    ):
+        assert count in text, f"README.md should say {count}"
