@@ -275,3 +275,20 @@ def unchanged(e: Env) -> Iterator[None]:
 
 def ties(*pairs: tuple[str, str]) -> tuple[cmd.Tie, ...]:
     return tuple(cmd.Tie(p, k) for p, k in pairs)
+
+
+def full_cast() -> Env:
+    """p1 v p2 with an agent for p2, lead med1, co med2, invitee inv1; negotiating."""
+    e = Env()
+    e.open()
+    e.run("p2", cmd.AppointAgent(party("agent2"), doc("授权委托书")))
+    e.run("agent2", cmd.RecordConsent())
+    e.run("director", cmd.Register())
+    e.run("director", cmd.AssignMediator("med1", lead=True))
+    e.run("director", cmd.AssignMediator("med2"))
+    e.consent_all("invitee", "inv1")
+    e.run("med1", cmd.Invite("inv1", "street_cadre", doc("保密承诺书")))
+    e.run("med2", cmd.NotifyRights(("p1", "p2")))
+    e.run("med1", cmd.ScheduleMeeting(e.clock.now, "调解室"))
+    e.run("med1", cmd.OpenSession())
+    return e

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import Env, apply_cmd, content, doc, party, unchanged
+from helpers import Env, apply_cmd, content, doc, full_cast, party, unchanged
 from mediation import Actor, Grant, InvalidCommand, NotPermitted, Relation, Role
 from mediation import commands as cmd
 from mediation._authz import authorize
@@ -174,23 +174,6 @@ def test_unknown_role_is_refused() -> None:
 
 
 # -- relations, from the log -------------------------------------------------------------------
-
-
-def full_cast() -> Env:
-    """p1 v p2 with an agent for p2, lead med1, co med2, invitee inv1; negotiating."""
-    e = Env()
-    e.open()
-    e.run("p2", cmd.AppointAgent(party("agent2"), doc("授权委托书")))
-    e.run("agent2", cmd.RecordConsent())
-    e.run("director", cmd.Register())
-    e.run("director", cmd.AssignMediator("med1", lead=True))
-    e.run("director", cmd.AssignMediator("med2"))
-    e.consent_all("invitee", "inv1")
-    e.run("med1", cmd.Invite("inv1", "street_cadre", doc("保密承诺书")))
-    e.run("med2", cmd.NotifyRights(("p1", "p2")))
-    e.run("med1", cmd.ScheduleMeeting(e.clock.now, "调解室"))
-    e.run("med1", cmd.OpenSession())
-    return e
 
 
 def test_relations_are_derived_from_the_log() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from helpers import ID_NUMBERS, NAMES, PHONES, Env, apply_cmd, content, doc, party
+from helpers import ID_NUMBERS, NAMES, PHONES, Env, apply_cmd, content, full_cast
 from mediation import Actor, CaseView, NotPermitted
 from mediation import commands as cmd
 from mediation._views import mask_address, mask_id_number, mask_name, mask_phone
@@ -21,18 +21,7 @@ AGREEMENT = "晚十点后不使用跑步机"  # the obligations of helpers.conte
 @pytest.fixture(scope="module")
 def case() -> Env:
     """Following up: agent2 for p2, lead med1, co med2, invitee inv1, minutes, proposals, agreement."""
-    e = Env()
-    e.open()
-    e.run("p2", cmd.AppointAgent(party("agent2"), doc("授权委托书")))
-    e.run("agent2", cmd.RecordConsent())
-    e.run("director", cmd.Register())
-    e.run("director", cmd.AssignMediator("med1", lead=True))
-    e.run("director", cmd.AssignMediator("med2"))
-    e.consent_all("invitee", "inv1")
-    e.run("med1", cmd.Invite("inv1", "street_cadre", doc("保密承诺书")))
-    e.run("med1", cmd.NotifyRights(("p1", "p2")))
-    e.run("med1", cmd.ScheduleMeeting(e.clock.now, "调解室"))
-    e.run("med1", cmd.OpenSession())
+    e = full_cast()
     e.run("med2", cmd.RecordMinutes(MINUTES))
     e.run("med1", cmd.ShareProposal(PROPOSAL))
     e.run("med1", cmd.ReviseProposal(1, REVISED))

@@ -168,15 +168,20 @@ def _check_sqlite_file(path: str, lang: str) -> None:
         )
 
 
-def _pg_store(url: str, *, create: bool) -> Store:
+def _postgres() -> Any:
+    """The ``stores.postgres`` module, or a clear exit when the extra is not installed."""
     try:
-        from .stores.postgres import PostgresStore
+        from .stores import postgres
     except ImportError as exc:
         raise _Fail(
             ExitCode.IO,
             f"PostgreSQL needs the 'postgres' extra: pip install 'mediation[postgres]' ({exc})",
         ) from exc
-    store: Store = PostgresStore(url, create=create)
+    return postgres
+
+
+def _pg_store(url: str, *, create: bool) -> Store:
+    store: Store = _postgres().PostgresStore(url, create=create)
     return store
 
 
@@ -978,15 +983,8 @@ def cmd_import(args: argparse.Namespace, out: IO[str], lang: str, stdin: IO[Any]
 
 def _import_pg(url: str, cases: Sequence[ExportCase], lang: str) -> Any:
     """Import into PostgreSQL in one transaction on one connection (all cases or none)."""
-    try:
-        import psycopg
-
-        from .stores.postgres import PostgresStore
-    except ImportError as exc:
-        raise _Fail(
-            ExitCode.IO,
-            f"PostgreSQL needs the 'postgres' extra: pip install 'mediation[postgres]' ({exc})",
-        ) from exc
+    postgres = _postgres()
+    psycopg, PostgresStore = postgres.psycopg, postgres.PostgresStore
     try:
         conn = psycopg.connect(url, autocommit=True)
     except psycopg.Error as exc:
