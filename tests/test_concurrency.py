@@ -121,6 +121,9 @@ class _CountingStore(Store):
     def read(self, case_id: str, after_seq: int = 0) -> list[Any]:
         return self.inner.read(case_id, after_seq)
 
+    def find_request(self, case_id: str, request_id: str) -> Any:
+        return self.inner.find_request(case_id, request_id)
+
     def summary(self, case_id: str) -> Any:
         return self.inner.summary(case_id)
 

@@ -23,6 +23,7 @@ from mediation._events import (
     BODY_KEYS,
     GENESIS,
     MAX_INT,
+    OPTIONAL_KEYS,
     encode_body,
     format_time,
     make_body,
@@ -138,6 +139,9 @@ def envelopes(draw: st.DrawFn) -> dict[str, Any]:
         payload=draw(PAYLOADS),
         prev=draw(st.one_of(st.just(GENESIS), TEXT)),
         workflow=draw(TEXT),
+        # the optional members, present only where they apply
+        request=draw(st.one_of(st.none(), TEXT)),
+        clock=draw(st.one_of(st.none(), TEXT)),
     )
 
 
@@ -183,7 +187,8 @@ def test_the_integer_bounds_are_inclusive() -> None:
 @given(envelopes())
 def test_encode_body_equals_the_generic_encoder(env: dict[str, Any]) -> None:
     body = make_body(**env)
-    assert body.keys() == BODY_KEYS
+    optional = {k for k in ("request", "clock") if env[k] is not None}
+    assert body.keys() == BODY_KEYS | optional
     expected = canonical_bytes(body)
     assert encode_body(**env) == expected
     assert expected == rfc8785.dumps(body)
@@ -221,7 +226,7 @@ def test_parse_body_rejects_a_missing_member(env: dict[str, Any], missing: str) 
         parse_body(canonical_bytes(body))
 
 
-@given(envelopes(), KEYS.filter(lambda k: k not in BODY_KEYS), JSON)
+@given(envelopes(), KEYS.filter(lambda k: k not in BODY_KEYS | OPTIONAL_KEYS), JSON)
 def test_parse_body_rejects_an_extra_member(env: dict[str, Any], extra: str, value: Any) -> None:
     body = make_body(**env)
     body[extra] = value

@@ -18,6 +18,7 @@ from helpers import EPOCH, Env, apply_cmd
 from mediation import (
     CaseExists,
     CaseNotFound,
+    ClockSkew,
     ConcurrencyConflict,
     GuardFailed,
     IllegalTransition,
@@ -25,6 +26,8 @@ from mediation import (
     InvalidCommand,
     MediationError,
     NotPermitted,
+    OutcomeUnknown,
+    RequestConflict,
     SQLiteStore,
     StoredEvent,
     StoreError,
@@ -35,12 +38,15 @@ from mediation.testing import synthetic_records, synthetic_summary
 PUBLIC_ERRORS = (
     CaseExists,
     CaseNotFound,
+    ClockSkew,
     ConcurrencyConflict,
     GuardFailed,
     IllegalTransition,
     IntegrityViolation,
     InvalidCommand,
     NotPermitted,
+    OutcomeUnknown,
+    RequestConflict,
     StoreError,
 )
 
@@ -235,7 +241,7 @@ def test_a_unique_violation_is_a_concurrency_conflict() -> None:
     store = SQLiteStore(connection=conn)
     conn.execute(
         "CREATE TRIGGER race BEFORE INSERT ON mediation_events BEGIN "
-        "INSERT OR IGNORE INTO mediation_events VALUES (NEW.case_id, NEW.seq, NEW.hash, NEW.body);"
+        "INSERT OR IGNORE INTO mediation_events VALUES (NEW.case_id, NEW.seq, NEW.hash, NEW.body, NULL);"
         " END"
     )
     rec = synthetic_records("k", 1)
@@ -253,7 +259,7 @@ def test_the_service_turns_a_unique_violation_on_opening_into_case_exists() -> N
     e = Env(store=SQLiteStore(connection=conn))
     conn.execute(
         "CREATE TRIGGER race BEFORE INSERT ON mediation_events BEGIN "
-        "INSERT OR IGNORE INTO mediation_events VALUES (NEW.case_id, NEW.seq, NEW.hash, NEW.body);"
+        "INSERT OR IGNORE INTO mediation_events VALUES (NEW.case_id, NEW.seq, NEW.hash, NEW.body, NULL);"
         " END"
     )
     with pytest.raises(CaseExists):

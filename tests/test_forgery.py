@@ -107,3 +107,36 @@ def test_an_extension_by_a_forged_number_of_days_is_refused() -> None:
         bodies[-1]["payload"]["days"] = days
         raw = {len(bodies): json.dumps(bodies[-1]).encode()} if days == 2.5 else None
         assert _fault(_rechain(bodies, raw))[1] is FaultKind.MALFORMED
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        ("request", "has space"),
+        ("request", 7),
+        ("request", None),
+        ("request", ""),
+        ("clock", "yesterday"),
+        ("clock", None),
+        ("clock", "2026-02-30T08:00:00.000000Z"),  # not a date
+        ("clock", "later"),  # replaced below by a time after the event's
+        ("clock", "same"),  # replaced below by the event's own time
+    ],
+)
+def test_a_forged_optional_envelope_member_is_malformed(member: str, value: Any) -> None:
+    bodies = _bodies(_history())
+    index = 5
+    at = bodies[index]["at"]
+    if value == "later":
+        value = at.replace(at[:4], str(int(at[:4]) + 1), 1)
+    elif value == "same":
+        value = at
+    bodies[index][member] = value
+    assert _fault(_rechain(bodies)) == (index + 1, FaultKind.MALFORMED)
+
+
+def test_well_formed_optional_members_verify() -> None:
+    bodies = _bodies(_history())
+    bodies[5]["request"] = "req-1"
+    bodies[6]["clock"] = "2000-01-01T00:00:00.000000Z"  # the host clock was behind: held at `at`
+    assert verify(_rechain(bodies), strict=True).ok

@@ -90,11 +90,11 @@ def test_schema_is_idempotent_and_records_its_version(
     store.create_schema()
     again = open_store()
     again.create_schema()
-    assert store.schema_version() == SCHEMA_VERSION == 1
+    assert store.schema_version() == SCHEMA_VERSION == 2
     with _raw(pg_url) as conn:
         rows = conn.execute("SELECT key, value FROM mediation_meta").fetchall()
-    assert rows == [("schema_version", "1")]
-    assert open_store(create=False).schema_version() == 1
+    assert rows == [("schema_version", "2")]
+    assert open_store(create=False).schema_version() == 2
 
 
 def test_create_false_on_an_empty_schema_is_refused(pg_url: str) -> None:

@@ -13,6 +13,7 @@ from ._deadlines import Deadline, Policy
 from ._errors import (
     CaseExists,
     CaseNotFound,
+    ClockSkew,
     ConcurrencyConflict,
     GuardFailed,
     IllegalTransition,
@@ -20,6 +21,8 @@ from ._errors import (
     InvalidCommand,
     MediationError,
     NotPermitted,
+    OutcomeUnknown,
+    RequestConflict,
     StoreError,
 )
 from ._events import Event, StoredEvent, canonical_bytes, event_hash
@@ -42,6 +45,7 @@ __all__ = [
     "CaseService",
     "CaseSummary",
     "CaseView",
+    "ClockSkew",
     "CommandSpec",
     "ConcurrencyConflict",
     "Deadline",
@@ -58,9 +62,11 @@ __all__ = [
     "MediationError",
     "MemoryStore",
     "NotPermitted",
+    "OutcomeUnknown",
     "Permission",
     "Policy",
     "Relation",
+    "RequestConflict",
     "Role",
     "SQLiteKeyStore",
     "SQLiteStore",

@@ -14,6 +14,7 @@ which keeps replay fast (see docs/performance.md).
 
 from __future__ import annotations
 
+import copy
 import enum
 import hashlib
 from collections.abc import Callable, Iterable
@@ -29,8 +30,8 @@ from ._commands import COMMAND_TYPES, from_payload
 from ._errors import IntegrityViolation, MediationError
 from ._events import (
     _TIME,
+    BODY_KEYS,
     DOMAIN_TAG,
-    GENESIS,
     SCHEMA_VERSION,
     StoredEvent,
     canonical_bytes,
@@ -263,6 +264,26 @@ def _check_event(
         )
 
 
+_REQUIRED_MEMBERS = len(BODY_KEYS)
+
+
+def _optional_members_ok(body: dict[str, Any], id_format: Callable[[str], object], at: str) -> bool:
+    """``request`` is an id; ``clock``, the host's reading held back to ``at``, a time before it."""
+    if "request" in body:
+        request = body["request"]
+        if type(request) is not str or not id_format(request):
+            return False
+    if "clock" in body:
+        clock = body["clock"]
+        if type(clock) is not str or not _TIME.match(clock) or clock >= at:
+            return False
+        try:
+            datetime.fromisoformat(clock[:-1])
+        except ValueError:
+            return False
+    return True
+
+
 def verify(
     records: Iterable[StoredEvent],
     case_id: str | None = None,
@@ -277,9 +298,15 @@ def verify(
     reports, checkpoint signing and ``mediation verify --strict`` use it).  ``directory`` enables
     the guard that needs one (G3); without it G3 is not re-checked.
     """
-    case = Case(case_id or "")
-    head = GENESIS
-    seq = 0
+    return _run(records, Case(case_id or ""), directory, strict)
+
+
+def _run(
+    records: Iterable[StoredEvent], case: Case, directory: Directory | None, strict: bool
+) -> Verdict:
+    """The checks of :func:`verify`, continuing from ``case`` (folded in place)."""
+    head = case.head
+    seq = case.seq
     # the loop runs once per event: its globals are bound to locals once per case
     tagged = hashlib.sha256(DOMAIN_TAG)  # the tag's hash state, copied for every body
     parse = parse_body
@@ -343,6 +370,14 @@ def verify(
                 "the envelope's seq, actor or time is not of the log format, or time went back",
             )
             break
+        if len(body) != _REQUIRED_MEMBERS and not _optional_members_ok(body, id_format, at):
+            fault = Fault(
+                expected,
+                FaultKind.MALFORMED,
+                "the envelope's request id is not an id, or its clock reading is not a time "
+                "before the event's",
+            )
+            break
         if (
             type(body["schema"]) is not int
             or body["schema"] != schema
@@ -387,9 +422,18 @@ def verify(
     return Verdict(case.id or "?", seq, seq, head, case.state, fault, case if seq else None)
 
 
-def replay(records: Iterable[StoredEvent], case_id: str | None = None) -> Case:
-    """Rebuild a case from its records; raise :class:`IntegrityViolation` if they do not verify."""
-    verdict = verify(records, case_id)
+def replay(
+    records: Iterable[StoredEvent], case_id: str | None = None, *, start: Case | None = None
+) -> Case:
+    """Rebuild a case from its records; raise :class:`IntegrityViolation` if they do not verify.
+
+    With ``start``, a case already folded up to some seq, ``records`` are the ones after it: they
+    are checked and folded onto a copy of ``start`` (which is left as it was).
+    """
+    if start is None:
+        verdict = verify(records, case_id)
+    else:
+        verdict = _run(records, copy.copy(start), None, False)
     if not verdict.ok or verdict.case is None:
         assert verdict.fault is not None
         raise IntegrityViolation(

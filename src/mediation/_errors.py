@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "CaseExists",
     "CaseNotFound",
+    "ClockSkew",
     "ConcurrencyConflict",
     "GuardFailed",
     "IllegalTransition",
@@ -18,6 +19,8 @@ __all__ = [
     "InvalidCommand",
     "MediationError",
     "NotPermitted",
+    "OutcomeUnknown",
+    "RequestConflict",
     "StoreError",
 ]
 
@@ -128,6 +131,51 @@ class ConcurrencyConflict(StoreError):
     def fields(self) -> dict[str, object]:
         out = super().fields()
         out["expected_seq"] = self.expected_seq
+        return out
+
+
+class OutcomeUnknown(StoreError):
+    """The store lost contact after the write was sent: it may or may not have been committed.
+
+    Nothing the library holds is changed by it.  Retry the command with the same ``request_id``:
+    if the first attempt was committed, the retry returns its event instead of writing it again.
+    """
+
+
+class RequestConflict(MediationError):
+    """The request id was already used on this case by another command or another actor.
+
+    ``request_id`` names it and ``seq`` the event that holds it.  Nothing was written.
+    """
+
+    def __init__(self, message: str, *, request_id: str, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.request_id = request_id
+
+    def fields(self) -> dict[str, object]:
+        out = super().fields()
+        out["request_id"] = self.request_id
+        return out
+
+
+class ClockSkew(MediationError):
+    """The host's clock reads further before the case's last event than the service tolerates.
+
+    ``clock`` is the host clock's reading and ``last`` the time of the case's last event (both in
+    the log's UTC format); ``tolerance`` is the service's limit in seconds.  Nothing was written.
+    """
+
+    def __init__(
+        self, message: str, *, clock: str, last: str, tolerance: float, **kw: object
+    ) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.clock = clock
+        self.last = last
+        self.tolerance = tolerance
+
+    def fields(self) -> dict[str, object]:
+        out = super().fields()
+        out.update(clock=self.clock, last=self.last, tolerance=self.tolerance)
         return out
 
 

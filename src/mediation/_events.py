@@ -5,7 +5,9 @@ members (docs/log-format.md is the normative description)::
 
     actor, as, at, case, payload, prev, schema, seq, state, type, workflow
 
-and its hash is ``SHA-256(b"mediation.event.v1\\x00" + body)``, written as 64 lowercase hex digits.
+plus, only where they apply, ``request`` (the client's request id that makes a command idempotent)
+and ``clock`` (the host clock's reading when it was behind the case's last event and ``at`` was
+held at that event's time); and its hash is ``SHA-256(b"mediation.event.v1\\x00" + body)``, written as 64 lowercase hex digits.
 ``prev`` is the previous event's hash, or :data:`GENESIS` for seq 1.  Stores keep the body bytes and
 the hash exactly; verification recomputes the hash from the stored bytes, never from objects.
 
@@ -34,6 +36,7 @@ from ._errors import InvalidCommand
 __all__ = [
     "DOMAIN_TAG",
     "GENESIS",
+    "OPTIONAL_KEYS",
     "SCHEMA_VERSION",
     "Event",
     "StoredEvent",
@@ -49,6 +52,9 @@ MAX_INT = 2**53 - 1
 BODY_KEYS = frozenset(
     ("actor", "as", "at", "case", "payload", "prev", "schema", "seq", "state", "type", "workflow")
 )
+#: members an envelope carries only where they apply
+OPTIONAL_KEYS = frozenset(("clock", "request"))
+_ALL_KEYS = BODY_KEYS | OPTIONAL_KEYS
 
 _ENCODER = json.JSONEncoder(
     sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
@@ -153,6 +159,8 @@ class StoredEvent:
     seq: int
     hash: str
     body: bytes
+    #: the client's request id, which the body's ``request`` member also holds; stores index it
+    request_id: str | None = None
 
 
 @attrs.frozen
@@ -171,6 +179,10 @@ class Event:
     workflow: str
     schema: int
     stored: StoredEvent = attrs.field(repr=False)
+    #: the client's request id, when the command carried one
+    request_id: str | None = None
+    #: the host clock's reading, when it was behind the case's last event (``at`` then equals it)
+    clock: _dt.datetime | None = None
 
     @property
     def hash(self) -> str:
@@ -195,8 +207,10 @@ def make_body(
     payload: dict[str, Any],
     prev: str,
     workflow: str,
+    request: str | None = None,
+    clock: str | None = None,
 ) -> dict[str, Any]:
-    return {
+    body = {
         "actor": actor,
         "as": acted_as,
         "at": at,
@@ -209,6 +223,11 @@ def make_body(
         "type": type,
         "workflow": workflow,
     }
+    if request is not None:
+        body["request"] = request
+    if clock is not None:
+        body["clock"] = clock
+    return body
 
 
 _str = json.encoder.encode_basestring  # the C escaper behind ensure_ascii=False
@@ -226,16 +245,21 @@ def encode_body(
     payload: dict[str, Any],
     prev: str,
     workflow: str,
+    request: str | None = None,
+    clock: str | None = None,
 ) -> bytes:
     """``canonical_bytes(make_body(...))``, assembled directly (the command path's hot spot).
 
     The members are written in sorted order; ``tests/test_encoding.py`` checks the result is
     byte-identical to the generic encoder.
     """
+    clock_member = "" if clock is None else f'"clock":{_str(clock)},'
+    request_member = "" if request is None else f'"request":{_str(request)},'
     return (
         f'{{"actor":{_str(actor)},"as":{_str(acted_as)},"at":{_str(at)},"case":{_str(case_id)},'
-        f'"payload":{_encode_payload(payload)},"prev":{_str(prev)},"schema":{SCHEMA_VERSION},'
-        f'"seq":{seq:d},"state":{_str(state)},"type":{_str(type)},"workflow":{_str(workflow)}}}'
+        f'{clock_member}"payload":{_encode_payload(payload)},"prev":{_str(prev)},'
+        f'{request_member}"schema":{SCHEMA_VERSION},"seq":{seq:d},"state":{_str(state)},'
+        f'"type":{_str(type)},"workflow":{_str(workflow)}}}'
     ).encode()
 
 
@@ -250,7 +274,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
         raise ValueError("nested too deeply to be an event") from exc
     if end != len(text):
         raise ValueError("trailing bytes after the event object")
-    if type(obj) is not dict or obj.keys() != BODY_KEYS:
+    if type(obj) is not dict or not BODY_KEYS <= obj.keys() <= _ALL_KEYS:
         raise ValueError("not an event object with exactly the documented members")
     return obj
 
@@ -271,4 +295,6 @@ def decode_event(stored: StoredEvent) -> Event:
         workflow=b["workflow"],
         schema=b["schema"],
         stored=stored,
+        request_id=b.get("request"),
+        clock=parse_time(b["clock"]) if "clock" in b else None,
     )

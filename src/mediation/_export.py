@@ -32,7 +32,7 @@ import attrs
 
 from ._audit import Verdict, verify
 from ._errors import CaseExists, IntegrityViolation, MediationError, StoreError
-from ._events import StoredEvent
+from ._events import StoredEvent, parse_body
 from ._workflow import WORKFLOW
 from .stores._base import Store
 
@@ -448,6 +448,10 @@ def import_export(cases: Sequence[ExportCase], store: Store, *, lang: str = "en"
     with _transaction(store):
         for case, verdict in zip(cases, verdicts, strict=True):
             assert verdict.case is not None
-            store.append(verdict.case.summary(), case.records, 0)
+            # the request ids travel inside the bodies; the store indexes them again
+            records = [
+                attrs.evolve(r, request_id=parse_body(r.body).get("request")) for r in case.records
+            ]
+            store.append(verdict.case.summary(), records, 0)
             events += len(case.records)
     return ImportResult(len(cases), events, tuple(verdicts))

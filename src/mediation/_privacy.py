@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, MutableMapping
 from typing import Any, Protocol
 
@@ -72,7 +73,9 @@ class AESGCMVault:
     def _key(self, case_id: str, create: bool) -> bytes | None:
         key = self.keys.get(case_id)
         if key is None and create:
-            key = self.keys[case_id] = self._aead.generate_key(bit_length=256)
+            # setdefault, not assignment: of two writers sealing for one case at once (threads,
+            # processes), both must end up with the key that was stored first
+            key = self.keys.setdefault(case_id, self._aead.generate_key(bit_length=256))
         return key
 
     def seal(self, case_id: str, plaintext: str) -> str:
@@ -138,11 +141,18 @@ def unseal_party(vault: Vault | None, case_id: str, party: dict[str, Any]) -> di
 
 
 class SQLiteKeyStore(MutableMapping[str, bytes]):
-    """Case keys in a SQLite table that, unlike the event table, allows DELETE (erasure)."""
+    """Case keys in a SQLite table that, unlike the event table, allows DELETE (erasure).
+
+    Safe to share between threads (one connection, used under a lock) and between processes
+    (``setdefault`` keeps the key that was stored first).
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._lock = threading.RLock()
         try:
-            self._conn = sqlite3.connect(os.fspath(path), isolation_level=None)
+            self._conn = sqlite3.connect(
+                os.fspath(path), isolation_level=None, timeout=30.0, check_same_thread=False
+            )
             # erased keys are overwritten on disk, not just unlinked from the b-tree
             self._conn.execute("PRAGMA secure_delete=ON")
             self._conn.execute(
@@ -152,31 +162,55 @@ class SQLiteKeyStore(MutableMapping[str, bytes]):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the key store {path!r}: {exc}") from exc
 
+    def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, args)
+            except sqlite3.Error as exc:
+                raise StoreError(f"the key store failed: {exc}") from exc
+
     def __getitem__(self, case_id: str) -> bytes:
-        row = self._conn.execute(
-            "SELECT key FROM mediation_case_keys WHERE case_id = ?", (case_id,)
-        ).fetchone()
+        with self._lock:
+            row = self._execute(
+                "SELECT key FROM mediation_case_keys WHERE case_id = ?", (case_id,)
+            ).fetchone()
         if row is None:
             raise KeyError(case_id)
         return bytes(row[0])
 
     def __setitem__(self, case_id: str, key: bytes) -> None:
-        self._conn.execute(
+        self._execute(
             "INSERT OR REPLACE INTO mediation_case_keys (case_id, key) VALUES (?, ?)",
             (case_id, key),
         )
 
+    def setdefault(self, case_id: str, key: bytes | None = None) -> bytes:
+        """The stored key of the case; ``key`` is stored first if there is none (atomically)."""
+        if key is None:
+            raise TypeError("SQLiteKeyStore.setdefault needs a key")
+        with self._lock:
+            self._execute(
+                "INSERT OR IGNORE INTO mediation_case_keys (case_id, key) VALUES (?, ?)",
+                (case_id, key),
+            )
+            return self[case_id]
+
     def __delitem__(self, case_id: str) -> None:
-        cur = self._conn.execute("DELETE FROM mediation_case_keys WHERE case_id = ?", (case_id,))
+        cur = self._execute("DELETE FROM mediation_case_keys WHERE case_id = ?", (case_id,))
         if cur.rowcount == 0:
             raise KeyError(case_id)
 
     def __iter__(self) -> Iterator[str]:
-        rows = self._conn.execute("SELECT case_id FROM mediation_case_keys ORDER BY case_id")
+        with self._lock:
+            rows = self._execute(
+                "SELECT case_id FROM mediation_case_keys ORDER BY case_id"
+            ).fetchall()
         return iter([r[0] for r in rows])
 
     def __len__(self) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM mediation_case_keys").fetchone()[0])
+        with self._lock:
+            return int(self._execute("SELECT count(*) FROM mediation_case_keys").fetchone()[0])
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()

@@ -2,14 +2,25 @@
 
 ``execute`` runs the command path: authorize (roles and case relations) → the shared ``transitions``
 machine on a throw-away probe (legal source state, guards as conditions that raise) → one event,
-canonically encoded and hashed → append to the store with the expected seq → fold the event into
-the cached case.  A command that fails at any step raises and appends nothing.
+canonically encoded and hashed → append to the store with the expected seq → the folded case
+replaces the cached one.  A command that fails at any step raises and appends nothing.
+
+Concurrency (docs/embedding.md): one service may be shared by any number of threads, and any number
+of services (threads, processes, machines) may work on one store.  Cached cases are immutable
+snapshots; a command is decided on the cached snapshot and appended only if the store's last seq is
+still the snapshot's, so a decision never rests on stale state.  When another writer got there
+first, or when the snapshot would refuse the command, the service reads the events it has not seen
+(one indexed query) and decides again.  Reads (``case``, ``view``, ``allowed``, ``deadlines``) first
+bring the snapshot up to what the store holds.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
+import hashlib
 import random
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -27,26 +38,31 @@ from ._deadlines import Deadline, Policy, deadlines, summary_deadlines
 from ._errors import (
     CaseExists,
     CaseNotFound,
+    ClockSkew,
     ConcurrencyConflict,
+    GuardFailed,
     IllegalTransition,
     InvalidCommand,
-    MediationError,
     NotPermitted,
+    OutcomeUnknown,
+    RequestConflict,
 )
 from ._events import (
     SCHEMA_VERSION,
     Event,
     StoredEvent,
+    canonical_bytes,
     decode_event,
     encode_body,
     event_hash,
     format_time,
+    parse_time,
 )
 from ._guards import GUARDS, NAMES_PEOPLE, Context, check_people, condition
 from ._privacy import SEALS_PERSONAL_DATA, Vault, seal_payload
 from ._stats import Statistics, compute_statistics
 from ._views import CaseView, view_case
-from ._workflow import NEW, WORKFLOW, Role, build_machine
+from ._workflow import NEW, WORKFLOW, CommandSpec, Role, build_machine
 from .stores._base import Store
 
 __all__ = ["CaseService", "Permission", "utc_now"]
@@ -73,6 +89,19 @@ _EVENTS = MACHINE.events
 
 #: the commands whose transitions carry conditions (guards, or a completion predicate)
 _GUARDED = frozenset(c.name for c in WORKFLOW.commands if c.guards or c.completes_when)
+#: the commands that open a case (those allowed from the state before the first event)
+_OPENING = frozenset(name for state, name in WORKFLOW.table if state == NEW)
+#: refusals that depend on the case's state: confirmed against the store before they are raised
+_REFUSALS = (NotPermitted, IllegalTransition, GuardFailed, InvalidCommand)
+
+
+#: how many locks serialize the commands of this process's threads, by case id
+_CASE_LOCKS = 64
+
+
+def _backoff(attempt: int, base: float) -> float:
+    """Full jitter: a random pause up to ``base`` × 2^attempt, capped at 0.25 s."""
+    return random.uniform(0, min(0.25, base * 2**attempt)) if base > 0 else 0.0
 
 
 class _Probe:
@@ -103,6 +132,13 @@ class CaseService:
     ``clock`` returns timezone-aware UTC datetimes (inject one in tests); ``directory`` answers
     "is this person a mediator of that committee" for G3; ``policy`` holds deadlines and the recusal
     profile new cases take.
+
+    One service may be shared by every thread of a process (docs/embedding.md).  ``cache_size``
+    bounds the cached cases (0 caches none); ``attempts`` bounds how often a command is decided
+    again after another writer appended to its case first.  ``clock_tolerance`` is how far the
+    host's clock may read behind a case's last event: within it, the event is timed at the last
+    event's time and the clock's reading is kept beside it (``Event.clock``); beyond it the command
+    raises :class:`~mediation.ClockSkew`; ``None`` tolerates any step back.
     """
 
     def __init__(
@@ -115,38 +151,49 @@ class CaseService:
         new_id: Callable[[], str] | None = None,
         vault: Vault | None = None,
         cache_size: int = 10_000,
+        attempts: int = 12,
+        clock_tolerance: _dt.timedelta | None = _dt.timedelta(minutes=5),
     ) -> None:
+        if cache_size < 0 or attempts < 1:
+            raise InvalidCommand("cache_size must be at least 0 and attempts at least 1")
         self.store = store
         self.clock = clock
         self.directory: Directory = directory if directory is not None else StaticDirectory()
         self.policy = policy or Policy()
         #: seals personal data per case before it enters the log (see :mod:`mediation._privacy`)
         self.vault = vault
+        self.attempts = attempts
+        self.clock_tolerance = clock_tolerance
         self._new_id = new_id or (lambda: uuid.uuid4().hex)
+        #: case id -> the newest snapshot seen; snapshots are never changed once cached
         self._cache: OrderedDict[str, Case] = OrderedDict()  # least recently used first
         self._cache_size = cache_size
+        self._lock = threading.Lock()
+        #: commands on one case from this service's threads take turns (striped by case id), so
+        #: they never race each other; other processes are met by the store's seq check
+        self._case_locks = tuple(threading.Lock() for _ in range(_CASE_LOCKS))
+
+    @staticmethod
+    def request_case_id(actor_id: str, request_id: str) -> str:
+        """The case id an ``open`` with a request id and no case id gets: the same for every retry
+        of that request by that actor, so a retried open finds the case it opened."""
+        digest = hashlib.sha256(
+            f"mediation.open\x00{actor_id}\x00{request_id}".encode()
+        ).hexdigest()
+        return "r" + digest[:31]
 
     # -- reading -----------------------------------------------------------------------------------
 
     def case(self, case_id: str) -> Case:
-        """The current case, from the cache or rebuilt from the store (and verified)."""
-        case = self._cache.get(case_id)
-        if case is not None:
-            self._cache.move_to_end(case_id)
-            return case
+        """The case as the store holds it now (the cached snapshot, brought up to date)."""
+        return self._load(case_id)[0]
+
+    def history(self, case_id: str) -> list[Event]:
         records = self.store.read(case_id)
         if not records:
             raise CaseNotFound(
                 f"no case {case_id}", message_zh=f"案件 {case_id} 不存在", case=case_id
             )
-        case = replay(records, case_id)
-        self._remember(case)
-        return case
-
-    def history(self, case_id: str) -> list[Event]:
-        records = self.store.read(case_id)
-        if not records:
-            raise CaseNotFound(f"no case {case_id}", case=case_id)
         return [decode_event(r) for r in records]
 
     def verify(self, case_id: str) -> Verdict:
@@ -158,10 +205,10 @@ class CaseService:
         return verify(self.store.read(case_id), case_id, directory=None)
 
     def view(self, actor: Actor, case_id: str, *, reveal_personal: bool = False) -> CaseView:
-        """What ``actor`` may see of the case (DOMAIN.md, Confidentiality)."""
-        return view_case(
-            self.case(case_id), self.history(case_id), actor, reveal_personal, self.vault
-        )
+        """What ``actor`` may see of the case (DOMAIN.md, Confidentiality), as the store holds it."""
+        case, records = self._load(case_id, full=True)
+        history = [decode_event(r) for r in records]
+        return view_case(case, history, actor, reveal_personal, self.vault)
 
     def deadlines(self, case_id: str, now: _dt.datetime | None = None) -> tuple[Deadline, ...]:
         return deadlines(self.case(case_id), now or self.clock(), self.policy)
@@ -239,40 +286,162 @@ class CaseService:
 
     # -- writing -----------------------------------------------------------------------------------
 
-    def open(self, actor: Actor, command: Command, *, case_id: str | None = None) -> Case:
-        """Open a case with ``apply`` or ``report``; returns the new case."""
-        if command.name not in ("apply", "report"):
-            raise InvalidCommand(f"a case opens with apply or report, not {command.name}")
-        case_id = case_id or self._new_id()
-        self.execute(actor, case_id, command)
-        return self._cache[case_id]
+    def open(
+        self,
+        actor: Actor,
+        command: Command,
+        *,
+        case_id: str | None = None,
+        request_id: str | None = None,
+    ) -> Case:
+        """Open a case with ``apply`` or ``report``; returns the new case.
+
+        With a ``request_id`` and no ``case_id``, the case id is derived from the actor and the
+        request id (:meth:`request_case_id`), so a retried request returns the case it opened.
+        """
+        if getattr(command, "name", None) not in _OPENING:
+            raise InvalidCommand(
+                f"a case opens with {' or '.join(sorted(_OPENING))}, not "
+                f"{getattr(command, 'name', type(command).__name__)}"
+            )
+        if case_id is None:
+            if request_id is not None and isinstance(actor, Actor):
+                _check_request_id(request_id)
+                case_id = self.request_case_id(actor.id, request_id)
+            else:
+                case_id = self._new_id()
+        return self._execute(actor, case_id, command, None, request_id)[1]
 
     def execute(
-        self, actor: Actor, case_id: str, command: Command, *, acting_as: str | None = None
+        self,
+        actor: Actor,
+        case_id: str,
+        command: Command,
+        *,
+        acting_as: str | None = None,
+        request_id: str | None = None,
     ) -> Event:
-        """Issue ``command`` on case ``case_id`` as ``actor``; returns the recorded event."""
+        """Issue ``command`` on case ``case_id`` as ``actor``; returns the recorded event.
+
+        A ``request_id`` (the client's idempotency key, an id of the same form as case ids) makes
+        the command idempotent: if the case already holds an event of that request, by the same
+        actor and command, that event is returned and nothing is written; if it holds one of
+        another command or actor, :class:`~mediation.RequestConflict` is raised.
+        """
+        return self._execute(actor, case_id, command, acting_as, request_id)[0]
+
+    def _execute(
+        self,
+        actor: Actor,
+        case_id: str,
+        command: Command,
+        acting_as: str | None,
+        request_id: str | None,
+    ) -> tuple[Event, Case]:
         if not isinstance(actor, Actor):
             raise InvalidCommand(f"actor must be an Actor, got {type(actor).__name__}")
         cls = COMMAND_TYPES.get(getattr(command, "name", ""))
         if cls is None or type(command) is not cls:
             raise InvalidCommand(f"not a command: {command!r}")
-        opening = command.name in ("apply", "report")
-        if opening:
-            if not isinstance(case_id, str) or not _ID_RE.match(case_id):
-                raise InvalidCommand(f"not a valid case id: {case_id!r:.80}", field="case_id")
-            case = Case(case_id)
-        else:
-            case = self.case(case_id)
+        if not isinstance(case_id, str) or not _ID_RE.match(case_id):
+            raise InvalidCommand(f"not a valid case id: {case_id!r:.80}", field="case_id")
+        if request_id is not None:
+            _check_request_id(request_id)
+        with self._case_locks[hash(case_id) % _CASE_LOCKS]:
+            return self._attempt(actor, case_id, command, acting_as, request_id)
+
+    def _attempt(
+        self,
+        actor: Actor,
+        case_id: str,
+        command: Command,
+        acting_as: str | None,
+        request_id: str | None,
+    ) -> tuple[Event, Case]:
+        """Decide and append, deciding again on fresher state while another writer is first."""
+        opening = command.name in _OPENING
         spec = WORKFLOW.command(command.name)
+        case: Case | None = None
+        for attempt in range(self.attempts):
+            if request_id is not None:
+                done = self.store.find_request(case_id, request_id)
+                if done is not None:
+                    return self._repeat(done, actor, command, acting_as, request_id)
+            if opening:
+                case = Case(case_id)
+            elif case is None:
+                case = self._load(case_id)[0] if self._cache_size == 0 else self._snapshot(case_id)
+            try:
+                return self._decide(actor, case, command, spec, acting_as, request_id)
+            except ConcurrencyConflict:
+                if opening:
+                    if request_id is not None and self.store.find_request(case_id, request_id):
+                        continue  # a concurrent retry of this very request opened it
+                    raise CaseExists(f"case {case_id} already exists", case=case_id) from None
+                fresher = self._catch_up(case)
+                if fresher is case:  # nothing new to read: the snapshot was ahead of the store
+                    self.forget(case_id)
+                    fresher = self._load(case_id)[0]
+                case = fresher
+                if attempt == self.attempts - 1:
+                    raise
+                time.sleep(_backoff(attempt, 0.002))
+            except RequestConflict:
+                continue  # another attempt of this request landed first: found at the loop's top
+            except OutcomeUnknown:
+                self.forget(case_id)
+                raise
+            except _REFUSALS:
+                if opening:
+                    raise
+                fresher = self._catch_up(case)
+                if fresher is case:  # the refusal rests on what the store holds: it stands
+                    raise
+                case = fresher
+        raise ConcurrencyConflict(  # pragma: no cover - every path above returns or raises
+            f"case {case_id}: gave up after {self.attempts} attempts",
+            expected_seq=case.seq if case is not None else 0,
+            case=case_id,
+        )
+
+    def _decide(
+        self,
+        actor: Actor,
+        case: Case,
+        command: Command,
+        spec: CommandSpec,
+        acting_as: str | None,
+        request_id: str | None,
+    ) -> tuple[Event, Case]:
+        """Decide ``command`` on the snapshot ``case`` and append its event if the store is still
+        at the snapshot's seq; returns the event and the new snapshot (``case`` is not changed)."""
+        case_id = case.id
+        opening = case.state == NEW
         payload = to_payload(command)
         if opening and not payload["profile"]:
             payload["profile"] = self.policy.recusal
         acted_as = authorize(spec, case, actor, payload, acting_as)
         # only someone who may open a case learns that the id is taken
-        if opening and (case_id in self._cache or self.store.summary(case_id) is not None):
+        if opening and self.store.summary(case_id) is not None:
             raise CaseExists(f"case {case_id} already exists", case=case_id)
         now = self.clock()
         at = format_time(now)
+        clock_reading = None
+        if at < case.updated_at:  # the host's clock is behind the case's last event
+            behind = parse_time(case.updated_at) - now
+            if self.clock_tolerance is not None and behind > self.clock_tolerance:
+                raise ClockSkew(
+                    f"the clock reads {at}, {behind.total_seconds():.3f} s before the case's last "
+                    f"event at {case.updated_at} (tolerance "
+                    f"{self.clock_tolerance.total_seconds():g} s)",
+                    message_zh=f"本机时钟 {at} 早于案件最后一个事件的时间 {case.updated_at}",
+                    clock=at,
+                    last=case.updated_at,
+                    tolerance=self.clock_tolerance.total_seconds(),
+                    case=case_id,
+                    command=spec.name,
+                )
+            clock_reading, at = at, case.updated_at
         # the conditions are the guards: a command without guards needs no context
         ctx = (
             Context(case, spec.name, payload, actor.id, acted_as, at, self.directory)
@@ -283,7 +452,7 @@ class CaseService:
         try:
             _EVENTS[spec.name].trigger(probe, ctx=ctx)
         except MachineError as exc:  # not allowed from this state (a failed guard raises its own)
-            where = "a new case" if case.state == NEW else f"state {case.state}"
+            where = "a new case" if opening else f"state {case.state}"
             raise IllegalTransition(
                 f"{spec.name} is not allowed from {where}",
                 message_zh=f"当前状态下不能「{spec.zh}」",
@@ -309,25 +478,22 @@ class CaseService:
             payload=payload,
             prev=prev,
             workflow=WORKFLOW.version,
+            request=request_id,
+            clock=clock_reading,
         )
-        stored = StoredEvent(case_id, seq, event_hash(raw), raw)
-        # Fold first (the summary row must show the new state), append second; if the append
-        # fails, the case is put back to what the store holds, so nobody sees an unwritten event.
-        apply_event(case, seq, stored.hash, spec.name, payload, actor.id, acted_as, at, probe.state)
-        try:
-            self.store.append(case.summary(), (stored,), seq - 1)
-        except BaseException as exc:
-            self._restore(case, opening)
-            if opening and isinstance(exc, ConcurrencyConflict):
-                raise CaseExists(f"case {case_id} already exists", case=case_id) from None
-            raise
-        if opening:
-            self._remember(case)
-        return Event(
+        stored = StoredEvent(case_id, seq, event_hash(raw), raw, request_id)
+        # the new snapshot is folded on a copy: the cached one stays what the store holds
+        folded = copy.copy(case)
+        apply_event(
+            folded, seq, stored.hash, spec.name, payload, actor.id, acted_as, at, probe.state
+        )
+        self.store.append(folded.summary(), (stored,), seq - 1)
+        self._remember(folded)
+        event = Event(
             case_id,
             seq,
             spec.name,
-            now,
+            parse_time(at) if clock_reading is not None else now,
             actor.id,
             acted_as,
             probe.state,
@@ -336,7 +502,44 @@ class CaseService:
             WORKFLOW.version,
             SCHEMA_VERSION,
             stored,
+            request_id,
+            now if clock_reading is not None else None,
         )
+        return event, folded
+
+    def _repeat(
+        self,
+        done: StoredEvent,
+        actor: Actor,
+        command: Command,
+        acting_as: str | None,
+        request_id: str,
+    ) -> tuple[Event, Case]:
+        """The answer to a request the case already holds: its event, if it is the same command by
+        the same actor (a retry); :class:`RequestConflict` if the id was used for something else."""
+        event = decode_event(done)
+        same = event.type == command.name and event.actor == actor.id
+        same = same and (acting_as is None or acting_as == event.acted_as)
+        if same and not (self.vault is not None and command.name in SEALS_PERSONAL_DATA):
+            # sealed personal data differs on every sealing; elsewhere the payloads must match
+            payload = to_payload(command)
+            if command.name in _OPENING and not payload["profile"]:
+                payload["profile"] = event.payload.get("profile")
+            same = canonical_bytes(payload, checked=False) == canonical_bytes(
+                dict(event.payload), checked=False
+            )
+        if not same:
+            raise RequestConflict(
+                f"request {request_id} was already used on case {done.case_id} for "
+                f"{event.type} by {event.actor} (seq {event.seq})",
+                message_zh=f"请求号 {request_id} 已用于本案的另一操作（第 {event.seq} 号事件）",
+                request_id=request_id,
+                case=done.case_id,
+                seq=event.seq,
+                command=command.name,
+                actor=actor.id,
+            )
+        return event, self._load(done.case_id)[0]
 
     def execute_with_retry(
         self,
@@ -345,17 +548,20 @@ class CaseService:
         command: Command,
         *,
         acting_as: str | None = None,
+        request_id: str | None = None,
         attempts: int = 10,
         backoff: float = 0.002,
     ) -> Event:
-        """``execute``, retried after a concurrency conflict.
+        """``execute``, retried after a concurrency conflict that outlasted its own attempts.
 
-        Each retry reloads the case from the store and runs the whole command path again, so guards
-        and permissions are re-checked against what the other writer recorded.  A command that
-        fails for any other reason (a guard, a permission) is not retried.
+        Each retry runs the whole command path again on what the other writers recorded, so guards
+        and permissions are re-checked.  A command that fails for any other reason (a guard, a
+        permission) is not retried.
         """
         return self.retry(
-            lambda: self.execute(actor, case_id, command, acting_as=acting_as),
+            lambda: self.execute(
+                actor, case_id, command, acting_as=acting_as, request_id=request_id
+            ),
             attempts=attempts,
             backoff=backoff,
         )
@@ -381,34 +587,80 @@ class CaseService:
             except ConcurrencyConflict:
                 if attempt == attempts - 1:
                     raise
-                if backoff > 0:
-                    sleep(random.uniform(0, min(0.25, backoff * 2**attempt)))
+                pause = _backoff(attempt, backoff)
+                if pause > 0:
+                    sleep(pause)
         raise AssertionError("unreachable")
 
-    # -- internals ---------------------------------------------------------------------------------
+    # -- the cache ---------------------------------------------------------------------------------
+
+    def _snapshot(self, case_id: str) -> Case:
+        """The cached snapshot as it is (possibly behind the store), or the case loaded."""
+        with self._lock:
+            case = self._cache.get(case_id)
+            if case is not None:
+                self._cache.move_to_end(case_id)
+                return case
+        return self._load(case_id)[0]
+
+    def _load(self, case_id: str, *, full: bool = False) -> tuple[Case, list[StoredEvent]]:
+        """The case as the store holds it now: the cached snapshot with the events after it folded
+        on, or a replay of every event.  With ``full``, every record is read and returned too."""
+        with self._lock:
+            cached = self._cache.get(case_id)
+        if full or cached is None:
+            records = self.store.read(case_id)
+            if not records:
+                self.forget(case_id)
+                raise CaseNotFound(
+                    f"no case {case_id}", message_zh=f"案件 {case_id} 不存在", case=case_id
+                )
+            if (
+                cached is not None
+                and cached.seq <= len(records)
+                and records[cached.seq - 1].hash == cached.head
+            ):
+                case = self._fold(cached, records[cached.seq :])
+            else:
+                case = replay(records, case_id)
+                self._remember(case)
+            return case, records
+        return self._catch_up(cached), []
+
+    def _catch_up(self, case: Case) -> Case:
+        """``case`` with the events the store holds after it folded on (``case`` itself if none)."""
+        return self._fold(case, self.store.read(case.id, after_seq=case.seq))
+
+    def _fold(self, case: Case, newer: list[StoredEvent]) -> Case:
+        if not newer:
+            return case
+        fresher = replay(newer, case.id, start=case)
+        self._remember(fresher)
+        return fresher
 
     def _remember(self, case: Case) -> None:
-        self._cache[case.id] = case
-        self._cache.move_to_end(case.id)
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        if self._cache_size == 0:
+            return
+        with self._lock:
+            cached = self._cache.get(case.id)
+            if cached is None or cached.seq <= case.seq:
+                self._cache[case.id] = case
+            self._cache.move_to_end(case.id)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
 
     def forget(self, case_id: str | None = None) -> None:
         """Drop cached cases (all, or one) so the next access rebuilds them from the store."""
-        if case_id is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(case_id, None)
+        with self._lock:
+            if case_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(case_id, None)
 
-    def _restore(self, case: Case, opening: bool) -> None:
-        """Undo a fold whose append failed: reload the case's committed state from the store."""
-        self._cache.pop(case.id, None)
-        if opening:
-            return
-        try:
-            committed = replay(self.store.read(case.id), case.id)
-        except MediationError:
-            return  # the store is unreachable: the case stays out of the cache
-        for field in attrs.fields(Case):
-            setattr(case, field.name, getattr(committed, field.name))
-        self._remember(case)
+
+def _check_request_id(request_id: object) -> None:
+    if not isinstance(request_id, str) or not _ID_RE.match(request_id):
+        raise InvalidCommand(
+            f"not a valid request id: {request_id!r:.80} (1-64 of A-Z a-z 0-9 _ . : @ -)",
+            field="request_id",
+        )

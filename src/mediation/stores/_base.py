@@ -1,8 +1,9 @@
 """The one store interface every backend implements, and its contract.
 
 A store keeps, per case, the records of :class:`~mediation.StoredEvent` (seq, hash, the exact body
-bytes) in an append-only sequence, plus one :class:`~mediation.CaseSummary` row per case, written in
-the same transaction, which serves the list queries without replaying cases.  The contract is
+bytes, the client's request id) in an append-only sequence, plus one :class:`~mediation.CaseSummary`
+row per case, written in the same transaction, which serves the list queries without replaying
+cases.  Every store is safe to share between threads.  The contract is
 checked by :class:`mediation.testing.StoreConformance`, which a third-party store can reuse.
 """
 
@@ -53,8 +54,15 @@ class Store(abc.ABC):
         """Append ``records`` to ``summary.case_id`` if its last seq is ``expected_seq``.
 
         All or nothing: on any failure nothing is written.  A stale ``expected_seq`` (another
-        writer got there first) raises :class:`~mediation.ConcurrencyConflict`.
+        writer got there first) raises :class:`~mediation.ConcurrencyConflict`; a record whose
+        ``request_id`` the case already holds raises :class:`~mediation.RequestConflict`.  When the
+        outcome cannot be known (the connection was lost after the commit was sent), it raises
+        :class:`~mediation.OutcomeUnknown`.
         """
+
+    @abc.abstractmethod
+    def find_request(self, case_id: str, request_id: str) -> StoredEvent | None:
+        """The case's record that carries ``request_id``, or None."""
 
     @abc.abstractmethod
     def read(self, case_id: str, after_seq: int = 0) -> list[StoredEvent]:

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 
 from .._case import CaseSummary
-from .._errors import ConcurrencyConflict
+from .._errors import ConcurrencyConflict, RequestConflict
 from .._events import StoredEvent
 from ._base import Store, check_batch
 
@@ -19,6 +19,8 @@ class MemoryStore(Store):
     def __init__(self) -> None:
         self._events: dict[str, list[StoredEvent]] = {}
         self._summaries: dict[str, CaseSummary] = {}
+        #: (case id, request id) -> the record that carries it
+        self._requests: dict[tuple[str, str], StoredEvent] = {}
         self._lock = threading.Lock()
 
     def append(
@@ -36,10 +38,25 @@ class MemoryStore(Store):
                     case=case_id,
                     seq=current,
                 )
+            requests = [(case_id, r.request_id) for r in records if r.request_id is not None]
+            for key in requests:
+                if key in self._requests or requests.count(key) > 1:
+                    raise RequestConflict(
+                        f"case {case_id} already holds an event of request {key[1]}",
+                        request_id=key[1],
+                        case=case_id,
+                    )
             if log is None:
                 log = self._events[case_id] = []
             log.extend(records)
+            for r in records:
+                if r.request_id is not None:
+                    self._requests[(case_id, r.request_id)] = r
             self._summaries[case_id] = summary
+
+    def find_request(self, case_id: str, request_id: str) -> StoredEvent | None:
+        with self._lock:
+            return self._requests.get((case_id, request_id))
 
     def read(self, case_id: str, after_seq: int = 0) -> list[StoredEvent]:
         with self._lock:

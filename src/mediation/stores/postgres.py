@@ -3,8 +3,9 @@
 Schema (created by :meth:`PostgresStore.create_schema`, idempotent, version in ``mediation_meta``;
 :meth:`PostgresStore.schema_sql` returns the same DDL for a host's own migrations):
 
-- ``mediation_events(case_id, seq, hash, body)``, primary key ``(case_id, seq)``: the exact body
-  bytes (``bytea``) and their hash (64 lowercase hex digits).  A statement trigger refuses UPDATE,
+- ``mediation_events(case_id, seq, hash, body, request_id)``, primary key ``(case_id, seq)``: the
+  exact body bytes (``bytea``), their hash (64 lowercase hex digits) and the client's request id,
+  unique per case where given.  A statement trigger refuses UPDATE,
   DELETE and TRUNCATE inside the database.
 - ``mediation_cases``: one summary row per case, upserted in the same transaction as the events,
   indexed on state, committee, level and category for the list queries.
@@ -15,7 +16,9 @@ Concurrency is optimistic and per case.  An append is one statement (one round t
 the case's last seq is the expected one, inserts the records and upserts the summary, all in one
 transaction; of two writers racing for the same seq, the primary key lets one commit and the other
 gets :class:`~mediation.ConcurrencyConflict`.  Nothing locks a table, so writers on different cases
-never wait for each other.
+never wait for each other.  The pool makes one store safe to share between threads.  When the
+connection breaks after the statement was sent, the append raises
+:class:`~mediation.OutcomeUnknown`: the server may have committed it.
 
 A host that wants its own writes and a case's events to commit together passes its own connection
 (``PostgresStore(connection=conn)``) and opens the transaction itself; the store then works inside a
@@ -36,13 +39,13 @@ from psycopg import pq
 from psycopg_pool import ConnectionPool
 
 from .._case import CaseSummary
-from .._errors import ConcurrencyConflict, StoreError
+from .._errors import ConcurrencyConflict, OutcomeUnknown, RequestConflict, StoreError
 from .._events import StoredEvent
 from ._base import Store, check_batch, summary_filter
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = f"""\
 CREATE TABLE IF NOT EXISTS mediation_meta (
@@ -54,8 +57,11 @@ CREATE TABLE IF NOT EXISTS mediation_events (
     seq     bigint NOT NULL CHECK (seq >= 1),
     hash    text   NOT NULL CHECK (hash ~ '^[0-9a-f]{{64}}$'),
     body    bytea  NOT NULL,
+    request_id text,
     PRIMARY KEY (case_id, seq)
 );
+CREATE UNIQUE INDEX IF NOT EXISTS mediation_events_request
+    ON mediation_events (case_id, request_id) WHERE request_id IS NOT NULL;
 CREATE OR REPLACE FUNCTION mediation_events_refuse_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -93,6 +99,13 @@ _SUMMARY_COLUMNS = (
     "updated_at", "registered_at", "paused", "paused_seconds", "extra_days",
 )  # fmt: skip
 _SELECT_SUMMARY = f"SELECT {', '.join(_SUMMARY_COLUMNS)} FROM mediation_cases"
+#: schema version 1 had no request ids: what create_schema() runs to bring it to version 2
+_MIGRATE_1_TO_2 = """\
+ALTER TABLE mediation_events ADD COLUMN IF NOT EXISTS request_id text;
+CREATE UNIQUE INDEX IF NOT EXISTS mediation_events_request
+    ON mediation_events (case_id, request_id) WHERE request_id IS NOT NULL;
+UPDATE mediation_meta SET value = '2' WHERE key = 'schema_version';
+"""
 _SUMMARY_TYPES = {
     "seq": "bigint",
     "paused": "boolean",
@@ -108,10 +121,11 @@ _APPEND = f"""\
 WITH tip AS (
     SELECT coalesce(max(seq), 0) AS seq FROM mediation_events WHERE case_id = %(case_id)s
 ), inserted AS (
-    INSERT INTO mediation_events (case_id, seq, hash, body)
-    SELECT %(case_id)s::text, r.seq, r.hash, r.body
-    FROM tip, unnest(%(seqs)s::bigint[], %(hashes)s::text[], %(bodies)s::bytea[])
-        AS r (seq, hash, body)
+    INSERT INTO mediation_events (case_id, seq, hash, body, request_id)
+    SELECT %(case_id)s::text, r.seq, r.hash, r.body, r.request_id
+    FROM tip, unnest(
+        %(seqs)s::bigint[], %(hashes)s::text[], %(bodies)s::bytea[], %(requests)s::text[]
+    ) AS r (seq, hash, body, request_id)
     WHERE tip.seq = %(expected_seq)s
     RETURNING 1
 ), projected AS (
@@ -292,6 +306,9 @@ class PostgresStore(Store):
                     "coalesce(current_schema(), '')))"
                 )
                 version = self._read_version(cur)
+                if version == 1:
+                    cur.execute(_MIGRATE_1_TO_2)
+                    version = self._read_version(cur)
                 if version is None:
                     cur.execute(_SCHEMA)
                     version = self._read_version(cur)
@@ -312,19 +329,45 @@ class PostgresStore(Store):
             "seqs": [r.seq for r in records],
             "hashes": [r.hash for r in records],
             "bodies": [r.body for r in records],
+            "requests": [r.request_id for r in records],
         }
         params.update(zip((f"s_{c}" for c in _SUMMARY_COLUMNS), _summary_row(summary), strict=True))
         with self._connection() as conn:
+            # the statement is its own transaction (or one the store opens): if the connection
+            # breaks once it was sent, only the server knows whether it committed
+            own = conn.info.transaction_status == pq.TransactionStatus.IDLE
             try:
                 with self._write_block(conn), conn.cursor() as cur:
                     cur.execute(_APPEND, params)
                     row = cur.fetchone()
+            except pg_errors.UniqueViolation as exc:
+                if exc.diag.constraint_name == "mediation_events_request":
+                    request = next((r.request_id for r in records if r.request_id), "")
+                    raise RequestConflict(
+                        f"case {case_id} already holds an event of request {request}",
+                        request_id=request,
+                        case=case_id,
+                    ) from exc
+                raise ConcurrencyConflict(
+                    f"case {case_id}: another writer appended seq {expected_seq + 1} first",
+                    expected_seq=expected_seq,
+                    case=case_id,
+                ) from exc
             except _CONFLICTS as exc:
                 raise ConcurrencyConflict(
                     f"case {case_id}: another writer appended seq {expected_seq + 1} first",
                     expected_seq=expected_seq,
                     case=case_id,
                 ) from exc
+            except psycopg.OperationalError as exc:
+                if own and conn.broken:
+                    raise OutcomeUnknown(
+                        f"the connection broke while appending to case {case_id} ({exc}): "
+                        "whether the event was written is unknown; retry with the same request id",
+                        case=case_id,
+                        seq=expected_seq + 1,
+                    ) from exc
+                raise StoreError(f"append to case {case_id} failed: {exc}", case=case_id) from exc
             except psycopg.Error as exc:
                 raise StoreError(f"append to case {case_id} failed: {exc}", case=case_id) from exc
         assert row is not None
@@ -356,14 +399,31 @@ class PostgresStore(Store):
             try:
                 with self._read_block(conn), conn.cursor(binary=True) as cur:
                     cur.execute(
-                        "SELECT seq, hash, body FROM mediation_events "
+                        "SELECT seq, hash, body, request_id FROM mediation_events "
                         "WHERE case_id = %s AND seq > %s ORDER BY seq",
                         (case_id, after_seq),
                     )
                     rows = cur.fetchall()
             except psycopg.Error as exc:
                 raise StoreError(f"reading case {case_id} failed: {exc}", case=case_id) from exc
-        return [StoredEvent(case_id, seq, h, bytes(body)) for seq, h, body in rows]
+        return [StoredEvent(case_id, seq, h, bytes(body), rid) for seq, h, body, rid in rows]
+
+    def find_request(self, case_id: str, request_id: str) -> StoredEvent | None:
+        with self._connection() as conn:
+            try:
+                with self._read_block(conn), conn.cursor(binary=True) as cur:
+                    cur.execute(
+                        "SELECT seq, hash, body FROM mediation_events "
+                        "WHERE case_id = %s AND request_id = %s",
+                        (case_id, request_id),
+                    )
+                    row = cur.fetchone()
+            except psycopg.Error as exc:
+                raise StoreError(f"reading case {case_id} failed: {exc}", case=case_id) from exc
+        if row is None:
+            return None
+        seq, h, body = row
+        return StoredEvent(case_id, seq, h, bytes(body), request_id)
 
     def scan(self) -> Iterator[StoredEvent]:
         """Every record by case id then seq, streamed through a server-side cursor.
@@ -379,11 +439,11 @@ class PostgresStore(Store):
                 ):
                     cur.itersize = self.scan_batch
                     cur.execute(
-                        "SELECT case_id, seq, hash, body FROM mediation_events "
+                        "SELECT case_id, seq, hash, body, request_id FROM mediation_events "
                         "ORDER BY case_id, seq"
                     )
-                    for case_id, seq, h, body in cur:
-                        yield StoredEvent(case_id, seq, h, bytes(body))
+                    for case_id, seq, h, body, rid in cur:
+                        yield StoredEvent(case_id, seq, h, bytes(body), rid)
             except psycopg.Error as exc:
                 raise StoreError(f"scanning events failed: {exc}") from exc
 

@@ -18,11 +18,15 @@ when the subclass also derives from ``unittest.TestCase``).
 from __future__ import annotations
 
 import contextlib
+import itertools
+import threading
 from collections.abc import Iterator
+
+import attrs
 
 from .._audit import verify
 from .._case import CaseSummary
-from .._errors import ConcurrencyConflict, MediationError, StoreError
+from .._errors import ConcurrencyConflict, MediationError, RequestConflict, StoreError
 from .._events import GENESIS, StoredEvent, canonical_bytes, event_hash
 from ..stores._base import Store
 
@@ -184,6 +188,58 @@ class StoreConformance:
         assert [(r.case_id, r.seq) for r in store.scan()] == [
             ("a", 1), ("a", 2), ("a", 3), ("b", 1), ("b", 2),
         ]  # fmt: skip
+
+    def test_request_ids_are_kept_found_and_unique_per_case(self) -> None:
+        store = self.make_store()
+        first = attrs.evolve(synthetic_records("k1", 1)[0], request_id="req-1")
+        store.append(synthetic_summary("k1", 1, head=first.hash), [first], 0)
+        assert store.read("k1") == [first]
+        assert store.find_request("k1", "req-1") == first
+        assert self.reopen(store).find_request("k1", "req-1") == first
+        assert store.find_request("k1", "req-2") is None
+        assert store.find_request("k2", "req-1") is None
+        again = attrs.evolve(synthetic_records("k1", 1, 2, first.hash)[0], request_id="req-1")
+        with raises(RequestConflict):
+            store.append(synthetic_summary("k1", 2, head=again.hash), [again], 1)
+        assert store.read("k1") == [first]
+        summary = store.summary("k1")
+        assert summary is not None and summary.seq == 1
+        # the same request id on another case, and records without one, are no conflict
+        other = attrs.evolve(synthetic_records("k2", 1)[0], request_id="req-1")
+        store.append(synthetic_summary("k2", 1, head=other.hash), [other], 0)
+        self._append(store, "k1", 2, expected=1)
+        assert [r.request_id for r in store.read("k1")] == ["req-1", None, None]
+        assert [r.request_id for r in store.scan()] == ["req-1", None, None, "req-1"]
+
+    def test_concurrent_appends_from_threads_write_each_seq_once(self) -> None:
+        store = self.make_store()
+        winners: list[int] = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(8)
+
+        def writer(n: int) -> None:
+            barrier.wait()
+            for _ in range(40):
+                seq = len(store.read("k1"))
+                prev = store.read("k1")[-1].hash if seq else GENESIS
+                rec = synthetic_records("k1", 1, seq + 1, prev)[0]
+                try:
+                    store.append(synthetic_summary("k1", seq + 1, head=rec.hash), [rec], seq)
+                except ConcurrencyConflict:
+                    continue
+                with lock:
+                    winners.append(seq + 1)
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        records = store.read("k1")
+        assert sorted(winners) == [r.seq for r in records] == list(range(1, len(records) + 1))
+        assert all(b.body.count(a.hash.encode()) for a, b in itertools.pairwise(records))
+        summary = store.summary("k1")
+        assert summary is not None and summary.seq == len(records)
 
     def test_a_real_case_verifies_from_the_store(self) -> None:
         from ._strategies import World
