@@ -237,6 +237,9 @@ class DiscardStore(Store):
     def read(self, case_id: str, after_seq: int = 0) -> list[StoredEvent]:
         return []
 
+    def find_request(self, case_id: str, request_id: str) -> StoredEvent | None:
+        return None
+
     def summary(self, case_id: str) -> CaseSummary | None:
         return None
 

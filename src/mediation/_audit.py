@@ -14,7 +14,6 @@ which keeps replay fast (see docs/performance.md).
 
 from __future__ import annotations
 
-import copy
 import enum
 import hashlib
 from collections.abc import Callable, Iterable
@@ -433,7 +432,7 @@ def replay(
     if start is None:
         verdict = verify(records, case_id)
     else:
-        verdict = _run(records, copy.copy(start), None, False)
+        verdict = _run(records, start.clone(), None, False)
     if not verdict.ok or verdict.case is None:
         assert verdict.fault is not None
         raise IntegrityViolation(

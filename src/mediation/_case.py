@@ -8,6 +8,7 @@ property test checks it.  A case holds no reference to the ``transitions`` machi
 from __future__ import annotations
 
 import datetime as _dt
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -130,6 +131,14 @@ class Case:
             out.add(_INV)
         return out
 
+    def clone(self) -> Case:
+        """A shallow copy, to fold the next event on while this one stays as it was.
+
+        The fold never changes a container in place (it assigns new ones), so sharing them is
+        safe; the copy is made positionally, the fastest way attrs allows.
+        """
+        return Case(*_VALUES(self))
+
     def all_consented(self, subject: str) -> bool:
         return self.consents.get(subject, frozenset()) >= set(self.party_ids)
 
@@ -149,6 +158,10 @@ class Case:
             paused_seconds=self.paused_seconds,
             extra_days=self.extra_days,
         )
+
+
+#: every field of a case, in the order of its initializer
+_VALUES = operator.attrgetter(*(f.name for f in attrs.fields(Case)))
 
 
 @attrs.frozen

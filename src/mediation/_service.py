@@ -16,7 +16,6 @@ bring the snapshot up to what the store holds.
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import hashlib
 import random
@@ -483,7 +482,7 @@ class CaseService:
         )
         stored = StoredEvent(case_id, seq, event_hash(raw), raw, request_id)
         # the new snapshot is folded on a copy: the cached one stays what the store holds
-        folded = copy.copy(case)
+        folded = case.clone()
         apply_event(
             folded, seq, stored.hash, spec.name, payload, actor.id, acted_as, at, probe.state
         )

@@ -38,20 +38,20 @@ class MemoryStore(Store):
                     case=case_id,
                     seq=current,
                 )
-            requests = [(case_id, r.request_id) for r in records if r.request_id is not None]
-            for key in requests:
-                if key in self._requests or requests.count(key) > 1:
+            requests = {(case_id, r.request_id): r for r in records if r.request_id is not None}
+            if requests:
+                taken = [k for k in requests if k in self._requests]
+                if taken or len(requests) < sum(r.request_id is not None for r in records):
+                    request = taken[0][1] if taken else ""
                     raise RequestConflict(
-                        f"case {case_id} already holds an event of request {key[1]}",
-                        request_id=key[1],
+                        f"case {case_id} already holds an event of request {request}",
+                        request_id=request,
                         case=case_id,
                     )
+                self._requests.update(requests)
             if log is None:
                 log = self._events[case_id] = []
             log.extend(records)
-            for r in records:
-                if r.request_id is not None:
-                    self._requests[(case_id, r.request_id)] = r
             self._summaries[case_id] = summary
 
     def find_request(self, case_id: str, request_id: str) -> StoredEvent | None:
