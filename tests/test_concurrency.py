@@ -1,8 +1,8 @@
 """Several processes write to the same cases at once; the log stays one valid chain per case.
 
 Four writer processes (spawned) each issue 250 commands, round-robin over the same three cases,
-through ``CaseService.execute_with_retry``: a writer whose cached case is stale loses the append
-(``ConcurrencyConflict``), reloads the case and tries again.  Afterwards every case's chain
+through plain ``CaseService.execute``: a writer whose cached case is stale loses the append, reads
+the events it missed, decides again and appends (the service's own attempts, not the caller's).  Afterwards every case's chain
 verifies, seqs are 1..n without gaps or duplicates, the summary row matches the last event, and the
 number of events is exactly the setup events plus the commands the writers report as done.
 """
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import pg
-from mediation import CaseService, ConcurrencyConflict, SQLiteStore, Store, verify
+from mediation import CaseService, ConcurrencyConflict, MemoryStore, SQLiteStore, Store, verify
 from mediation import commands as cmd
 from mediation._service import utc_now
 from mediation.testing import World
@@ -28,9 +28,8 @@ from mediation.testing import World
 WRITERS = 4
 COMMANDS = 250
 CASES = ("case-a", "case-b", "case-c")
-#: ``execute_with_retry`` defaults to 5 attempts: enough for occasional races, not for four
-#: processes hammering three cases, where a writer can lose several times in a row.
-ATTEMPTS = 200
+#: the service's own attempts (its default), with nothing on top
+ATTEMPTS = CaseService(MemoryStore()).attempts  # the default, with nothing on top
 
 
 # -- helpers shared with test_crash.py -------------------------------------------------------------
@@ -140,13 +139,14 @@ def _writer(
     try:
         store = _CountingStore(open_store(kind, target))
         world, service = service_for(store)
+        service.attempts = attempts
         done = lost = 0
         barrier.wait(120)
         for i in range(COMMANDS):
             cid = CASES[(writer + i) % len(CASES)]
             command = negotiation_step(i, f"writer {writer} command {i}")
             try:
-                service.execute_with_retry(world["med1"], cid, command, attempts=attempts)
+                service.execute(world["med1"], cid, command)
             except ConcurrencyConflict:
                 lost += 1
             else:

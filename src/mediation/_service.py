@@ -150,7 +150,7 @@ class CaseService:
         new_id: Callable[[], str] | None = None,
         vault: Vault | None = None,
         cache_size: int = 10_000,
-        attempts: int = 12,
+        attempts: int = 24,
         clock_tolerance: _dt.timedelta | None = _dt.timedelta(minutes=5),
     ) -> None:
         if cache_size < 0 or attempts < 1:
