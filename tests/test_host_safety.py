@@ -537,8 +537,12 @@ def test_a_version_1_postgres_schema_is_migrated() -> None:
             admin.execute("UPDATE mediation_meta SET value = '1'")
         from mediation import StoreError
 
+        legacy = PostgresStore(conninfo, create=False)  # read-only use of the old schema
+        assert legacy.read(env.case_id) == records == list(legacy.scan())
+        assert legacy.find_request(env.case_id, "m1") is None
         with pytest.raises(StoreError, match="version is 1"):
-            PostgresStore(conninfo, create=False)
+            legacy.append(legacy.summary(env.case_id), records[:1], 0)  # type: ignore[arg-type]
+        legacy.close()
         migrated = PostgresStore(conninfo)
         assert migrated.schema_version() == 2
         assert migrated.read(env.case_id) == records

@@ -9,6 +9,7 @@ import pytest
 
 from mediation import CaseService, MemoryStore, SQLiteStore, Store, StoreError, verify
 from mediation import commands as cmd
+from mediation.cli import main
 from mediation.testing import StoreConformance, World
 
 
@@ -78,8 +79,14 @@ def test_a_version_1_sqlite_file_is_migrated_and_keeps_its_history(tmp_path: Pat
         """
     )
     conn.close()
+    # read-only (an auditor's `mediation verify --db`): readable as it is, never written
+    legacy = SQLiteStore(path, create=False)
+    assert legacy.read("case-1") == records == list(legacy.scan())
+    assert legacy.find_request("case-1", "r1") is None
     with pytest.raises(StoreError, match="version is 1"):
-        SQLiteStore(path, create=False)
+        legacy.append(legacy.summary("case-1"), records[:1], 0)  # type: ignore[arg-type]
+    legacy.close()
+    assert main(["verify", "--db", str(path)]) == 0
     migrated = SQLiteStore(path)
     assert migrated.schema_version() == 2
     assert migrated.read("case-1") == records

@@ -186,6 +186,8 @@ class PostgresStore(Store):
         if pool_size < 1 or scan_batch < 1:
             raise StoreError("pool_size and scan_batch must be at least 1")
         self._conn = connection
+        self._legacy = False
+        self._rid = "request_id"
         self._pool: ConnectionPool[Any] | None = pool
         self._owns_pool = False
         self.scan_batch = scan_batch
@@ -277,6 +279,10 @@ class PostgresStore(Store):
                 version = self._read_version(cur)
         except psycopg.Error as exc:
             raise StoreError(f"reading the schema version failed: {exc}") from exc
+        if version == 1:  # mediation 0.1's schema, without request ids: read it, never write it
+            self._legacy = True
+            self._rid = "NULL"
+            return
         self._check_version(version)
 
     @staticmethod
@@ -323,6 +329,12 @@ class PostgresStore(Store):
     ) -> None:
         case_id = summary.case_id
         check_batch(case_id, expected_seq, records)
+        if self._legacy:
+            raise StoreError(
+                "database schema version is 1: it can be read, and written once create_schema() "
+                "has migrated it",
+                case=case_id,
+            )
         params: dict[str, Any] = {
             "case_id": case_id,
             "expected_seq": expected_seq,
@@ -399,7 +411,7 @@ class PostgresStore(Store):
             try:
                 with self._read_block(conn), conn.cursor(binary=True) as cur:
                     cur.execute(
-                        "SELECT seq, hash, body, request_id FROM mediation_events "
+                        f"SELECT seq, hash, body, {self._rid} FROM mediation_events "
                         "WHERE case_id = %s AND seq > %s ORDER BY seq",
                         (case_id, after_seq),
                     )
@@ -409,6 +421,8 @@ class PostgresStore(Store):
         return [StoredEvent(case_id, seq, h, bytes(body), rid) for seq, h, body, rid in rows]
 
     def find_request(self, case_id: str, request_id: str) -> StoredEvent | None:
+        if self._legacy:
+            return None
         with self._connection() as conn:
             try:
                 with self._read_block(conn), conn.cursor(binary=True) as cur:
@@ -439,7 +453,7 @@ class PostgresStore(Store):
                 ):
                     cur.itersize = self.scan_batch
                     cur.execute(
-                        "SELECT case_id, seq, hash, body, request_id FROM mediation_events "
+                        f"SELECT case_id, seq, hash, body, {self._rid} FROM mediation_events "
                         "ORDER BY case_id, seq"
                     )
                     for case_id, seq, h, body, rid in cur:

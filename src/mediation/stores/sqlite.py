@@ -261,10 +261,13 @@ class SQLiteStore(Store):
 
     def _check_schema(self) -> None:
         version = self.schema_version()
-        if version != SCHEMA_VERSION:
+        #: a version-1 file (no request ids) opened with create=False can be read, not written
+        self._legacy = version == 1
+        self._rid = "NULL" if self._legacy else "request_id"
+        if version != SCHEMA_VERSION and not self._legacy:
             raise StoreError(
                 f"database schema version is {version}, this library needs {SCHEMA_VERSION}"
-                + ("" if version == SCHEMA_VERSION else " (run create_schema())")
+                " (run create_schema())"
             )
 
     # -- writing -----------------------------------------------------------------------------------
@@ -274,6 +277,12 @@ class SQLiteStore(Store):
     ) -> None:
         case_id = summary.case_id
         check_batch(case_id, expected_seq, records)
+        if self._legacy:
+            raise StoreError(
+                "database schema version is 1: it can be read, and written once create_schema() "
+                "has migrated it",
+                case=case_id,
+            )
         with self._using() as conn:
             nested = conn.in_transaction
             committing = False
@@ -343,7 +352,7 @@ class SQLiteStore(Store):
         try:
             with self._using() as conn:
                 rows = conn.execute(
-                    "SELECT seq, hash, body, request_id FROM mediation_events "
+                    f"SELECT seq, hash, body, {self._rid} FROM mediation_events "
                     "WHERE case_id = ? AND seq > ? ORDER BY seq",
                     (case_id, after_seq),
                 ).fetchall()
@@ -355,6 +364,8 @@ class SQLiteStore(Store):
         ]
 
     def find_request(self, case_id: str, request_id: str) -> StoredEvent | None:
+        if self._legacy:
+            return None
         try:
             with self._using() as conn:
                 row = conn.execute(
@@ -377,7 +388,7 @@ class SQLiteStore(Store):
         ]
         where = " WHERE " + " AND ".join(op for op, _ in bounds) if bounds else ""
         sql = (
-            "SELECT case_id, seq, hash, body, request_id FROM mediation_events"
+            f"SELECT case_id, seq, hash, body, {self._rid} FROM mediation_events"
             + where
             + " ORDER BY case_id, seq"
         )
