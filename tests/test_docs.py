@@ -1,8 +1,9 @@
 """The documentation agrees with the code.
 
-- The generated documents (docs/workflow.md, the matrix of docs/roles.md, the worked example of
-  docs/log-format.md) are what ``python -m mediation.docs`` would write now.
+- The generated documents (docs/workflow.md, docs/commands.md, the matrix of docs/roles.md, the
+  worked example of docs/log-format.md) are what ``python -m mediation.docs`` would write now.
 - The worked example of docs/log-format.md hashes as documented and verifies.
+- Every example body of docs/commands.md builds its command and validates against its schema.
 - Every public name is documented in docs/api.md.
 - Every ```python block of README.md and docs/*.md runs (unless it says ``# not run``).
 """
@@ -22,6 +23,7 @@ import mediation.audit
 import mediation.commands
 import mediation.stores
 import mediation.testing
+import mediation.web
 from mediation import StoredEvent, verify
 from mediation import docs as gen
 
@@ -105,12 +107,49 @@ def test_log_format_keeps_the_checkpoints_heading() -> None:
     assert "\n## Checkpoints\n" in text
 
 
+# -- docs/commands.md -------------------------------------------------------------------------------
+
+
+def test_every_command_example_in_commands_md_is_accepted_and_valid() -> None:
+    import jsonschema
+
+    text = (DOCS / "commands.md").read_text(encoding="utf-8")
+    examples = dict(re.findall(r"<!-- example:(\w+) -->\n```json\n(.*?)\n```", text, re.DOTALL))
+    names = [spec.name for spec in mediation.WORKFLOW.commands]
+    assert sorted(examples) == sorted(names)
+    for name in names:
+        assert f"\n### {name}\n" in text, name
+        body = json.loads(examples[name])
+        jsonschema.Draft202012Validator(
+            mediation.web.command_schema(name),
+            format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+        ).validate(body)
+        command = mediation.web.command_from_json(name, body)
+        assert command.name == name
+
+
+def test_commands_md_states_the_http_mapping() -> None:
+    text = (DOCS / "commands.md").read_text(encoding="utf-8")
+    for cls, kind in mediation.web.PROBLEM_TYPES.items():
+        assert f"| `{cls.__name__}` | {kind.status} | `{kind.slug}` |" in text, cls.__name__
+    problem = json.loads(re.findall(r"```json\n(\{\n  \"type\".*?)\n```", text, re.DOTALL)[0])
+    assert problem == gen.example_problem()
+    assert problem["status"] == 409 and problem["guard"] == "G6" and problem["basis"]
+
+
 # -- docs/api.md lists the public API --------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "module",
-    [mediation, mediation.audit, mediation.commands, mediation.stores, mediation.testing],
+    [
+        mediation,
+        mediation.audit,
+        mediation.commands,
+        mediation.stores,
+        mediation.testing,
+        mediation.web,
+    ],
     ids=lambda m: m.__name__,
 )
 def test_every_public_name_is_documented(module: object) -> None:

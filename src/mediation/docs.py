@@ -6,6 +6,8 @@
 Run it from the repository root (or pass ``--root``).  What it owns:
 
 - ``docs/workflow.md``, entirely: :func:`mediation._workflow.render_markdown`.
+- ``docs/commands.md``, entirely: :func:`render_commands` (the HTTP mapping of
+  :mod:`mediation.web`, and every command's body schema, authority, guards, basis and example).
 - In ``docs/roles.md``, the parts between ``<!-- BEGIN GENERATED roles-matrix ... -->`` and
   ``<!-- END GENERATED roles-matrix -->`` (and ``roles-by-grant``): who may issue which command,
   from the declaration's roles and relations.
@@ -25,17 +27,21 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from ._authz import Actor
+from . import _commands
+from ._authz import Actor, StaticDirectory
 from ._errors import MediationError
 from ._events import DOMAIN_TAG, GENESIS, StoredEvent, event_hash
-from ._workflow import WORKFLOW, Relation, Role, Workflow, render_markdown
+from ._workflow import NEW, WORKFLOW, CommandSpec, Relation, Role, Workflow, render_markdown
 
 __all__ = [
     "EXAMPLE_CASE",
+    "example_problem",
     "example_records",
     "expected",
     "main",
+    "render_commands",
     "render_example",
     "render_roles_by_grant",
     "render_roles_matrix",
@@ -148,6 +154,256 @@ def render_example(records: Sequence[StoredEvent] | None = None) -> str:
     return "\n".join(out).rstrip("\n")
 
 
+# -- docs/commands.md ---------------------------------------------------------------------------------
+
+_PATTERN_WORDS = {
+    _commands.ID_PATTERN: "an id: 1–64 of `A-Z a-z 0-9 _ . : @ -`, first a letter or digit",
+    _commands.OPT_ID_PATTERN: '`""` or an id (1–64 of `A-Z a-z 0-9 _ . : @ -`)',
+    _commands.SHA256_PATTERN: "64 lowercase hex digits",
+    _commands.MEDIA_TYPE_PATTERN: "a lowercase media type, `type/subtype`",
+    _commands.TEXT_PATTERN: "no control characters but tab and newline",
+    _commands.REQUIRED_TEXT_PATTERN: "not blank; no control characters but tab and newline",
+    _commands.DATE_PATTERN: "`YYYY-MM-DD`",
+    _commands.DATETIME_PATTERN: "RFC 3339 with `Z` or an offset, e.g. `2026-03-05T19:00:00+08:00`",
+}
+
+
+def _code(value: object) -> str:
+    text = (
+        json.dumps(value, ensure_ascii=False) if not isinstance(value, str) or not value else value
+    )
+    return f"`{text}`"
+
+
+def _type_of(schema: dict[str, Any]) -> str:
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return f"[{name}](#{name.lower()})"
+    if "anyOf" in schema:
+        return " or ".join(_type_of(s) for s in schema["anyOf"])
+    kind = str(schema.get("type", "any"))
+    if kind == "array":
+        return f"array of {_type_of(schema['items'])}"
+    if "format" in schema:
+        return f"string ({schema['format']})"
+    return kind
+
+
+def _constraints(schema: dict[str, Any]) -> str:
+    if "anyOf" in schema:
+        return "; ".join(c for c in (_constraints(s) for s in schema["anyOf"]) if c)
+    parts: list[str] = []
+    if "enum" in schema:
+        parts.append("one of " + ", ".join(_code(v) for v in schema["enum"]))
+    if "minimum" in schema or "maximum" in schema:
+        parts.append(f"{schema['minimum']}–{schema['maximum']}")
+    if "maxLength" in schema and schema.get("pattern") not in (
+        _commands.ID_PATTERN,
+        _commands.OPT_ID_PATTERN,
+    ):
+        parts.append(f"at most {schema['maxLength']} characters")
+    if "pattern" in schema:
+        pattern = schema["pattern"]
+        parts.append(_PATTERN_WORDS.get(pattern, f"matches `{pattern}`"))
+    if schema.get("type") == "array":
+        parts.append(f"{schema.get('minItems', 0)}–{schema['maxItems']} items")
+        inner = _constraints(schema["items"])
+        if inner:
+            parts.append(f"each {inner}")
+    return "; ".join(parts)
+
+
+def _field_table(schema: dict[str, Any]) -> list[str]:
+    properties: dict[str, Any] = schema["properties"]
+    if not properties:
+        return ["No fields: the body is the empty object `{}`."]
+    required = set(schema.get("required", ()))
+    out = ["| field | type | required / default | constraints |", "|---|---|---|---|"]
+    for name, prop in properties.items():
+        need = "required" if name in required else f"default {_code(prop['default'])}"
+        out.append(f"| `{name}` | {_type_of(prop)} | {need} | {_constraints(prop)} |")
+    if "$comment" in schema:
+        out += ["", f"Also checked: {schema['$comment']}."]
+    return out
+
+
+def _who(spec: CommandSpec) -> str:
+    parts = []
+    if spec.relations:
+        parts.append("relations " + ", ".join(f"`{r.value}`" for r in spec.relations))
+    if spec.roles:
+        parts.append("roles " + ", ".join(f"`{r.value}`" for r in spec.roles))
+    return "; ".join(parts)
+
+
+def _guard_line(name: str, workflow: Workflow) -> str:
+    g = workflow.guard(name)
+    return f"`{g.name}` {g.zh} — {g.en} ({g.basis})"
+
+
+#: the case and clock of the example problem body
+_PROBLEM_CASE = "case-2026-0002"
+
+
+def example_problem() -> dict[str, Any]:
+    """A real problem body: scheduling the meeting before the parties were told their rights."""
+    from . import commands as cmd
+    from ._service import CaseService
+    from .stores.memory import MemoryStore
+    from .web import problem
+
+    directory = StaticDirectory()
+    director = directory.add(Actor.with_roles("dir-li", {"rongyue": ["director"]}))
+    mediator = directory.add(Actor.with_roles("med-wang", {"rongyue": ["mediator"]}))
+    service = CaseService(MemoryStore(), clock=lambda: _EXAMPLE_START, directory=directory)
+    service.open(
+        Actor("res-1502"),
+        cmd.Apply(
+            committee="rongyue",
+            category="邻里",
+            subtype="噪声",
+            description="楼上夜间噪声",
+            applicants=(cmd.Party("res-1502", "陈女士"),),
+            respondents=(cmd.Party("res-1402", "刘先生"),),
+        ),
+        case_id=_PROBLEM_CASE,
+    )
+    service.execute(Actor("res-1402"), _PROBLEM_CASE, cmd.RecordConsent())
+    service.execute(director, _PROBLEM_CASE, cmd.Register())
+    service.execute(director, _PROBLEM_CASE, cmd.AssignMediator("med-wang", lead=True))
+    meeting = cmd.ScheduleMeeting(_EXAMPLE_START + _dt.timedelta(days=3), "荣悦调解室")
+    try:
+        service.execute(mediator, _PROBLEM_CASE, meeting)
+    except MediationError as exc:
+        return problem(exc, instance=f"/cases/{_PROBLEM_CASE}/commands/schedule_meeting").body
+    raise AssertionError("the example command was expected to fail G6")
+
+
+def render_commands(workflow: Workflow = WORKFLOW) -> str:
+    """``docs/commands.md``: the HTTP mapping, then every command's body, authority and basis."""
+    from . import web
+    from ._commands import COMMAND_TYPES
+
+    out = [
+        "# Commands",
+        "",
+        "<!-- Generated from mediation._workflow.WORKFLOW and the classes of mediation.commands "
+        f"by `{COMMAND}`; a test keeps it in sync. Do not edit by hand. -->",
+        "",
+        "Every command a host can issue: the JSON body it takes, who may issue it, from which "
+        "states, what must hold and on what legal basis. The field tables are rendered from the "
+        "JSON Schema that `mediation.web.command_schema(name)` returns, which is derived from the "
+        "validators of the command classes, the same validation that the service and replay run; "
+        "every example body below is checked by `tests/test_docs.py` against "
+        "`mediation.web.command_from_json` and the schema. Abbreviations of legal sources are "
+        "those of [workflow.md](workflow.md).",
+        "",
+        "## Over HTTP",
+        "",
+        "`mediation.web` converts and decides nothing; the host's framework routes and "
+        "authenticates. A command arrives as a JSON object whose members are its fields (for "
+        "instance `POST /cases/{case}/commands/{name}`): `command_from_json(name, body)` builds it, "
+        "`CaseService.execute` runs it, `event_json` renders the event. Members with a default may "
+        "be left out; unknown members are refused. Dates are `YYYY-MM-DD`; date-times are RFC 3339 "
+        "with `Z` or an offset (a naive one is refused; digits beyond microseconds are cut); "
+        "integers are written without a fraction; text is valid Unicode without control "
+        "characters other than tab and newline.",
+        "",
+        "Any exception becomes `problem(exc)`: an HTTP status and an RFC 9457 body "
+        f"(`{web.PROBLEM_CONTENT_TYPE}`) whose `type` is `{web.PROBLEM_BASE}<slug>` (the `.invalid` "
+        "domain never resolves: the URI names the kind of problem and this table documents it). "
+        "`detail` is English and `detail_zh` Chinese; the error's structured fields are members "
+        "(`case`, `state`, `command`, `actor`, `seq`, `guard`, `basis`, `field`, `expected_seq`, "
+        "`request_id`, `clock`, `last`, `tolerance`), and a refusal naming a command carries that "
+        "command's legal `basis`. An error takes the row of its nearest class:",
+        "",
+        "| error | status | type slug | title | 标题 |",
+        "|---|---|---|---|---|",
+    ]
+    for error, kind in web.PROBLEM_TYPES.items():
+        out.append(
+            f"| `{error.__name__}` | {kind.status} | `{kind.slug}` | {kind.title} | {kind.title_zh} |"
+        )
+    out += [
+        "| any other exception | 500 | `internal-error` | Internal server error (the body says "
+        "nothing about the exception) | 服务器内部错误 |",
+        "",
+        "A 503 `outcome-unknown` means the store lost contact after the write was sent: the "
+        "event may or may not be stored. Send the same command again with the same request id; if "
+        "the first attempt was committed, the service returns its event instead of writing "
+        "another. A 409 `concurrency-conflict` means another writer appended to the case first: "
+        "read the case again and decide whether the command still makes sense.",
+        "",
+        "For example, a mediator schedules the meeting before the parties were told their rights "
+        "and duties (G6):",
+        "",
+        "```json",
+        json.dumps(example_problem(), ensure_ascii=False, indent=2),
+        "```",
+        "",
+        "## The commands",
+        "",
+        "| command | 中文 | class | from | to |",
+        "|---|---|---|---|---|",
+    ]
+    for spec in workflow.commands:
+        cls = COMMAND_TYPES[spec.name]
+        src = ", ".join("—" if s == NEW else f"`{s}`" for s in spec.sources)
+        tgt = f"`{spec.target}`" if spec.target else "*(same)*"
+        out.append(
+            f"| [`{spec.name}`](#{spec.name}) | {spec.zh} | `{cls.__name__}` | {src} | {tgt} |"
+        )
+    value_objects: dict[str, Any] = {}
+    for spec in workflow.commands:
+        cls = COMMAND_TYPES[spec.name]
+        schema = web.command_schema(spec.name)
+        value_objects.update(schema.get("$defs", {}))
+        src = ", ".join("— (no case yet)" if s == NEW else f"`{s}`" for s in spec.sources)
+        if spec.target is None:
+            tgt = "*(same state)*"
+        elif spec.completes_when:
+            tgt = (
+                f"`{spec.target}` once {_guard_line(spec.completes_when, workflow)}; "
+                "until then the state stays"
+            )
+        else:
+            tgt = f"`{spec.target}`"
+        guards = "<br>".join(_guard_line(g, workflow) for g in spec.guards) or "—"
+        out += [
+            "",
+            f"### {spec.name}",
+            "",
+            f"**{spec.zh}** — {spec.en}. Class `commands.{cls.__name__}`.",
+            "",
+            schema["description"],
+            "",
+            "| | |",
+            "|---|---|",
+            f"| from | {src} |",
+            f"| to | {tgt} |",
+            f"| who | {_who(spec)} |",
+            f"| guards | {guards} |",
+            f"| legal basis | {spec.basis} |",
+            "",
+            *_field_table(schema),
+            "",
+            f"<!-- example:{spec.name} -->",
+            "```json",
+            json.dumps(schema["examples"][0], ensure_ascii=False, indent=2),
+            "```",
+        ]
+    out += [
+        "",
+        "## Value objects",
+        "",
+        "Objects nested in command bodies (`$defs` of the schemas).",
+    ]
+    for name, schema in sorted(value_objects.items()):
+        out += ["", f"### {name}", "", schema["description"], "", *_field_table(schema)]
+    out.append("")
+    return "\n".join(out)
+
+
 # -- files ------------------------------------------------------------------------------------------
 
 #: generated parts of hand-written files: file -> (part name, renderer)
@@ -159,7 +415,10 @@ PARTS: dict[str, tuple[tuple[str, Callable[[], str]], ...]] = {
     "docs/log-format.md": (("worked-example", render_example),),
 }
 #: files that are generated entirely
-WHOLE: dict[str, Callable[[], str]] = {"docs/workflow.md": render_markdown}
+WHOLE: dict[str, Callable[[], str]] = {
+    "docs/workflow.md": render_markdown,
+    "docs/commands.md": render_commands,
+}
 
 
 class DocsError(MediationError):
