@@ -14,10 +14,10 @@ from collections.abc import Iterator, Sequence
 from types import TracebackType
 
 from .._case import CaseSummary
-from .._errors import StoreError
+from .._errors import ConcurrencyConflict, RequestConflict, StoreError
 from .._events import StoredEvent
 
-__all__ = ["Store", "check_batch", "summary_filter"]
+__all__ = ["Store", "check_batch", "request_taken", "seq_taken", "summary_filter"]
 
 
 def check_batch(case_id: str, expected_seq: int, records: Sequence[StoredEvent]) -> None:
@@ -32,6 +32,25 @@ def check_batch(case_id: str, expected_seq: int, records: Sequence[StoredEvent])
                 case=case_id,
                 seq=rec.seq,
             )
+
+
+def seq_taken(case_id: str, expected_seq: int, current: int | None = None) -> ConcurrencyConflict:
+    """The error of an append whose ``expected_seq`` is no longer the case's last seq."""
+    if current is None:
+        message = f"case {case_id}: another writer appended seq {expected_seq + 1} first"
+    else:
+        message = f"case {case_id} is at seq {current}, not {expected_seq}"
+    return ConcurrencyConflict(message, expected_seq=expected_seq, case=case_id, seq=current)
+
+
+def request_taken(case_id: str, records: Sequence[StoredEvent]) -> RequestConflict:
+    """The error of an append whose request id the case already holds."""
+    request = next((r.request_id for r in records if r.request_id), "")
+    return RequestConflict(
+        f"case {case_id} already holds an event of request {request}",
+        request_id=request,
+        case=case_id,
+    )
 
 
 def summary_filter(placeholder: str, **filters: str | None) -> tuple[str, list[str]]:

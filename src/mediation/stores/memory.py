@@ -6,9 +6,8 @@ import threading
 from collections.abc import Sequence
 
 from .._case import CaseSummary
-from .._errors import ConcurrencyConflict, RequestConflict
 from .._events import StoredEvent
-from ._base import Store, check_batch
+from ._base import Store, check_batch, request_taken, seq_taken
 
 __all__ = ["MemoryStore"]
 
@@ -32,22 +31,12 @@ class MemoryStore(Store):
             log = self._events.get(case_id)
             current = len(log) if log is not None else 0
             if current != expected_seq:
-                raise ConcurrencyConflict(
-                    f"case {case_id} is at seq {current}, not {expected_seq}",
-                    expected_seq=expected_seq,
-                    case=case_id,
-                    seq=current,
-                )
+                raise seq_taken(case_id, expected_seq, current)
             requests = {(case_id, r.request_id): r for r in records if r.request_id is not None}
             if requests:
-                taken = [k for k in requests if k in self._requests]
-                if taken or len(requests) < sum(r.request_id is not None for r in records):
-                    request = taken[0][1] if taken else ""
-                    raise RequestConflict(
-                        f"case {case_id} already holds an event of request {request}",
-                        request_id=request,
-                        case=case_id,
-                    )
+                repeated = len(requests) < sum(r.request_id is not None for r in records)
+                if repeated or not self._requests.keys().isdisjoint(requests):
+                    raise request_taken(case_id, records)
                 self._requests.update(requests)
             if log is None:
                 log = self._events[case_id] = []

@@ -39,9 +39,9 @@ from psycopg import pq
 from psycopg_pool import ConnectionPool
 
 from .._case import CaseSummary
-from .._errors import ConcurrencyConflict, OutcomeUnknown, RequestConflict, StoreError
+from .._errors import OutcomeUnknown, StoreError
 from .._events import StoredEvent
-from ._base import Store, check_batch, summary_filter
+from ._base import Store, check_batch, request_taken, seq_taken, summary_filter
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
@@ -352,25 +352,11 @@ class PostgresStore(Store):
                 with self._write_block(conn), conn.cursor() as cur:
                     cur.execute(_APPEND, params)
                     row = cur.fetchone()
-            except pg_errors.UniqueViolation as exc:
-                if exc.diag.constraint_name == "mediation_events_request":
-                    request = next((r.request_id for r in records if r.request_id), "")
-                    raise RequestConflict(
-                        f"case {case_id} already holds an event of request {request}",
-                        request_id=request,
-                        case=case_id,
-                    ) from exc
-                raise ConcurrencyConflict(
-                    f"case {case_id}: another writer appended seq {expected_seq + 1} first",
-                    expected_seq=expected_seq,
-                    case=case_id,
-                ) from exc
             except _CONFLICTS as exc:
-                raise ConcurrencyConflict(
-                    f"case {case_id}: another writer appended seq {expected_seq + 1} first",
-                    expected_seq=expected_seq,
-                    case=case_id,
-                ) from exc
+                constraint = getattr(exc.diag, "constraint_name", None)
+                if constraint == "mediation_events_request":
+                    raise request_taken(case_id, records) from exc
+                raise seq_taken(case_id, expected_seq) from exc
             except psycopg.OperationalError as exc:
                 if own and conn.broken:
                     raise OutcomeUnknown(
@@ -385,12 +371,7 @@ class PostgresStore(Store):
         assert row is not None
         current, inserted, projected = row
         if current != expected_seq:
-            raise ConcurrencyConflict(
-                f"case {case_id} is at seq {current}, not {expected_seq}",
-                expected_seq=expected_seq,
-                case=case_id,
-                seq=current,
-            )
+            raise seq_taken(case_id, expected_seq, current)
         if (inserted, projected) != (len(records), 1):  # pragma: no cover - a broken schema
             raise StoreError(f"append to case {case_id} wrote {inserted} records", case=case_id)
 

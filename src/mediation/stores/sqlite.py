@@ -30,9 +30,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .._case import CaseSummary
-from .._errors import ConcurrencyConflict, OutcomeUnknown, RequestConflict, StoreError
+from .._errors import OutcomeUnknown, StoreError
 from .._events import StoredEvent
-from ._base import Store, check_batch, summary_filter
+from ._base import Store, check_batch, request_taken, seq_taken, summary_filter
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -294,12 +294,7 @@ class SQLiteStore(Store):
                     ).fetchone()
                     current = row[0] or 0
                     if current != expected_seq:
-                        raise ConcurrencyConflict(
-                            f"case {case_id} is at seq {current}, not {expected_seq}",
-                            expected_seq=expected_seq,
-                            case=case_id,
-                            seq=current,
-                        )
+                        raise seq_taken(case_id, expected_seq, current)
                     conn.executemany(
                         "INSERT INTO mediation_events (case_id, seq, hash, body, request_id) "
                         "VALUES (?, ?, ?, ?, ?)",
@@ -321,17 +316,8 @@ class SQLiteStore(Store):
                         f"append to case {case_id} failed: {exc}", case=case_id
                     ) from exc
                 if "request_id" in str(exc):
-                    request = next((r.request_id for r in records if r.request_id), "")
-                    raise RequestConflict(
-                        f"case {case_id} already holds an event of request {request}",
-                        request_id=request,
-                        case=case_id,
-                    ) from exc
-                raise ConcurrencyConflict(
-                    f"case {case_id}: another writer appended seq {expected_seq + 1} first",
-                    expected_seq=expected_seq,
-                    case=case_id,
-                ) from exc
+                    raise request_taken(case_id, records) from exc
+                raise seq_taken(case_id, expected_seq) from exc
             except sqlite3.Error as exc:
                 if committing and not nested:
                     if conn.in_transaction:  # COMMIT failed and left the transaction open
