@@ -551,3 +551,56 @@ def test_a_version_1_postgres_schema_is_migrated() -> None:
         assert migrated.find_request(env.case_id, "m1") == event.stored
         strict_ok(migrated, env.case_id)
         migrated.close()
+
+
+class _LateLookup(SQLiteStore):
+    """A store whose next ``find_request`` lets another worker record the same request right after
+    looking: the double submit that reaches two processes at the same moment."""
+
+    meanwhile: Callable[[], object] | None = None
+
+    def find_request(self, case_id: str, request_id: str) -> Any:
+        found = super().find_request(case_id, request_id)
+        meanwhile, _LateLookup.meanwhile = _LateLookup.meanwhile, None
+        if meanwhile is not None:
+            meanwhile()
+        return found
+
+
+@pytest.mark.parametrize("command", ["register", "record_minutes"])
+def test_a_double_submit_on_two_workers_at_once_gets_the_first_event(
+    tmp_path: Path, command: str
+) -> None:
+    """The second copy looked for its request before the first wrote it; then its decision is
+    refused (register: no longer legal) or would write twice (minutes): it must answer with the
+    first copy's event instead, and write nothing."""
+    env = Env(store=SQLiteStore(tmp_path / "cases.db"))
+    env.drive("applied" if command == "register" else "negotiating")
+    if command == "register":
+        env.run("p2", cmd.RecordConsent())
+    who, issued = (
+        ("director", cmd.Register()) if command == "register" else ("med1", cmd.RecordMinutes("甲"))
+    )
+    worker_b = CaseService(
+        _LateLookup(tmp_path / "cases.db"), directory=env.world.directory, clock=env.clock
+    )
+    first: list[Any] = []
+    _LateLookup.meanwhile = lambda: first.append(env.run(who, issued, request_id="k1"))
+    second = worker_b.execute(env[who], env.case_id, issued, request_id="k1")
+    assert second.hash == first[0].hash
+    assert [r.request_id for r in env.store.read(env.case_id)].count("k1") == 1
+    strict_ok(env.store, env.case_id)
+
+
+def test_a_double_submitted_opening_on_two_workers_at_once_opens_one_case(tmp_path: Path) -> None:
+    env = Env(store=SQLiteStore(tmp_path / "cases.db"))
+    worker_b = CaseService(
+        _LateLookup(tmp_path / "cases.db"), directory=env.world.directory, clock=env.clock
+    )
+    opened: list[Any] = []
+    _LateLookup.meanwhile = lambda: opened.append(
+        env.service.open(env["p1"], apply_cmd(), request_id="form-1")
+    )
+    again = worker_b.open(env["p1"], apply_cmd(), request_id="form-1")
+    assert again.id == opened[0].id
+    assert [s.case_id for s in env.store.cases()] == [again.id]

@@ -362,20 +362,25 @@ class CaseService:
         spec = WORKFLOW.command(command.name)
         case: Case | None = None
         for attempt in range(self.attempts):
-            if request_id is not None:
-                done = self.store.find_request(case_id, request_id)
-                if done is not None:
-                    return self._repeat(done, actor, command, acting_as, request_id)
+            repeat = self._held(case_id, actor, command, acting_as, request_id)
+            if repeat is not None:
+                return repeat
             if opening:
                 case = Case(case_id)
             elif case is None:
                 case = self._load(case_id)[0] if self._cache_size == 0 else self._snapshot(case_id)
             try:
                 return self._decide(actor, case, command, spec, acting_as, request_id)
+            except RequestConflict:
+                continue  # another attempt of this request landed first: found at the loop's top
+            except OutcomeUnknown:
+                self.forget(case_id)
+                raise
             except ConcurrencyConflict:
-                if opening:
-                    if request_id is not None and self.store.find_request(case_id, request_id):
-                        continue  # a concurrent retry of this very request opened it
+                if opening:  # the id was taken meanwhile: by this very request, or by another
+                    repeat = self._held(case_id, actor, command, acting_as, request_id)
+                    if repeat is not None:
+                        return repeat
                     raise CaseExists(f"case {case_id} already exists", case=case_id) from None
                 fresher = self._catch_up(case)
                 if fresher is case:  # nothing new to read: the snapshot was ahead of the store
@@ -385,12 +390,12 @@ class CaseService:
                 if attempt == self.attempts - 1:
                     raise
                 time.sleep(_backoff(attempt, 0.002))
-            except RequestConflict:
-                continue  # another attempt of this request landed first: found at the loop's top
-            except OutcomeUnknown:
-                self.forget(case_id)
-                raise
-            except _REFUSALS:
+            except (*_REFUSALS, CaseExists):
+                # before a refusal stands: another process may have recorded this very request
+                # after the lookup above (a double submit reaching two workers at once)
+                repeat = self._held(case_id, actor, command, acting_as, request_id)
+                if repeat is not None:
+                    return repeat
                 if opening:
                     raise
                 fresher = self._catch_up(case)
@@ -505,6 +510,20 @@ class CaseService:
             now if clock_reading is not None else None,
         )
         return event, folded
+
+    def _held(
+        self,
+        case_id: str,
+        actor: Actor,
+        command: Command,
+        acting_as: str | None,
+        request_id: str | None,
+    ) -> tuple[Event, Case] | None:
+        """The answer to a request the store already holds an event of, or None."""
+        if request_id is None:
+            return None
+        done = self.store.find_request(case_id, request_id)
+        return None if done is None else self._repeat(done, actor, command, acting_as, request_id)
 
     def _repeat(
         self,

@@ -149,6 +149,7 @@ class SQLiteStore(Store):
         #: every connection opened for a thread, by the thread (closed once the thread is gone)
         self._opened: dict[threading.Thread, sqlite3.Connection] = {}
         self._opened_lock = threading.Lock()
+        self._writing = threading.Lock()
         self._closed = False
         #: one connection for every thread (a host's, or ``:memory:``), used under this lock
         self._shared: sqlite3.Connection | None = None
@@ -284,53 +285,68 @@ class SQLiteStore(Store):
                 case=case_id,
             )
         with self._using() as conn:
-            nested = conn.in_transaction
-            committing = False
+            if conn.in_transaction or self._lock is not None:
+                self._append(conn, summary, records, expected_seq)
+                return
+            # this process's writers queue on a lock, which wakes the next one as soon as the
+            # file is free; SQLite's busy handler, left to writers of other processes, sleeps in
+            # steps of up to 100 ms
+            with self._writing:
+                self._append(conn, summary, records, expected_seq)
+
+    def _append(
+        self,
+        conn: sqlite3.Connection,
+        summary: CaseSummary,
+        records: Sequence[StoredEvent],
+        expected_seq: int,
+    ) -> None:
+        case_id = summary.case_id
+        nested = conn.in_transaction
+        committing = False
+        try:
+            conn.execute("SAVEPOINT mediation_append" if nested else "BEGIN IMMEDIATE")
             try:
-                conn.execute("SAVEPOINT mediation_append" if nested else "BEGIN IMMEDIATE")
-                try:
-                    row = conn.execute(
-                        "SELECT max(seq) FROM mediation_events WHERE case_id = ?", (case_id,)
-                    ).fetchone()
-                    current = row[0] or 0
-                    if current != expected_seq:
-                        raise seq_taken(case_id, expected_seq, current)
-                    conn.executemany(
-                        "INSERT INTO mediation_events (case_id, seq, hash, body, request_id) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        [(r.case_id, r.seq, r.hash, r.body, r.request_id) for r in records],
-                    )
-                    conn.execute(_UPSERT, _summary_row(summary))
-                except BaseException:
-                    if nested:
-                        conn.execute("ROLLBACK TO mediation_append")
-                        conn.execute("RELEASE mediation_append")
-                    else:
-                        conn.execute("ROLLBACK")
-                    raise
-                committing = True
-                conn.execute("RELEASE mediation_append" if nested else "COMMIT")
-            except sqlite3.IntegrityError as exc:
-                if "UNIQUE" not in str(exc):  # a CHECK or NOT NULL violation is no race
-                    raise StoreError(
-                        f"append to case {case_id} failed: {exc}", case=case_id
-                    ) from exc
-                if "request_id" in str(exc):
-                    raise request_taken(case_id, records) from exc
-                raise seq_taken(case_id, expected_seq) from exc
-            except sqlite3.Error as exc:
-                if committing and not nested:
-                    if conn.in_transaction:  # COMMIT failed and left the transaction open
-                        with contextlib.suppress(sqlite3.Error):
-                            conn.execute("ROLLBACK")
-                    else:
-                        raise OutcomeUnknown(
-                            f"COMMIT of case {case_id} failed ({exc}): whether the event was "
-                            "written is unknown; retry with the same request id",
-                            case=case_id,
-                            seq=expected_seq + 1,
-                        ) from exc
+                row = conn.execute(
+                    "SELECT max(seq) FROM mediation_events WHERE case_id = ?", (case_id,)
+                ).fetchone()
+                current = row[0] or 0
+                if current != expected_seq:
+                    raise seq_taken(case_id, expected_seq, current)
+                conn.executemany(
+                    "INSERT INTO mediation_events (case_id, seq, hash, body, request_id) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(r.case_id, r.seq, r.hash, r.body, r.request_id) for r in records],
+                )
+                conn.execute(_UPSERT, _summary_row(summary))
+            except BaseException:
+                if nested:
+                    conn.execute("ROLLBACK TO mediation_append")
+                    conn.execute("RELEASE mediation_append")
+                else:
+                    conn.execute("ROLLBACK")
+                raise
+            committing = True
+            conn.execute("RELEASE mediation_append" if nested else "COMMIT")
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" not in str(exc):  # a CHECK or NOT NULL violation is no race
                 raise StoreError(f"append to case {case_id} failed: {exc}", case=case_id) from exc
+            if "request_id" in str(exc):
+                raise request_taken(case_id, records) from exc
+            raise seq_taken(case_id, expected_seq) from exc
+        except sqlite3.Error as exc:
+            if committing and not nested:
+                if conn.in_transaction:  # COMMIT failed and left the transaction open
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                else:
+                    raise OutcomeUnknown(
+                        f"COMMIT of case {case_id} failed ({exc}): whether the event was "
+                        "written is unknown; retry with the same request id",
+                        case=case_id,
+                        seq=expected_seq + 1,
+                    ) from exc
+            raise StoreError(f"append to case {case_id} failed: {exc}", case=case_id) from exc
 
     # -- reading -----------------------------------------------------------------------------------
 
