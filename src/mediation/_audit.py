@@ -37,6 +37,7 @@ from ._events import (
     parse_body,
 )
 from ._guards import GUARDS, NAMES_PEOPLE, Context, Reason, check_people
+from ._privacy import with_sealed_standins
 from ._workflow import NEW, WORKFLOW, CommandSpec, Role
 
 __all__ = ["Fault", "FaultKind", "Verdict", "replay", "verify"]
@@ -206,7 +207,7 @@ def _check_event(
         raise _Stop(FaultKind.MALFORMED, "payload is not an object")
     if strict:
         try:
-            from_payload(COMMAND_TYPES[name], payload)
+            from_payload(COMMAND_TYPES[name], with_sealed_standins(name, payload))
         except MediationError as exc:
             raise _Stop(FaultKind.MALFORMED, f"payload of {name}: {exc}") from exc
     state = case.state
