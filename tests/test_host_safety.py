@@ -604,3 +604,11 @@ def test_a_double_submitted_opening_on_two_workers_at_once_opens_one_case(tmp_pa
     again = worker_b.open(env["p1"], apply_cmd(), request_id="form-1")
     assert again.id == opened[0].id
     assert [s.case_id for s in env.store.cases()] == [again.id]
+
+
+def test_a_clock_outside_the_calendar_in_utc_is_bad_input_not_a_crash() -> None:
+    env = Env()
+    env.clock.now = dt.datetime(1, 1, 1, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    with pytest.raises(InvalidCommand, match="outside the years"):
+        env.open()
+    assert env.snapshot() == ((), ())

@@ -29,9 +29,9 @@ def starts(draw: st.DrawFn) -> dt.datetime:
     naive = draw(
         st.one_of(
             st.datetimes(dt.datetime(2020, 1, 1), dt.datetime(2040, 1, 1)),
-            st.datetimes(dt.datetime(1, 1, 2), dt.datetime(1, 1, 3)),
+            st.datetimes(dt.datetime(1, 1, 1), dt.datetime(1, 1, 3)),
             st.datetimes(dt.datetime(999, 12, 1), dt.datetime(1000, 1, 31)),
-            st.datetimes(dt.datetime(9999, 10, 1), dt.datetime(9999, 12, 30)),
+            st.datetimes(dt.datetime(9999, 10, 1), dt.datetime(9999, 12, 31, 23, 59)),
         )
     )
     return naive.replace(tzinfo=draw(OFFSETS))

@@ -135,7 +135,10 @@ def format_time(at: _dt.datetime) -> str:
     if offset is None:
         raise InvalidCommand("naive datetime: the clock must return timezone-aware UTC times")
     if offset:
-        at = at.astimezone(_UTC)
+        try:
+            at = at.astimezone(_UTC)
+        except OverflowError:
+            raise InvalidCommand(f"{at.isoformat()} is outside the years 1-9999 in UTC") from None
     return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 - the fastest spelling
         at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond,
     )  # fmt: skip
