@@ -140,3 +140,19 @@ def test_well_formed_optional_members_verify() -> None:
     bodies[5]["request"] = "req-1"
     bodies[6]["clock"] = "2000-01-01T00:00:00.000000Z"  # the host clock was behind: held at `at`
     assert verify(_rechain(bodies), strict=True).ok
+
+
+def test_a_request_id_column_that_disagrees_with_the_body_is_malformed() -> None:
+    """The store indexes request ids in a column beside the body; a column rewritten to another
+    id (or to one the body lacks) would let a retry write twice, so it must not verify."""
+    import attrs
+
+    bodies = _bodies(_history())
+    bodies[5]["request"] = "req-1"
+    records = _rechain(bodies)
+    records[5] = attrs.evolve(records[5], request_id="req-1")
+    assert verify(records).ok
+    for seq, forged in ((6, "req-2"), (5, "req-1")):
+        tampered = list(records)
+        tampered[seq - 1] = attrs.evolve(tampered[seq - 1], request_id=forged)
+        assert _fault(tampered) == (seq, FaultKind.MALFORMED)

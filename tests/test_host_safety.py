@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from mediation import (
     IllegalTransition,
     InvalidCommand,
     MemoryStore,
+    NotPermitted,
     RequestConflict,
     SQLiteStore,
     Store,
@@ -330,21 +332,52 @@ def test_concurrent_double_submits_write_once(make_store: Callable[[], Store]) -
 def test_a_request_id_reused_for_another_command_is_refused() -> None:
     env = Env()
     env.drive("negotiating")
+    env.run("director", cmd.AssignMediator("med2"))
     env.run("med1", cmd.RecordMinutes("甲"), request_id="k1")
     before = env.snapshot()
-    for who, command in (
-        ("med1", cmd.RecordMinutes("乙")),  # same command, another payload
-        ("med1", cmd.ShareProposal("甲")),  # another command
-        ("med2", cmd.RecordMinutes("甲")),  # another actor
+    for command, acting_as in (
+        (cmd.RecordMinutes("乙"), None),  # same command, another payload
+        (cmd.ShareProposal("甲"), None),  # another command
+        (cmd.RecordMinutes("甲"), "co_mediator"),  # under another relation than recorded
     ):
         with pytest.raises(RequestConflict) as info:
-            env.run(who, command, request_id="k1")
+            env.run("med1", command, request_id="k1", acting_as=acting_as)
         assert info.value.request_id == "k1" and info.value.seq == len(before[0])
+    # another actor who may issue the command learns only that the id is taken
+    with pytest.raises(RequestConflict) as info:
+        env.run("med2", cmd.RecordMinutes("甲"), request_id="k1")
+    assert info.value.seq is None and "med1" not in str(info.value)
+    assert "record_minutes" not in info.value.message.split("taken")[0]
+    # someone with no standing in the case learns nothing: refused as for any other id
+    env.add_person("stranger")
+    with pytest.raises(NotPermitted):
+        env.run("stranger", cmd.RecordMinutes("甲"), request_id="k1")
     assert env.snapshot() == before
     # the same request id on another case is another request
     other = Env(store=env.store, world=env.world, clock=env.clock, case_id="case-2")
     other.drive("negotiating")
     assert other.run("med1", cmd.RecordMinutes("甲"), request_id="k1").case_id == "case-2"
+
+
+def test_with_sealed_personal_data_a_reused_request_id_is_compared_in_plaintext() -> None:
+    from mediation import AESGCMVault
+
+    env = Env()
+    env.service = CaseService(
+        env.store, directory=env.world.directory, clock=env.clock, vault=AESGCMVault()
+    )
+    first = env.service.open(env["p1"], apply_cmd(), request_id="form-1")
+    assert env.service.open(env["p1"], apply_cmd(), request_id="form-1").id == first.id
+    with pytest.raises(RequestConflict):
+        env.service.open(env["p1"], apply_cmd(("p1",), ("p3",)), request_id="form-1")
+    with pytest.raises(RequestConflict):  # another phone number: personal data differs too
+        env.service.open(env["p1"], _with_phone(apply_cmd(), "13900000000"), request_id="form-1")
+    assert len(env.store.cases()) == 1
+
+
+def _with_phone(command: cmd.Apply, phone: str) -> cmd.Apply:
+    first = attrs.evolve(command.applicants[0], phone=phone)
+    return attrs.evolve(command, applicants=(first, *command.applicants[1:]))
 
 
 def test_a_retried_open_returns_the_case_it_opened(make_store: Callable[[], Store]) -> None:
@@ -612,3 +645,97 @@ def test_a_clock_outside_the_calendar_in_utc_is_bad_input_not_a_crash() -> None:
     with pytest.raises(InvalidCommand, match="outside the years"):
         env.open()
     assert env.snapshot() == ((), ())
+
+
+class _LostAnswer(MemoryStore):
+    """A store whose next append ends in OutcomeUnknown: after writing (``written``), or after
+    another writer took the seq (``taken``), or with nothing there (``nothing``)."""
+
+    def __init__(self, outcome: str) -> None:
+        super().__init__()
+        self.outcome: str | None = outcome
+        self.other: Any = None
+
+    def append(self, summary: Any, records: Any, expected_seq: int) -> None:
+        outcome, self.outcome = self.outcome, None
+        if outcome == "written":
+            super().append(summary, records, expected_seq)
+        elif outcome == "taken":
+            self.other()  # another worker's command lands on this seq
+        if outcome is not None:
+            from mediation import OutcomeUnknown
+
+            raise OutcomeUnknown("the connection broke after COMMIT was sent")
+        super().append(summary, records, expected_seq)
+
+
+@pytest.mark.parametrize("outcome", ["written", "taken", "nothing"])
+def test_an_unknown_outcome_is_settled_by_reading_the_seq(outcome: str) -> None:
+    from mediation import OutcomeUnknown
+
+    env = Env()
+    env.drive("negotiating")
+    store = _LostAnswer("")
+    for rec in env.store.read(env.case_id):
+        MemoryStore.append(store, env.store.summary(env.case_id), (rec,), rec.seq - 1)  # type: ignore[arg-type]
+    service = CaseService(store, directory=env.world.directory, clock=env.clock)
+    seq = len(store.read(env.case_id)) + 1
+    other = CaseService(store, directory=env.world.directory, clock=env.clock)
+    store.other = lambda: other.execute(env["med1"], env.case_id, cmd.ShareProposal("另一位"))
+    store.outcome = outcome
+    if outcome == "nothing":
+        with pytest.raises(OutcomeUnknown):
+            service.execute(env["med1"], env.case_id, cmd.RecordMinutes("甲"))
+        assert len(store.read(env.case_id)) == seq - 1
+        return
+    event = service.execute(env["med1"], env.case_id, cmd.RecordMinutes("甲"))
+    records = store.read(env.case_id)
+    # written: the event is the one at its seq; taken: decided again after the other one
+    assert event.seq == (seq if outcome == "written" else seq + 1)
+    assert records[event.seq - 1] == event.stored and len(records) == event.seq
+    assert strict_ok(store, env.case_id).case.minutes == 2
+
+
+def test_a_request_recorded_by_the_last_lost_race_is_returned_not_refused() -> None:
+    """The last attempt loses its race to another attempt of the same request: the answer is that
+    attempt's event, not ConcurrencyConflict."""
+
+    class Racing(MemoryStore):
+        other: Any = None
+
+        def append(self, summary: Any, records: Any, expected_seq: int) -> None:
+            other, Racing.other = Racing.other, None
+            if other is not None:
+                other()
+            super().append(summary, records, expected_seq)
+
+    env = Env(store=Racing())
+    env.drive("negotiating")
+    worker_b = CaseService(env.store, directory=env.world.directory, clock=env.clock, attempts=1)
+    first: list[Any] = []
+    Racing.other = lambda: first.append(env.run("med1", cmd.RecordMinutes("甲"), request_id="k9"))
+    again = worker_b.execute(env["med1"], env.case_id, cmd.RecordMinutes("甲"), request_id="k9")
+    assert again.hash == first[0].hash
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_the_server_ended_is_replaced_not_an_unknown_outcome() -> None:
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from mediation.stores.postgres import PostgresStore
+
+    with pg.fresh_schema("stale") as conninfo:
+        name = f"mediation-stale-{uuid.uuid4().hex[:8]}"  # only this store's connections end
+        store = PostgresStore(make_conninfo(conninfo, application_name=name), pool_size=1)
+        env = Env(store=store)
+        env.drive("negotiating")
+        with psycopg.connect(conninfo, autocommit=True) as admin:  # a restart, an idle timeout
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (name,),
+            )
+        event = env.run("med1", cmd.RecordMinutes("重连之后"))
+        assert store.read(env.case_id)[-1] == event.stored
+        store.close()

@@ -370,6 +370,13 @@ def _run(
                 "the envelope's seq, actor or time is not of the log format, or time went back",
             )
             break
+        if rec.request_id is not None and rec.request_id != body.get("request"):
+            fault = Fault(
+                expected,
+                FaultKind.MALFORMED,
+                "the record's request id is not the one its body carries",
+            )
+            break
         if len(body) != _REQUIRED_MEMBERS and not _optional_members_ok(body, id_format, at):
             fault = Fault(
                 expected,

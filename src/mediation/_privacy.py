@@ -147,6 +147,31 @@ def with_sealed_standins(command: str, payload: dict[str, Any]) -> dict[str, Any
     return out
 
 
+def unseal_payload(
+    vault: Vault, case_id: str, command: str, payload: dict[str, Any]
+) -> dict[str, Any] | None:
+    """``payload`` with its sealed personal values opened, to compare it with a plaintext one;
+    None if a value no longer opens (the case's key was erased)."""
+    if command not in SEALS_PERSONAL_DATA:
+        return payload
+    out = dict(payload)
+    if "agent" in out:
+        out["agent"] = dict(out["agent"])
+    for key in ("applicants", "respondents"):
+        if key in out:
+            out[key] = [dict(p) for p in out[key]]
+    people = [out["agent"]] if "agent" in out else []
+    people += [*out.get("applicants", ()), *out.get("respondents", ())]
+    for person in people:
+        for field, value in list(person.items()):
+            if is_sealed(value):
+                opened = vault.unseal(case_id, value)
+                if opened is None:
+                    return None
+                person[field] = opened
+    return out
+
+
 def seal_payload(vault: Vault, case_id: str, command: str, payload: dict[str, Any]) -> None:
     """Replace, in place, the personal fields of the parties or agent a payload carries."""
     if command in ("apply", "report"):

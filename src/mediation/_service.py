@@ -45,6 +45,7 @@ from ._errors import (
     NotPermitted,
     OutcomeUnknown,
     RequestConflict,
+    StoreError,
 )
 from ._events import (
     SCHEMA_VERSION,
@@ -58,7 +59,7 @@ from ._events import (
     parse_time,
 )
 from ._guards import GUARDS, NAMES_PEOPLE, Context, check_people, condition
-from ._privacy import SEALS_PERSONAL_DATA, Vault, seal_payload
+from ._privacy import SEALS_PERSONAL_DATA, Vault, seal_payload, unseal_payload
 from ._stats import Statistics, compute_statistics
 from ._views import CaseView, view_case
 from ._workflow import NEW, WORKFLOW, CommandSpec, Role, build_machine
@@ -309,7 +310,8 @@ class CaseService:
                 case_id = self.request_case_id(actor.id, request_id)
             else:
                 case_id = self._new_id()
-        return self._execute(actor, case_id, command, None, request_id)[1]
+        case = self._execute(actor, case_id, command, None, request_id)[1]
+        return case if case is not None else self._load(case_id)[0]
 
     def execute(
         self,
@@ -336,7 +338,8 @@ class CaseService:
         command: Command,
         acting_as: str | None,
         request_id: str | None,
-    ) -> tuple[Event, Case]:
+    ) -> tuple[Event, Case | None]:
+        """The event, and the new case (None when a request already held answered)."""
         if not isinstance(actor, Actor):
             raise InvalidCommand(f"actor must be an Actor, got {type(actor).__name__}")
         cls = COMMAND_TYPES.get(getattr(command, "name", ""))
@@ -346,67 +349,77 @@ class CaseService:
             raise InvalidCommand(f"not a valid case id: {case_id!r:.80}", field="case_id")
         if request_id is not None:
             _check_request_id(request_id)
-        with self._case_locks[hash(case_id) % _CASE_LOCKS]:
-            return self._attempt(actor, case_id, command, acting_as, request_id)
-
-    def _attempt(
-        self,
-        actor: Actor,
-        case_id: str,
-        command: Command,
-        acting_as: str | None,
-        request_id: str | None,
-    ) -> tuple[Event, Case]:
-        """Decide and append, deciding again on fresher state while another writer is first."""
         opening = command.name in _OPENING
         spec = WORKFLOW.command(command.name)
+        lock = self._case_locks[hash(case_id) % _CASE_LOCKS]
         case: Case | None = None
         for attempt in range(self.attempts):
-            repeat = self._held(case_id, actor, command, acting_as, request_id)
-            if repeat is not None:
-                return repeat
-            if opening:
-                case = Case(case_id)
-            elif case is None:
-                case = self._load(case_id)[0] if self._cache_size == 0 else self._snapshot(case_id)
-            try:
-                return self._decide(actor, case, command, spec, acting_as, request_id)
-            except RequestConflict:
-                continue  # another attempt of this request landed first: found at the loop's top
-            except OutcomeUnknown:
-                self.forget(case_id)
-                raise
-            except ConcurrencyConflict:
-                if opening:  # the id was taken meanwhile: by this very request, or by another
+            with lock:  # this process's threads take turns on the case; the backoff is outside
+                try:
                     repeat = self._held(case_id, actor, command, acting_as, request_id)
                     if repeat is not None:
                         return repeat
-                    raise CaseExists(f"case {case_id} already exists", case=case_id) from None
-                fresher = self._catch_up(case)
-                if fresher is case:  # nothing new to read: the snapshot was ahead of the store
-                    self.forget(case_id)
-                    fresher = self._load(case_id)[0]
-                case = fresher
-                if attempt == self.attempts - 1:
-                    raise
-                time.sleep(_backoff(attempt, 0.002))
-            except (*_REFUSALS, CaseExists):
-                # before a refusal stands: another process may have recorded this very request
-                # after the lookup above (a double submit reaching two workers at once)
-                repeat = self._held(case_id, actor, command, acting_as, request_id)
-                if repeat is not None:
-                    return repeat
-                if opening:
-                    raise
-                fresher = self._catch_up(case)
-                if fresher is case:  # the refusal rests on what the store holds: it stands
-                    raise
-                case = fresher
-        raise ConcurrencyConflict(  # pragma: no cover - every path above returns or raises
-            f"case {case_id}: gave up after {self.attempts} attempts",
+                    if opening:
+                        case = Case(case_id)
+                    elif case is None:
+                        case = self._snapshot(case_id)
+                    return self._decide(actor, case, command, spec, acting_as, request_id)
+                except RequestConflict:
+                    continue  # another attempt of this request landed first: found next round
+                except ConcurrencyConflict:
+                    assert case is not None
+                    # the id was taken, or the case moved on: by this very request, or another
+                    repeat = self._held(case_id, actor, command, acting_as, request_id)
+                    if repeat is not None:
+                        return repeat
+                    if opening:
+                        raise CaseExists(f"case {case_id} already exists", case=case_id) from None
+                    case = self._fresher(case)
+                    if attempt == self.attempts - 1:
+                        raise
+                except (*_REFUSALS, CaseExists, ClockSkew):
+                    # before a refusal stands: another process may have recorded this very request
+                    # after the lookup above (a double submit reaching two workers at once)
+                    repeat = self._held(case_id, actor, command, acting_as, request_id)
+                    if repeat is not None:
+                        return repeat
+                    if opening or case is None:
+                        raise
+                    fresher = self._catch_up(case)
+                    if fresher is case:  # the refusal rests on what the store holds: it stands
+                        raise
+                    case = fresher
+                    continue
+            time.sleep(_backoff(attempt, 0.002))
+        repeat = self._held(case_id, actor, command, acting_as, request_id)
+        if repeat is not None:
+            return repeat
+        raise ConcurrencyConflict(
+            f"case {case_id}: another writer was first {self.attempts} times in a row",
             expected_seq=case.seq if case is not None else 0,
             case=case_id,
         )
+
+    def _fresher(self, case: Case) -> Case:
+        """The case after a lost race: the events read after ``case`` folded on; if there are
+        none, the snapshot was ahead of the store (a host's rollback): reloaded from it."""
+        fresher = self._catch_up(case)
+        if fresher is case:
+            self.forget(case.id)
+            fresher = self._load(case.id)[0]
+        return fresher
+
+    def _landed(self, stored: StoredEvent) -> bool | None:
+        """After :class:`OutcomeUnknown`: is ``stored`` what the store holds at its seq?  True: it
+        was written.  False: another event holds the seq for good, so it never will be.  None:
+        nothing there yet, or the store cannot be read: still unknown."""
+        try:
+            there = self.store.read(stored.case_id, after_seq=stored.seq - 1)[:1]
+        except StoreError:
+            return None
+        if not there:
+            return None
+        return there[0].hash == stored.hash
 
     def _decide(
         self,
@@ -491,7 +504,17 @@ class CaseService:
         apply_event(
             folded, seq, stored.hash, spec.name, payload, actor.id, acted_as, at, probe.state
         )
-        self.store.append(folded.summary(), (stored,), seq - 1)
+        try:
+            self.store.append(folded.summary(), (stored,), seq - 1)
+        except OutcomeUnknown:
+            self.forget(case_id)
+            landed = self._landed(stored)
+            if landed is None:
+                raise
+            if not landed:  # the seq went to another event: decide again on what the store holds
+                raise ConcurrencyConflict(
+                    f"case {case_id}: seq {seq} holds another event", expected_seq=seq - 1
+                ) from None
         self._remember(folded)
         event = Event(
             case_id,
@@ -518,7 +541,7 @@ class CaseService:
         command: Command,
         acting_as: str | None,
         request_id: str | None,
-    ) -> tuple[Event, Case] | None:
+    ) -> tuple[Event, None] | None:
         """The answer to a request the store already holds an event of, or None."""
         if request_id is None:
             return None
@@ -532,32 +555,53 @@ class CaseService:
         command: Command,
         acting_as: str | None,
         request_id: str,
-    ) -> tuple[Event, Case]:
+    ) -> tuple[Event, None]:
         """The answer to a request the case already holds: its event, if it is the same command by
-        the same actor (a retry); :class:`RequestConflict` if the id was used for something else."""
+        the same actor with the same payload (a retry); :class:`RequestConflict` if the id was
+        used for something else."""
         event = decode_event(done)
-        same = event.type == command.name and event.actor == actor.id
-        same = same and (acting_as is None or acting_as == event.acted_as)
-        if same and not (self.vault is not None and command.name in SEALS_PERSONAL_DATA):
-            # sealed personal data differs on every sealing; elsewhere the payloads must match
+        case_id = done.case_id
+        if event.actor != actor.id:
+            # someone else's request: only those who may issue this command learn anything, and
+            # they learn no more than that the id is taken
+            spec = WORKFLOW.command(command.name)
             payload = to_payload(command)
-            if command.name in _OPENING and not payload["profile"]:
-                payload["profile"] = event.payload.get("profile")
-            same = canonical_bytes(payload, checked=False) == canonical_bytes(
-                dict(event.payload), checked=False
+            authorize(spec, self._load(case_id)[0], actor, payload, acting_as)
+            raise RequestConflict(
+                f"request {request_id} is taken on case {case_id}",
+                message_zh=f"请求号 {request_id} 已被占用",
+                request_id=request_id,
+                case=case_id,
+                command=command.name,
+                actor=actor.id,
             )
+        payload = to_payload(command)
+        if command.name in _OPENING and not payload["profile"]:
+            payload["profile"] = event.payload.get("profile")
+        recorded: dict[str, Any] | None = dict(event.payload)
+        if self.vault is not None and recorded is not None:
+            recorded = unseal_payload(self.vault, case_id, command.name, recorded)
+        same = (
+            event.type == command.name
+            and (acting_as is None or acting_as == event.acted_as)
+            and (
+                recorded is None  # erased personal data: what is left cannot be compared
+                or canonical_bytes(payload, checked=False)
+                == canonical_bytes(recorded, checked=False)
+            )
+        )
         if not same:
             raise RequestConflict(
-                f"request {request_id} was already used on case {done.case_id} for "
-                f"{event.type} by {event.actor} (seq {event.seq})",
+                f"request {request_id} was already used on case {case_id} for {event.type} "
+                f"(seq {event.seq})",
                 message_zh=f"请求号 {request_id} 已用于本案的另一操作（第 {event.seq} 号事件）",
                 request_id=request_id,
-                case=done.case_id,
+                case=case_id,
                 seq=event.seq,
                 command=command.name,
                 actor=actor.id,
             )
-        return event, self._load(done.case_id)[0]
+        return event, None
 
     def execute_with_retry(
         self,

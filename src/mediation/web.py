@@ -442,14 +442,12 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot render {type(value).__name__} as JSON")
 
 
-#: envelope attributes an :class:`~mediation.Event` may carry beyond the fixed ones
-_OPTIONAL_EVENT_ATTRIBUTES = ("request_id", "clock")
-
-
 def event_json(event: Event) -> dict[str, Any]:
     """An event as recorded: ``case``, ``seq``, ``type``, ``at``, ``actor``, ``acted_as``,
-    ``state``, ``payload``, ``prev``, ``hash``, ``workflow``, ``schema`` (and ``request_id`` and
-    ``clock`` where events carry them).
+    ``state``, ``payload``, ``prev``, ``hash``, ``workflow``, ``schema``, ``request_id`` (the
+    client's request id) and ``clock`` (the host's reading, when the event was held at the previous
+    event's time); the last two are ``null`` where the event has none, so every event has the same
+    members.
 
     The payload is not redacted (sealed personal data stays sealed): this is the auditor's and the
     exporter's rendering.  For what one viewer may see, render :meth:`CaseService.view` with
@@ -468,10 +466,9 @@ def event_json(event: Event) -> dict[str, Any]:
         "hash": event.hash,
         "workflow": event.workflow,
         "schema": event.schema,
+        "request_id": event.request_id,
+        "clock": None if event.clock is None else format_time(event.clock),
     }
-    for name in _OPTIONAL_EVENT_ATTRIBUTES:
-        if hasattr(event, name):
-            out[name] = _jsonable(getattr(event, name))
     return out
 
 

@@ -208,6 +208,9 @@ class PostgresStore(Store):
                     min_size=1,
                     max_size=pool_size,
                     kwargs={"autocommit": True},
+                    # a connection the server ended while it sat in the pool (a restart, an idle
+                    # timeout) is replaced before use, so it never makes an append's outcome unknown
+                    check=ConnectionPool.check_connection,
                     timeout=timeout,
                     open=True,
                     name="mediation",
