@@ -45,7 +45,6 @@ from ._errors import (
     NotPermitted,
     OutcomeUnknown,
     RequestConflict,
-    StoreError,
 )
 from ._events import (
     SCHEMA_VERSION,
@@ -415,7 +414,7 @@ class CaseService:
         nothing there yet, or the store cannot be read: still unknown."""
         try:
             there = self.store.read(stored.case_id, after_seq=stored.seq - 1)[:1]
-        except StoreError:
+        except Exception:  # whatever fails here, what the caller must hear is the unknown outcome
             return None
         if not there:
             return None
