@@ -508,6 +508,9 @@ def test_a_conflict_that_outlasts_the_attempts_is_raised_and_writes_nothing() ->
     assert len(late.read(env.case_id)) == len(env.store.read(env.case_id))
     with pytest.raises(InvalidCommand):
         CaseService(late, attempts=0)
+    for bad in (dt.timedelta(seconds=-1), 300):
+        with pytest.raises(InvalidCommand):
+            CaseService(late, clock_tolerance=bad)  # type: ignore[arg-type]
 
 
 # -- a connection lost mid-append ----------------------------------------------------------------------

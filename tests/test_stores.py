@@ -11,6 +11,7 @@ from mediation import CaseService, MemoryStore, SQLiteStore, Store, StoreError, 
 from mediation import commands as cmd
 from mediation.cli import main
 from mediation.testing import StoreConformance, World
+from mediation.testing._conformance import _run_short_case
 
 
 class TestMemoryStore(StoreConformance):
@@ -56,8 +57,8 @@ def test_a_version_1_sqlite_file_is_migrated_and_keeps_its_history(tmp_path: Pat
     """A database written by 0.1 (no request ids) opens after ``create_schema()`` migrates it."""
     path = tmp_path / "v1.db"
     store = SQLiteStore(path)
-    service = World().service(store)
-    _run_case(service)
+    world = World()
+    _run_short_case(world, world.service(store))
     records = store.read("case-1")
     store.close()
     # turn the file back into version 1: the events table without request ids
@@ -101,20 +102,3 @@ def test_a_version_1_sqlite_file_is_migrated_and_keeps_its_history(tmp_path: Pat
     )
     assert migrated.find_request("case-1", "r1") == event.stored
     migrated.close()
-
-
-def _run_case(service: CaseService) -> None:
-    world = World()
-    service.execute(
-        world["p1"],
-        "case-1",
-        cmd.Apply(
-            committee=world.committee,
-            category="邻里",
-            description="噪声",
-            applicants=(cmd.Party("p1", "陈女士"),),
-            respondents=(cmd.Party("p2", "刘先生"),),
-        ),
-    )
-    service.execute(world["p2"], "case-1", cmd.RecordConsent())
-    service.execute(world["director"], "case-1", cmd.Register())

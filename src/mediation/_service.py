@@ -155,6 +155,13 @@ class CaseService:
     ) -> None:
         if cache_size < 0 or attempts < 1:
             raise InvalidCommand("cache_size must be at least 0 and attempts at least 1")
+        if clock_tolerance is not None and (
+            not isinstance(clock_tolerance, _dt.timedelta) or clock_tolerance < _dt.timedelta(0)
+        ):
+            raise InvalidCommand(
+                f"clock_tolerance must be a timedelta of 0 or more, or None: {clock_tolerance!r}",
+                field="clock_tolerance",
+            )
         self.store = store
         self.clock = clock
         self.directory: Directory = directory if directory is not None else StaticDirectory()
@@ -365,30 +372,30 @@ class CaseService:
                     return self._decide(actor, case, command, spec, acting_as, request_id)
                 except RequestConflict:
                     continue  # another attempt of this request landed first: found next round
-                except ConcurrencyConflict:
-                    assert case is not None
-                    # the id was taken, or the case moved on: by this very request, or another
+                except (ConcurrencyConflict, *_REFUSALS, CaseExists, ClockSkew) as exc:
+                    # before anything is concluded: another process may have recorded this very
+                    # request after the lookup above (a double submit reaching two workers at once)
                     repeat = self._held(case_id, actor, command, acting_as, request_id)
                     if repeat is not None:
                         return repeat
+                    lost_race = isinstance(exc, ConcurrencyConflict)
                     if opening:
-                        raise CaseExists(f"case {case_id} already exists", case=case_id) from None
+                        if lost_race:
+                            raise CaseExists(
+                                f"case {case_id} already exists", case=case_id
+                            ) from None
+                        raise
+                    if case is None:
+                        raise
+                    if not lost_race:
+                        fresher = self._catch_up(case)
+                        if fresher is case:  # the refusal rests on what the store holds: it stands
+                            raise
+                        case = fresher
+                        continue
                     case = self._fresher(case)
                     if attempt == self.attempts - 1:
                         raise
-                except (*_REFUSALS, CaseExists, ClockSkew):
-                    # before a refusal stands: another process may have recorded this very request
-                    # after the lookup above (a double submit reaching two workers at once)
-                    repeat = self._held(case_id, actor, command, acting_as, request_id)
-                    if repeat is not None:
-                        return repeat
-                    if opening or case is None:
-                        raise
-                    fresher = self._catch_up(case)
-                    if fresher is case:  # the refusal rests on what the store holds: it stands
-                        raise
-                    case = fresher
-                    continue
             time.sleep(_backoff(attempt, 0.002))
         repeat = self._held(case_id, actor, command, acting_as, request_id)
         if repeat is not None:
