@@ -181,6 +181,8 @@ class CaseSummary:
     paused: bool = False
     paused_seconds: int = 0
     extra_days: int = 0
+    #: the workflow version the case was opened on (and is decided and replayed on)
+    workflow: str = "mediation-workflow/1"
 
 
 # -- the fold --------------------------------------------------------------------------------------

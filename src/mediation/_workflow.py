@@ -13,11 +13,12 @@ ODR2021 《人民法院在线调解规则》, PIPL 个人信息保护法, CC 民
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
+
+from ._vocab import Relation, Role, Stage
 
 __all__ = [
     "ACTIVE",
@@ -33,47 +34,6 @@ __all__ = [
     "build_machine",
     "render_markdown",
 ]
-
-
-class Stage(enum.Enum):
-    """The six stages of the flow 申请—登记—会议—协商—协议—回访."""
-
-    APPLY = ("apply", "申请")
-    REGISTER = ("register", "登记")
-    MEETING = ("meeting", "会议")
-    NEGOTIATE = ("negotiate", "协商")
-    AGREE = ("agree", "协议")
-    FOLLOW_UP = ("follow_up", "回访")
-
-    @property
-    def en(self) -> str:
-        return self.value[0]
-
-    @property
-    def zh(self) -> str:
-        return self.value[1]
-
-
-class Role(str, enum.Enum):
-    """Global roles, asserted by the host app per committee."""
-
-    MEDIATOR = "mediator"
-    DIRECTOR = "director"
-    GRID_WORKER = "grid_worker"
-    SUPERVISOR = "supervisor"
-    AUDITOR = "auditor"
-    SYSTEM = "system"
-
-
-class Relation(str, enum.Enum):
-    """Relations to one case, derived from that case's own event log."""
-
-    APPLICANT = "applicant"
-    RESPONDENT = "respondent"
-    AGENT = "agent"
-    LEAD_MEDIATOR = "lead_mediator"
-    CO_MEDIATOR = "co_mediator"
-    INVITEE = "invitee"
 
 
 #: The state of a case before its first event (the "—" of DOMAIN.md); not a domain state.
