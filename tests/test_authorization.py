@@ -356,10 +356,11 @@ def test_acting_as_something_not_held_is_denied() -> None:
 def test_authorize_returns_the_grant_used() -> None:
     e = full_cast()
     spec = WORKFLOW.command("record_minutes")
-    assert authorize(spec, e.case, e["med1"], {}) == Relation.LEAD_MEDIATOR.value
-    assert authorize(spec, e.case, e["med2"], {}) == Relation.CO_MEDIATOR.value
+    med1, med2 = e["med1"], e["med2"]
+    assert authorize(spec, e.case, med1.id, {}, None, med1.grants) == Relation.LEAD_MEDIATOR.value
+    assert authorize(spec, e.case, med2.id, {}, None, med2.grants) == Relation.CO_MEDIATOR.value
     with pytest.raises(NotPermitted):
-        authorize(spec, e.case, e["med1"], {}, acting_as="co_mediator")
+        authorize(spec, e.case, med1.id, {}, "co_mediator", med1.grants)
 
 
 def test_allowed_answers_per_actor() -> None:

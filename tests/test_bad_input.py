@@ -265,7 +265,7 @@ def test_joint_applicants_must_be_parties_of_the_case() -> None:
     e.drive("agreement_effective")
     with unchanged(e), pytest.raises(InvalidCommand) as info:
         e.run("p1", cmd.RecordJudicialConfirmation("applied", ("p1", "p2", "p9")))
-    assert info.value.field == "parties" and "p9" in str(info.value)
+    assert info.value.field == "joint_applicants" and "p9" in str(info.value)
 
 
 def test_invite_ties_must_point_at_the_case() -> None:

@@ -323,7 +323,13 @@ def test_a_forged_illegal_transition_is_detected(d: Driven, data: st.DataObject)
     )
     verdict = verify([*records, forged], d.case_id)
     assert verdict.fault is not None
-    assert (verdict.fault.seq, verdict.fault.kind) == (case.seq + 1, FaultKind.ILLEGAL_TRANSITION)
+    # authorization is decided first: a claim the actor does not hold is reported as such
+    roles = {r.value for r in Role}
+    holds = acted_as in case.relations_of(actor.id) or (
+        acted_as in roles and actor.id not in case.recused
+    )
+    kind = FaultKind.ILLEGAL_TRANSITION if holds else FaultKind.UNAUTHORIZED
+    assert (verdict.fault.seq, verdict.fault.kind) == (case.seq + 1, kind)
     assert verdict.events == len(records)
 
 

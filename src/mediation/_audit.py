@@ -7,9 +7,10 @@ relation permitted it (relations are re-derived from the log up to that point), 
 declaration held, and the recorded resulting state is the one the declaration gives.  The first
 failure stops the replay and is reported with its seq and kind.
 
-The checker reads :data:`~mediation._workflow.WORKFLOW` through its ``(state, command) -> target``
-table and the same guard functions as the live path; it does not run the ``transitions`` machine,
-which keeps replay fast (see docs/performance.md).
+Each event is decided by :func:`mediation._decide.decide`, the function the live path calls, on
+the workflow version the case was opened on (its first event names it), with the role or relation
+the event records and, when a directory is given, the grants of the day: a refusal is reported
+with the error the live path would have raised (:attr:`Fault.error`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,19 @@ from typing import Any
 
 import attrs
 
-from ._authz import Directory, relations_in
+from ._authz import TRUSTED, Directory
 from ._case import Case, apply_event
 from ._commands import _ID_RE as _ID
-from ._commands import COMMAND_TYPES, from_payload
-from ._errors import IntegrityViolation, MediationError
+from ._commands import from_payload
+from ._decide import decide
+from ._errors import (
+    GuardFailed,
+    IllegalTransition,
+    IntegrityViolation,
+    InvalidCommand,
+    MediationError,
+    NotPermitted,
+)
 from ._events import (
     _TIME,
     BODY_KEYS,
@@ -36,9 +45,8 @@ from ._events import (
     canonical_bytes,
     parse_body,
 )
-from ._guards import GUARDS, NAMES_PEOPLE, Context, Reason, check_people
 from ._privacy import with_sealed_standins
-from ._workflow import NEW, WORKFLOW, CommandSpec, Role
+from ._spec import workflow_of
 
 __all__ = ["Fault", "FaultKind", "Verdict", "replay", "verify"]
 
@@ -88,6 +96,8 @@ class Fault:
     seq: int
     kind: FaultKind
     message: str
+    #: for a refused event, the error the live path raises for that command in that state
+    error: MediationError | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def message_zh(self) -> str:
@@ -151,117 +161,57 @@ class Verdict:
         return out
 
 
-_ROLES = frozenset(r.value for r in Role)
-_TABLE = WORKFLOW.table
-
-#: what replay needs of a guard: its name, its function, and whether it needs a directory
-_GuardStep = tuple[str, Callable[[Context], Reason | None], bool]
-
-
-@attrs.frozen
-class _Plan:
-    """Everything replay needs of one command, looked up once per event instead of piece by piece
-    (the declaration's spec, its guards, its ``completes_when`` predicate)."""
-
-    name: str
-    grants: tuple[str, ...]
-    names_people: bool
-    guards: tuple[_GuardStep, ...]
-    completes: Callable[[Context], Reason | None] | None
-    #: True when a guard context is needed at all (there are guards or a completion predicate)
-    needs_context: bool
-
-
-def _plan(spec: CommandSpec) -> _Plan:
-    guards = tuple((g, GUARDS[g].fn, GUARDS[g].needs_directory) for g in spec.guards)
-    completes = GUARDS[spec.completes_when].fn if spec.completes_when else None
-    return _Plan(
-        spec.name,
-        spec.grants,
-        spec.name in NAMES_PEOPLE,
-        guards,
-        completes,
-        bool(guards) or completes is not None,
-    )
-
-
-_PLANS = {c.name: _plan(c) for c in WORKFLOW.commands}
-
-
 class _Stop(Exception):
-    def __init__(self, kind: FaultKind, message: str) -> None:
+    def __init__(self, kind: FaultKind, message: str, error: MediationError | None = None) -> None:
         self.kind = kind
         self.message = message
+        self.error = error
 
 
 def _check_event(
     case: Case, body: dict[str, Any], directory: Directory | None, strict: bool
-) -> None:
-    type_ = body["type"]
-    plan = _PLANS.get(type_)
-    if plan is None:
-        raise _Stop(FaultKind.UNKNOWN_EVENT_TYPE, f"unknown event type {type_!r}")
-    name = plan.name
+) -> str:
+    """Decide the event's command as the live path would; return the state it leads to."""
+    workflow = case.workflow
+    name = body["type"]
+    if not isinstance(name, str) or not workflow.has_command(name):
+        raise _Stop(FaultKind.UNKNOWN_EVENT_TYPE, f"unknown event type {name!r}")
     payload = body["payload"]
     if not isinstance(payload, dict):
         raise _Stop(FaultKind.MALFORMED, "payload is not an object")
+    spec = workflow.command(name)
     if strict:
         try:
-            from_payload(COMMAND_TYPES[name], with_sealed_standins(name, payload))
+            from_payload(spec.payload, with_sealed_standins(spec, payload))
         except MediationError as exc:
             raise _Stop(FaultKind.MALFORMED, f"payload of {name}: {exc}") from exc
-    state = case.state
-    target = _TABLE.get((state, name))
-    if target is None:
-        where = "a new case" if state == NEW else f"state {state}"
-        raise _Stop(FaultKind.ILLEGAL_TRANSITION, f"{name} is not allowed from {where}")
     actor = body["actor"]
-    acted_as = body["as"]
-    if acted_as not in plan.grants:
-        raise _Stop(FaultKind.UNAUTHORIZED, f"{name} may not be issued as {acted_as!r}")
-    if acted_as in _ROLES:
-        if actor in case.recused:
-            raise _Stop(FaultKind.UNAUTHORIZED, f"{actor} was recused and acted as {acted_as}")
-        # a role is the host's assertion; with a directory it is checked, without it trusted
-        if directory is not None:
-            committee = case.committee if state != NEW else payload.get("committee")
-            if not any(
-                g.role.value == acted_as and g.committee == committee
-                for g in directory.grants_of(actor)
-            ):
-                raise _Stop(
-                    FaultKind.UNAUTHORIZED,
-                    f"{actor} acted as {acted_as}, a role the directory does not give them in "
-                    f"committee {committee}",
-                )
-    elif acted_as not in relations_in(case, actor, payload):
-        raise _Stop(
-            FaultKind.UNAUTHORIZED,
-            f"{actor} acted as {acted_as} but held no such relation to the case at that point",
+    try:
+        decision = decide(
+            case,
+            name,
+            actor,
+            payload,
+            body["at"],
+            grants=TRUSTED if directory is None else directory.grants_of(actor),
+            claim=body["as"],
+            directory=directory,
         )
-    if plan.names_people:  # after authorization, like the service (a guard-like check)
-        try:
-            check_people(case, name, payload)
-        except MediationError as exc:
-            raise _Stop(FaultKind.ILLEGAL_TRANSITION, f"{name}: {exc}") from exc
-    if plan.needs_context:  # building the context has no effect: skipped when nothing reads it
-        ctx = Context(case, name, payload, actor, acted_as, body["at"], directory)
-        for guard, fn, needs_directory in plan.guards:
-            if needs_directory and directory is None:
-                continue
-            reason = fn(ctx)
-            if reason is not None:
-                raise _Stop(
-                    FaultKind.ILLEGAL_TRANSITION, f"{name}: guard {guard} failed: {reason[0]}"
-                )
-        completes = plan.completes
-        if completes is not None and completes(ctx) is not None:
-            target = state
-    if body["state"] != target:
+    except (IllegalTransition, NotPermitted, GuardFailed, InvalidCommand) as exc:
+        # a refusal is unauthorized, or else an illegal transition
+        kind = (
+            FaultKind.UNAUTHORIZED
+            if isinstance(exc, NotPermitted)
+            else FaultKind.ILLEGAL_TRANSITION
+        )
+        raise _Stop(kind, exc.message, exc) from exc
+    if body["state"] != decision.state:
         raise _Stop(
             FaultKind.ILLEGAL_TRANSITION,
-            f"{name} from {state} leads to {target}, but the event records {body['state']}",
+            f"{name} from {case.state} leads to {decision.state}, but the event records "
+            f"{body['state']}",
         )
+    return decision.state
 
 
 _REQUIRED_MEMBERS = len(BODY_KEYS)
@@ -313,7 +263,6 @@ def _run(
     check = _check_event
     apply = apply_event
     schema = SCHEMA_VERSION
-    workflow = WORKFLOW.version
     from_iso = datetime.fromisoformat
     time_format = _TIME.match
     id_format = _ID.match
@@ -385,16 +334,25 @@ def _run(
                 "before the event's",
             )
             break
-        if (
-            type(body["schema"]) is not int
-            or body["schema"] != schema
-            or body["workflow"] != workflow
-        ):
+        if type(body["schema"]) is not int or body["schema"] != schema:
             fault = Fault(
                 expected,
                 FaultKind.MALFORMED,
-                f"event schema {body['schema']!r} under workflow {body['workflow']!r}; this "
-                f"library reads schema {SCHEMA_VERSION} under {WORKFLOW.version!r}",
+                f"event schema {body['schema']!r}; this library reads schema {SCHEMA_VERSION}",
+            )
+            break
+        if seq == 0:  # the first event names the version the case lives on
+            try:
+                case.workflow = workflow_of(body["workflow"])
+            except InvalidCommand as exc:
+                fault = Fault(expected, FaultKind.MALFORMED, exc.message)
+                break
+        elif body["workflow"] != case.workflow.version:
+            fault = Fault(
+                expected,
+                FaultKind.MALFORMED,
+                f"the event names workflow {body['workflow']!r:.80}; the case was opened on "
+                f"{case.workflow.version!r}",
             )
             break
         try:
@@ -402,20 +360,20 @@ def _run(
                 fault = Fault(expected, FaultKind.MALFORMED, "the body is not in canonical form")
                 break
             from_iso(at[:-1])  # the pattern matched; a date that does not exist still fails here
-            check(case, body, directory, strict)
+            state = check(case, body, directory, strict)
             apply(
                 case,
                 expected,
                 rec.hash,
-                body["type"],
+                case.workflow.command(body["type"]),
                 body["payload"],
                 body["actor"],
                 body["as"],
-                body["at"],
-                body["state"],
+                at,
+                state,
             )
         except _Stop as s:
-            fault = Fault(expected, s.kind, s.message)
+            fault = Fault(expected, s.kind, s.message, s.error)
             break
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             fault = Fault(

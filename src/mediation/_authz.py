@@ -16,7 +16,15 @@ from ._commands import ident
 from ._errors import InvalidCommand, NotPermitted
 from ._workflow import NEW, CommandSpec, Relation, Role
 
-__all__ = ["Actor", "Directory", "Grant", "StaticDirectory", "authorize", "relations_in"]
+__all__ = [
+    "TRUSTED",
+    "Actor",
+    "Directory",
+    "Grant",
+    "StaticDirectory",
+    "authorize",
+    "relations_in",
+]
 
 
 def _role(value: Any) -> Role:
@@ -96,40 +104,67 @@ def relations_in(case: Any, actor_id: str, payload: Mapping[str, Any] | None = N
     return rels
 
 
+class _Trusted:
+    """Role claims taken as recorded (replay without a directory of the day)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "TRUSTED"
+
+
+#: pass as ``grants`` to take the role a command claims as the host asserted it on the day
+TRUSTED = _Trusted()
+
+
 def authorize(
     spec: CommandSpec,
     case: Any,
-    actor: Actor,
+    actor: str,
     payload: Mapping[str, Any],
-    acting_as: str | None = None,
+    claim: str | None,
+    grants: frozenset[Grant] | _Trusted,
 ) -> str:
     """Return the relation or role under which ``actor`` may issue ``spec`` now; else raise.
 
-    Relations are tried before roles, in declaration order; ``acting_as`` picks one explicitly
-    (a director who is also a party, say).
+    Relations are tried before roles, in declaration order; ``claim`` picks one explicitly (a
+    director who is also a party, say; replay passes the one the event records).  ``grants`` are
+    the actor's roles of the day, or :data:`TRUSTED` to take a claimed role as recorded.  A recused
+    person acts on the case under no role or relation (R2002 25).
     """
     committee = case.committee if case.state != NEW else payload.get("committee")
-    rels = relations_in(case, actor.id, payload)
-    if actor.id in getattr(case, "recused", ()):
-        committee = None  # a recused person acts on the case under no role either (R2002 25)
+    rels = relations_in(case, actor, payload)
+    if actor in case.recused:
+        committee = None
     for grant in spec.grants:
-        if acting_as is not None and grant != acting_as:
+        if claim is not None and grant != claim:
             continue
-        if grant in rels or (
-            grant in _ROLE_VALUES and committee is not None and actor.has_role(grant, committee)
-        ):
+        if grant in rels:
             return grant
-    held = sorted(rels) + sorted(g.role.value for g in actor.grants if g.committee == committee)
-    wanted = acting_as or " or ".join(spec.grants)
+        if grant in _ROLE_VALUES and committee is not None and _holds(grants, grant, committee):
+            return grant
+    roles = (
+        []
+        if not isinstance(grants, frozenset)
+        else sorted(g.role.value for g in grants if g.committee == committee)
+    )
+    held = sorted(rels) + roles
+    wanted = claim or " or ".join(spec.grants)
     raise NotPermitted(
-        f"{actor.id} may not {spec.name} on this case: it needs {wanted}; "
+        f"{actor} may not {spec.name} on this case: it needs {wanted}; "
         f"the actor holds {', '.join(held) or 'nothing here'}",
-        message_zh=f"{actor.id} 无权对本案执行「{spec.zh}」",
+        message_zh=f"{actor} 无权对本案执行「{spec.zh}」",
         case=getattr(case, "id", None),
         state=case.state,
         command=spec.name,
-        actor=actor.id,
+        actor=actor,
     )
+
+
+def _holds(grants: frozenset[Grant] | _Trusted, role: str, committee: str) -> bool:
+    if isinstance(grants, _Trusted):
+        return True
+    return any(g.committee == committee and g.role.value == role for g in grants)
 
 
 _ROLE_VALUES = frozenset(r.value for r in Role)

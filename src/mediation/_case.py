@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import operator
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ._events import GENESIS, parse_time
-from ._workflow import NEW, WORKFLOW, Relation, Stage
+from ._vocab import NEW, Relation, Role, Stage
 
-__all__ = ["Case", "CaseSummary", "apply_event"]
+if TYPE_CHECKING:
+    from ._workflow import CommandSpec, Workflow
+
+__all__ = ["Case", "CaseSummary", "apply_event", "signature_slot"]
 
 _A, _R, _AG = Relation.APPLICANT.value, Relation.RESPONDENT.value, Relation.AGENT.value
 _LEAD, _CO, _INV = Relation.LEAD_MEDIATOR.value, Relation.CO_MEDIATOR.value, Relation.INVITEE.value
@@ -28,6 +31,9 @@ class Case:
     """The current state of one case.  Read it; change it only by appending events."""
 
     id: str
+    #: the workflow the case lives on: the version its first event names (the current one until
+    #: then)
+    workflow: Workflow = attrs.field(factory=lambda: _current())
     state: str = NEW
     seq: int = 0
     head: str = GENESIS
@@ -87,12 +93,14 @@ class Case:
 
     @property
     def stage(self) -> Stage:
-        spec = WORKFLOW.state(self.state) if self.state != NEW else None
-        return spec.stage if spec is not None and spec.stage is not None else self.last_stage
+        if self.state == NEW:
+            return self.last_stage
+        stage = self.workflow.state(self.state).stage
+        return stage if stage is not None else self.last_stage
 
     @property
     def terminal(self) -> bool:
-        return WORKFLOW.is_terminal(self.state)
+        return self.workflow.is_terminal(self.state)
 
     @property
     def party_ids(self) -> tuple[str, ...]:
@@ -157,7 +165,14 @@ class Case:
             paused=self.paused,
             paused_seconds=self.paused_seconds,
             extra_days=self.extra_days,
+            workflow=self.workflow.version,
         )
+
+
+def _current() -> Workflow:
+    from ._workflow import WORKFLOW  # the declaration imports the fold, which imports this
+
+    return WORKFLOW
 
 
 #: every field of a case, in the order of its initializer
@@ -185,276 +200,46 @@ class CaseSummary:
     workflow: str = "mediation-workflow/1"
 
 
-# -- the fold --------------------------------------------------------------------------------------
+# -- the fold (the effects of each command are in _fold, named on the declaration) -----------------
 
 
-def _seconds_between(a: str, b: str) -> int:
+def seconds_between(a: str, b: str) -> int:
     return int((parse_time(b) - parse_time(a)) // _dt.timedelta(seconds=1))
-
-
-def _opening(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.committee = p["committee"]
-    c.category = p["category"]
-    c.subtype = p["subtype"]
-    c.level = p["level"]
-    c.profile = p["profile"] or "default"
-    c.opened_by = actor
-    c.involves_privacy = p["involves_privacy"]
-    c.trade_secrets = p["trade_secrets"]
-    c.applicants = tuple(x["id"] for x in p["applicants"])
-    c.respondents = tuple(x["id"] for x in p["respondents"])
-    c.parties = {x["id"]: x for x in (*p["applicants"], *p["respondents"])}
-    c.opened_at = at
-
-
-def _consent(c: Case, subject: str, party: str | None) -> None:
-    if party is not None:
-        c.consents = {**c.consents, subject: c.consents.get(subject, frozenset()) | {party}}
-
-
-def _consume(c: Case, subject: str) -> None:
-    c.consents = {k: v for k, v in c.consents.items() if k != subject}
-
-
-def _add_ties(c: Case, person: str, ties: Any) -> None:
-    if ties:
-        c.ties = {**c.ties, person: c.ties.get(person, ()) + tuple(ties)}
-
-
-def _remove_person(c: Case, person: str) -> None:
-    c.recused = c.recused | {person}
-    if c.lead == person:
-        c.lead = None
-    c.co_mediators = tuple(m for m in c.co_mediators if m != person)
-    if person in c.invitees:
-        c.invitees = {k: v for k, v in c.invitees.items() if k != person}
-    c.recusal_requests = {k: v for k, v in c.recusal_requests.items() if k != person}
-
-
-def _f_record_consent(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    _consent(c, "mediation", c.party_of(actor))
-
-
-def _f_register(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.registered_at = at
-
-
-def _f_appoint_agent(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.agents = {**c.agents, p["agent"]["id"]: (actor, p["agent"])}
-
-
-def _f_assign(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    who = p["mediator"]
-    _add_ties(c, who, p["ties"])
-    if p["lead"] or c.lead is None:
-        if c.lead is not None and c.lead != who:
-            c.co_mediators = (*c.co_mediators, c.lead)
-        c.lead = who
-        c.co_mediators = tuple(m for m in c.co_mediators if m != who)
-    elif who != c.lead and who not in c.co_mediators:
-        c.co_mediators = (*c.co_mediators, who)
-
-
-def _f_request_recusal(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    person = p["person"]
-    _add_ties(c, person, p["ties"])
-    if c.profile == "sz":  # SZ23: one party's request is enough to remove
-        _remove_person(c, person)
-        return
-    party = c.party_of(actor) or actor
-    c.recusal_requests = {
-        **c.recusal_requests,
-        person: c.recusal_requests.get(person, frozenset()) | {party},
-    }
-
-
-def _f_declare_conflict(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    _add_ties(c, actor, p["ties"])
-    _remove_person(c, actor)
-
-
-def _f_decide_recusal(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    if p["upheld"]:
-        _remove_person(c, p["person"])
-    else:
-        c.recusal_requests = {k: v for k, v in c.recusal_requests.items() if k != p["person"]}
-
-
-def _f_consent(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    subject = p["subject"] + (":" + p["person"] if p["person"] else "")
-    _consent(c, subject, c.party_of(actor))
-
-
-def _f_invite(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.invitees = {**c.invitees, p["invitee"]: dict(p)}
-    _add_ties(c, p["invitee"], p["ties"])
-
-
-def _f_notify_rights(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.rights_notified = c.rights_notified | set(p["parties"])
-
-
-def _f_schedule(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.meeting = dict(p)
-
-
-def _f_minutes(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.minutes += 1
-
-
-def _f_proposal(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.proposals += 1
-
-
-def _f_draft(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.agreement = dict(p)
-    c.signatures = frozenset()
 
 
 def signature_slot(c: Case, actor: str, acted_as: str) -> str:
     """What a signature by ``actor`` acting as ``acted_as`` fills: a party id, a mediator, the seal."""
-    if acted_as == "director":
+    if acted_as == Role.DIRECTOR:
         return "seal"
     if acted_as in (_LEAD, _CO):
         return actor
     return c.party_of(actor) or actor
 
 
-def _f_sign(c: Case, p: Mapping[str, Any], actor: str, at: str, acted_as: str) -> None:
-    c.signatures = c.signatures | {signature_slot(c, actor, acted_as)}
-
-
-def _f_oral(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.agreement = dict(p)
-    c.oral_agreement = True
-
-
-def _f_follow_up(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.follow_ups += 1
-    c.performed = p["performed"] == "yes"
-
-
-def _f_reopen(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    _consume(c, "reopen")
-    c.agreement = None
-    c.oral_agreement = False
-    c.signatures = frozenset()
-    c.effective_at = None
-    c.performed = False
-
-
-def _f_propose_termination(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.termination = dict(p)
-
-
-def _f_terminate(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.terminated_informed = bool(p["parties_informed"])
-
-
-def _f_escalate(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.level = "L1"
-
-
-def _f_transfer(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.transfer = dict(p)
-
-
-def _f_extend(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    days = p["days"]
-    if type(days) is not int or not 1 <= days <= 90:  # replay folds unvalidated payloads too
-        raise ValueError(f"extend_term days must be an integer in 1..90, not {days!r}")
-    c.extra_days += days
-    _consume(c, "extend_term")
-
-
-def _f_pause(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.paused_since = at
-
-
-def _f_resume(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    if c.paused_since is not None:
-        c.paused_seconds += _seconds_between(c.paused_since, at)
-    c.paused_since = None
-
-
-def _f_judicial(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.judicial = p["status"]
-
-
-def _f_archive(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    c.archived = True
-
-
-def _nothing(c: Case, p: Mapping[str, Any], actor: str, at: str) -> None:
-    return None
-
-
-_Effect = Callable[[Case, Mapping[str, Any], str, str], None]
-
-EFFECTS: dict[str, _Effect] = {
-    "apply": _opening,
-    "report": _opening,
-    "record_consent": _f_record_consent,
-    "refuse": _nothing,
-    "register": _f_register,
-    "not_accept": _nothing,
-    "appoint_agent": _f_appoint_agent,
-    "assign_mediator": _f_assign,
-    "request_recusal": _f_request_recusal,
-    "declare_conflict": _f_declare_conflict,
-    "decide_recusal": _f_decide_recusal,
-    "consent": _f_consent,
-    "invite": _f_invite,
-    "notify_rights": _f_notify_rights,
-    "schedule_meeting": _f_schedule,
-    "open_session": _nothing,
-    "record_minutes": _f_minutes,
-    "share_proposal": _f_proposal,
-    "revise_proposal": _nothing,
-    "draft_agreement": _f_draft,
-    "record_oral_agreement": _f_oral,
-    "record_follow_up": _f_follow_up,
-    "confirm_performed": _nothing,
-    "reopen": _f_reopen,
-    "propose_termination": _f_propose_termination,
-    "terminate": _f_terminate,
-    "withdraw": _nothing,
-    "escalate": _f_escalate,
-    "transfer": _f_transfer,
-    "extend_term": _f_extend,
-    "pause": _f_pause,
-    "resume": _f_resume,
-    "record_judicial_confirmation": _f_judicial,
-    "archive": _f_archive,
-}
-
-
 def apply_event(
     c: Case,
     seq: int,
     head: str,
-    type: str,
+    command: CommandSpec,
     payload: Mapping[str, Any],
     actor: str,
     acted_as: str,
     at: str,
     state: str,
 ) -> None:
-    """Fold one (already checked) event into the case."""
-    if type == "sign":
-        _f_sign(c, payload, actor, at, acted_as)
-    else:
-        EFFECTS[type](c, payload, actor, at)
+    """Fold one (already decided) event into the case: the command's declared effect, then what
+    entering ``state`` means by its declared flags."""
+    command.effect(c, payload, actor, acted_as, at)
     if state != c.state:
-        spec = WORKFLOW.state(state)
+        spec = c.workflow.state(state)
         if spec.stage is not None:
             c.last_stage = spec.stage
         if spec.terminal:
             c.closed_at = at
             if c.paused_since is not None:
-                c.paused_seconds += _seconds_between(c.paused_since, at)
+                c.paused_seconds += seconds_between(c.paused_since, at)
                 c.paused_since = None
-        if state == "agreement_effective":
+        if spec.agreed and c.effective_at is None:
             c.effective_at = at
         c.state = state
     c.seq = seq

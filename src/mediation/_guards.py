@@ -9,26 +9,25 @@ The same functions serve the live command path (as ``transitions`` conditions), 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
-from ._authz import Directory
+from ._authz import Directory, Grant, _Trusted
 from ._case import Case, signature_slot
 from ._commands import CLOSE_RELATIVES
 from ._errors import GuardFailed, InvalidCommand
 from ._events import parse_time
-from ._workflow import WORKFLOW, Role
+from ._spec import CommandSpec, PeopleRule
+from ._vocab import Role
 
 __all__ = [
     "GUARDS",
-    "NAMES_PEOPLE",
     "Context",
     "Reason",
     "check",
     "check_people",
-    "condition",
     "failure",
 ]
 
@@ -47,6 +46,14 @@ class Context:
     #: the time of the command, in the log's format (parsed only by the guards that need it)
     at: str
     directory: Directory | None = None
+    #: set by the decision: the command's declaration, the role or relation claimed (None: any),
+    #: the actor's grants of the day (or TRUSTED), whether the payload is unknown (the "allowed"
+    #: query: guards that need it are noted as pending, not judged) and those pending guards
+    spec: CommandSpec | None = None
+    claim: str | None = None
+    grants: frozenset[Grant] | _Trusted = frozenset()
+    partial: bool = False
+    pending: list[str] = attrs.field(factory=list)
 
     @property
     def now(self) -> _dt.datetime:
@@ -75,7 +82,7 @@ def _guard(
 
 
 def failure(name: str, reason: Reason, ctx: Context) -> GuardFailed:
-    spec = WORKFLOW.guard(name)
+    spec = ctx.case.workflow.guard(name)
     return GuardFailed(
         f"{name} ({spec.en}) failed: {reason[0]}",
         message_zh=f"{name}（{spec.zh}）未满足：{reason[1]}",
@@ -98,68 +105,37 @@ def check(name: str, ctx: Context) -> None:
         raise failure(name, reason, ctx)
 
 
-def condition(name: str, *, raising: bool = True) -> Callable[[Any], bool]:
-    """A ``transitions`` condition for guard ``name`` (``send_event=True``).
-
-    A raising condition never returns False: a failed guard is an error with a reason.  The
-    non-raising form serves ``completes_when`` predicates, which choose a branch.
-    """
-    g = GUARDS[name]
-    if raising:
-
-        def cond(event: Any) -> bool:
-            ctx: Context = event.kwargs["ctx"]
-            check(name, ctx)
-            return True
-
-    else:
-
-        def cond(event: Any) -> bool:
-            return g.fn(event.kwargs["ctx"]) is None
-
-    cond.__name__ = f"guard_{name}"
-    return cond
-
-
-#: commands whose payload names people who must belong to the case
-NAMES_PEOPLE = frozenset((
-    "notify_rights", "record_judicial_confirmation", "appoint_agent", "assign_mediator",
-    "request_recusal", "declare_conflict", "invite",
-))  # fmt: skip
-
-
-def check_people(case: Case, command: str, payload: Mapping[str, Any]) -> None:
-    """Raise :class:`InvalidCommand` when a payload names someone who is not where it says.
-
-    Party ids must be parties of the case, ties must point at its parties or agents, a recusal
-    request must name one of its mediators or invitees, and a new agent must be new to the case.
-    """
+def check_people(case: Case, spec: CommandSpec, payload: Mapping[str, Any]) -> None:
+    """Raise :class:`InvalidCommand` when a payload names someone who is not where it says, by the
+    rules its declaration gives its fields (:class:`~mediation._spec.PeopleRule`): party ids must be
+    parties of the case, ties must point at its parties or agents, a recusal request must name one
+    of its mediators or invitees, and a new agent must be new to the case."""
     known = case.parties.keys() | case.agents.keys()
 
     def bad(message: str, field: str) -> InvalidCommand:
-        return InvalidCommand(message, case=case.id, command=command, field=field, state=case.state)
+        return InvalidCommand(
+            message, case=case.id, command=spec.name, field=field, state=case.state
+        )
 
-    named: Iterable[str] = ()
-    if command == "notify_rights":
-        named = payload["parties"]
-    elif command == "record_judicial_confirmation":
-        named = payload["joint_applicants"]
-    elif command == "appoint_agent" and payload["agent"]["id"] in known:
-        raise bad(f"{payload['agent']['id']} is already a party or agent", "agent")
-    elif command == "appoint_agent" and (
-        payload["agent"]["id"] in case.mediators or payload["agent"]["id"] in case.invitees
-    ):
-        raise bad(f"{payload['agent']['id']} is a mediator or invitee of this case", "agent")
-    elif command == "request_recusal":
-        person = payload["person"]
-        if person not in case.mediators and person not in case.invitees:
-            raise bad(f"{person} is not a mediator or invitee of case {case.id}", "person")
-    for tie in payload.get("ties") or ():
-        if tie["person"] not in known:
-            raise bad(f"{tie['person']} is not a party or agent of case {case.id}", "ties")
-    for pid in named:
-        if pid not in case.parties:
-            raise bad(f"{pid} is not a party of case {case.id}", "parties")
+    for field, rule in spec.people:
+        value: Any = payload.get(field) if rule is PeopleRule.TIES else payload[field]
+        if rule is PeopleRule.PARTIES:
+            for pid in value:
+                if pid not in case.parties:
+                    raise bad(f"{pid} is not a party of case {case.id}", field)
+        elif rule is PeopleRule.NEW_PERSON:
+            pid = value["id"]
+            if pid in known:
+                raise bad(f"{pid} is already a party or agent", field)
+            if pid in case.mediators or pid in case.invitees:
+                raise bad(f"{pid} is a mediator or invitee of this case", field)
+        elif rule is PeopleRule.MEDIATOR_OR_INVITEE:
+            if value not in case.mediators and value not in case.invitees:
+                raise bad(f"{value} is not a mediator or invitee of case {case.id}", field)
+        else:  # PeopleRule.TIES
+            for tie in value or ():
+                if tie["person"] not in known:
+                    raise bad(f"{tie['person']} is not a party or agent of case {case.id}", field)
 
 
 # -- opening ---------------------------------------------------------------------------------------

@@ -23,10 +23,10 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any, Protocol
 
 from ._errors import MediationError, StoreError
+from ._spec import CommandSpec
 
 __all__ = [
     "SEALED",
-    "SEALS_PERSONAL_DATA",
     "AESGCMVault",
     "SQLiteKeyStore",
     "Vault",
@@ -113,10 +113,6 @@ def _seal_person(vault: Vault, case_id: str, party: dict[str, Any]) -> dict[str,
     return out
 
 
-#: the commands whose payload carries a party's or an agent's personal data
-SEALS_PERSONAL_DATA = frozenset(("apply", "report", "appoint_agent"))
-
-
 #: what a sealed value stands for when a payload is validated again without its key
 SEALED_STANDIN = "[sealed]"
 
@@ -128,7 +124,15 @@ def _standin_person(person: object) -> object:
     return {k: SEALED_STANDIN if k in fields and is_sealed(v) else v for k, v in person.items()}
 
 
-def with_sealed_standins(command: str, payload: dict[str, Any]) -> dict[str, Any]:
+def _persons(out: dict[str, Any], field: str) -> list[Any]:
+    """The person objects of one ``persons`` member of a payload (one object or a list)."""
+    value = out.get(field)
+    if isinstance(value, list):
+        return value
+    return [value] if isinstance(value, dict) else []
+
+
+def with_sealed_standins(spec: CommandSpec, payload: dict[str, Any]) -> dict[str, Any]:
     """``payload`` with each sealed personal value replaced by a stand-in its field accepts.
 
     Strict replay validates payloads against their command class; a sealed value is longer than the
@@ -136,32 +140,33 @@ def with_sealed_standins(command: str, payload: dict[str, Any]) -> dict[str, Any
     validated before it was sealed.  So the shape of a sealed payload is checked, not the length
     of the ciphertext.  Only the personal fields of parties and agents are replaced.
     """
-    if command not in SEALS_PERSONAL_DATA:
+    if not spec.persons:
         return payload
     out = dict(payload)
-    for key in ("applicants", "respondents"):
-        if isinstance(out.get(key), list):
-            out[key] = [_standin_person(p) for p in out[key]]
-    if "agent" in out:
-        out["agent"] = _standin_person(out["agent"])
+    for key in spec.persons:
+        value = out.get(key)
+        if isinstance(value, list):
+            out[key] = [_standin_person(p) for p in value]
+        elif key in out:
+            out[key] = _standin_person(value)
     return out
 
 
 def unseal_payload(
-    vault: Vault, case_id: str, command: str, payload: dict[str, Any]
+    vault: Vault, case_id: str, spec: CommandSpec, payload: dict[str, Any]
 ) -> dict[str, Any] | None:
     """``payload`` with its sealed personal values opened, to compare it with a plaintext one;
     None if a value no longer opens (the case's key was erased)."""
-    if command not in SEALS_PERSONAL_DATA:
+    if not spec.persons:
         return payload
     out = dict(payload)
-    if "agent" in out:
-        out["agent"] = dict(out["agent"])
-    for key in ("applicants", "respondents"):
-        if key in out:
-            out[key] = [dict(p) for p in out[key]]
-    people = [out["agent"]] if "agent" in out else []
-    people += [*out.get("applicants", ()), *out.get("respondents", ())]
+    for key in spec.persons:
+        value = out.get(key)
+        if isinstance(value, list):
+            out[key] = [dict(p) for p in value]
+        elif isinstance(value, dict):
+            out[key] = dict(value)
+    people = [p for key in spec.persons for p in _persons(out, key)]
     for person in people:
         for field, value in list(person.items()):
             if is_sealed(value):
@@ -172,13 +177,15 @@ def unseal_payload(
     return out
 
 
-def seal_payload(vault: Vault, case_id: str, command: str, payload: dict[str, Any]) -> None:
-    """Replace, in place, the personal fields of the parties or agent a payload carries."""
-    if command in ("apply", "report"):
-        for key in ("applicants", "respondents"):
-            payload[key] = [_seal_person(vault, case_id, p) for p in payload[key]]
-    elif command == "appoint_agent":
-        payload["agent"] = _seal_person(vault, case_id, payload["agent"])
+def seal_payload(vault: Vault, case_id: str, spec: CommandSpec, payload: dict[str, Any]) -> None:
+    """Replace, in place, the personal fields of the people a payload carries (the members its
+    declaration names in ``persons``)."""
+    for key in spec.persons:
+        value = payload[key]
+        if isinstance(value, list):
+            payload[key] = [_seal_person(vault, case_id, p) for p in value]
+        else:
+            payload[key] = _seal_person(vault, case_id, value)
 
 
 def unseal_party(vault: Vault | None, case_id: str, party: dict[str, Any]) -> dict[str, Any]:

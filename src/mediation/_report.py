@@ -25,9 +25,10 @@ import attrs
 from ._audit import Verdict, verify
 from ._authz import Directory
 from ._checkpoints import CheckpointAuditor, StoreFault
+from ._diagrams import mermaid_lines
 from ._events import StoredEvent
 from ._views import CaseView, TimelineEntry
-from ._workflow import NEW, WORKFLOW, Stage, Workflow, mermaid_lines
+from ._workflow import NEW, WORKFLOW, Stage, Workflow
 
 __all__ = [
     "AuditResult",

@@ -27,13 +27,13 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import attrs
-from transitions import MachineError
 
 from ._audit import Verdict, replay, verify
 from ._authz import Actor, Directory, StaticDirectory, authorize
 from ._case import Case, CaseSummary, apply_event
-from ._commands import _ID_RE, COMMAND_TYPES, Command, to_payload
+from ._commands import _ID_RE, Command, to_payload
 from ._deadlines import Deadline, Policy, deadlines, summary_deadlines
+from ._decide import decide
 from ._errors import (
     CaseExists,
     CaseNotFound,
@@ -57,11 +57,12 @@ from ._events import (
     format_time,
     parse_time,
 )
-from ._guards import GUARDS, NAMES_PEOPLE, Context, check_people, condition
-from ._privacy import SEALS_PERSONAL_DATA, Vault, seal_payload, unseal_payload
+from ._privacy import Vault, seal_payload, unseal_payload
+from ._spec import Workflow, workflow_of
 from ._stats import Statistics, compute_statistics
 from ._views import CaseView, view_case
-from ._workflow import NEW, WORKFLOW, CommandSpec, Role, build_machine
+from ._vocab import NEW, Role
+from ._workflow import WORKFLOW
 from .stores._base import Store
 
 __all__ = ["CaseService", "Permission", "utc_now"]
@@ -73,23 +74,6 @@ def utc_now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
-def _machine() -> Any:
-    def guard(name: str) -> Callable[[Any], bool]:
-        completes = any(c.completes_when == name for c in WORKFLOW.commands)
-        return condition(name, raising=not completes)
-
-    return build_machine(WORKFLOW, guard)
-
-
-#: The one machine shared by every service and case in the process (it has no models).
-MACHINE = _machine()
-_EVENTS = MACHINE.events
-
-
-#: the commands whose transitions carry conditions (guards, or a completion predicate)
-_GUARDED = frozenset(c.name for c in WORKFLOW.commands if c.guards or c.completes_when)
-#: the commands that open a case (those allowed from the state before the first event)
-_OPENING = frozenset(name for state, name in WORKFLOW.table if state == NEW)
 #: refusals that depend on the case's state: confirmed against the store before they are raised
 _REFUSALS = (NotPermitted, IllegalTransition, GuardFailed, InvalidCommand)
 
@@ -101,15 +85,6 @@ _CASE_LOCKS = 64
 def _backoff(attempt: int, base: float) -> float:
     """Full jitter: a random pause up to ``base`` × 2^attempt, capped at 0.25 s."""
     return random.uniform(0, min(0.25, base * 2**attempt)) if base > 0 else 0.0
-
-
-class _Probe:
-    """What the machine transitions: one attribute, set from the case, read back, dropped."""
-
-    __slots__ = ("state",)
-
-    def __init__(self, state: str) -> None:
-        self.state = state
 
 
 @attrs.frozen
@@ -137,7 +112,8 @@ class CaseService:
     again after another writer appended to its case first.  ``clock_tolerance`` is how far the
     host's clock may read behind a case's last event: within it, the event is timed at the last
     event's time and the clock's reading is kept beside it (``Event.clock``); beyond it the command
-    raises :class:`~mediation.ClockSkew`; ``None`` tolerates any step back.
+    raises :class:`~mediation.ClockSkew`; ``None`` tolerates any step back.  ``workflow`` is the
+    registered version new cases are opened on; every case is decided on its own version.
     """
 
     def __init__(
@@ -152,6 +128,7 @@ class CaseService:
         cache_size: int = 10_000,
         attempts: int = 24,
         clock_tolerance: _dt.timedelta | None = _dt.timedelta(minutes=5),
+        workflow: Workflow = WORKFLOW,
     ) -> None:
         if cache_size < 0 or attempts < 1:
             raise InvalidCommand("cache_size must be at least 0 and attempts at least 1")
@@ -163,6 +140,10 @@ class CaseService:
                 field="clock_tolerance",
             )
         self.store = store
+        #: the workflow new cases are opened on (a case stays on the version it was opened on)
+        self.workflow = workflow_of(getattr(workflow, "version", None))
+        if self.workflow != workflow:
+            raise InvalidCommand(f"workflow {workflow.version} is not the one registered")
         self.clock = clock
         self.directory: Directory = directory if directory is not None else StaticDirectory()
         self.policy = policy or Policy()
@@ -250,44 +231,22 @@ class CaseService:
         return compute_statistics(rows, wanted, self.clock(), self.policy)
 
     def allowed(self, actor: Actor, case_id: str) -> tuple[Permission, ...]:
-        """For every command of the workflow: may ``actor`` issue it on this case now, and if not,
-        why not.  Guards that depend on the payload are listed as pending, not judged."""
+        """For every command of the case's workflow: may ``actor`` issue it on this case now, and if
+        not, why not (the first check that refuses it, as :meth:`execute` would).  Guards that
+        depend on the payload are listed as pending, not judged."""
         case = self.case(case_id)
         at = format_time(self.clock())
         out = []
-        for spec in WORKFLOW.commands:
-            reasons: list[tuple[str, str]] = []
-            acted_as = None
-            if (case.state, spec.name) not in WORKFLOW.table:
-                reasons.append(
-                    (
-                        f"not allowed from state {case.state}",
-                        f"当前状态「{WORKFLOW.state(case.state).zh}」下不可执行",
-                    )
-                )
+        for spec in case.workflow.commands:
             try:
-                acted_as = authorize(spec, case, actor, {})
-            except NotPermitted as exc:
-                reasons.append((exc.message, exc.message_zh))
-            pending = []
-            if not reasons:
-                ctx = Context(case, spec.name, {}, actor.id, acted_as or "", at, self.directory)
-                for g in spec.guards:
-                    if GUARDS[g].needs_payload:
-                        pending.append(g)
-                        continue
-                    reason = GUARDS[g].fn(ctx)
-                    if reason is not None:
-                        reasons.append((f"{g}: {reason[0]}", f"{g}：{reason[1]}"))
-            out.append(
-                Permission(
-                    spec.name,
-                    not reasons,
-                    acted_as if not reasons else None,
-                    tuple(reasons),
-                    tuple(pending),
-                )
-            )
+                d = decide(
+                    case, spec.name, actor.id, None, at, grants=actor.grants,
+                    directory=self.directory,
+                )  # fmt: skip
+            except _REFUSALS as exc:
+                out.append(Permission(spec.name, False, None, ((exc.message, exc.message_zh),)))
+            else:
+                out.append(Permission(spec.name, True, d.acted_as, (), d.pending))
         return tuple(out)
 
     # -- writing -----------------------------------------------------------------------------------
@@ -305,9 +264,10 @@ class CaseService:
         With a ``request_id`` and no ``case_id``, the case id is derived from the actor and the
         request id (:meth:`request_case_id`), so a retried request returns the case it opened.
         """
-        if getattr(command, "name", None) not in _OPENING:
+        opening = [c.name for c in self.workflow.opening]
+        if getattr(command, "name", None) not in opening:
             raise InvalidCommand(
-                f"a case opens with {' or '.join(sorted(_OPENING))}, not "
+                f"a case opens with {' or '.join(sorted(opening))}, not "
                 f"{getattr(command, 'name', type(command).__name__)}"
             )
         if case_id is None:
@@ -348,15 +308,14 @@ class CaseService:
         """The event, and the new case (None when a request already held answered)."""
         if not isinstance(actor, Actor):
             raise InvalidCommand(f"actor must be an Actor, got {type(actor).__name__}")
-        cls = COMMAND_TYPES.get(getattr(command, "name", ""))
-        if cls is None or type(command) is not cls:
-            raise InvalidCommand(f"not a command: {command!r}")
+        name = getattr(command, "name", None)
+        if not isinstance(command, Command) or not isinstance(name, str):
+            raise InvalidCommand(f"not a command: {command!r:.200}")
         if not isinstance(case_id, str) or not _ID_RE.match(case_id):
             raise InvalidCommand(f"not a valid case id: {case_id!r:.80}", field="case_id")
         if request_id is not None:
             _check_request_id(request_id)
-        opening = command.name in _OPENING
-        spec = WORKFLOW.command(command.name)
+        opening = self.workflow.has_command(name) and self.workflow.command(name).opens
         lock = self._case_locks[hash(case_id) % _CASE_LOCKS]
         case: Case | None = None
         for attempt in range(self.attempts):
@@ -366,10 +325,10 @@ class CaseService:
                     if repeat is not None:
                         return repeat
                     if opening:
-                        case = Case(case_id)
+                        case = Case(case_id, self.workflow)
                     elif case is None:
                         case = self._snapshot(case_id)
-                    return self._decide(actor, case, command, spec, acting_as, request_id)
+                    return self._decide(actor, case, command, acting_as, request_id)
                 except RequestConflict:
                     continue  # another attempt of this request landed first: found next round
                 except (ConcurrencyConflict, *_REFUSALS, CaseExists, ClockSkew) as exc:
@@ -432,21 +391,23 @@ class CaseService:
         actor: Actor,
         case: Case,
         command: Command,
-        spec: CommandSpec,
         acting_as: str | None,
         request_id: str | None,
     ) -> tuple[Event, Case]:
         """Decide ``command`` on the snapshot ``case`` and append its event if the store is still
         at the snapshot's seq; returns the event and the new snapshot (``case`` is not changed)."""
         case_id = case.id
+        workflow = case.workflow
         opening = case.state == NEW
+        spec = workflow.command(command.name) if workflow.has_command(command.name) else None
+        if spec is not None and type(command) is not spec.payload:
+            raise InvalidCommand(
+                f"not a command: {command!r:.200} ({command.name} on workflow "
+                f"{workflow.version} takes a {spec.payload.__name__})"
+            )
         payload = to_payload(command)
         if opening and not payload["profile"]:
             payload["profile"] = self.policy.recusal
-        acted_as = authorize(spec, case, actor, payload, acting_as)
-        # only someone who may open a case learns that the id is taken
-        if opening and self.store.summary(case_id) is not None:
-            raise CaseExists(f"case {case_id} already exists", case=case_id)
         now = self.clock()
         at = format_time(now)
         clock_reading = None
@@ -462,32 +423,25 @@ class CaseService:
                     last=case.updated_at,
                     tolerance=self.clock_tolerance.total_seconds(),
                     case=case_id,
-                    command=spec.name,
+                    command=command.name,
                 )
             clock_reading, at = at, case.updated_at
-        # the conditions are the guards: a command without guards needs no context
-        ctx = (
-            Context(case, spec.name, payload, actor.id, acted_as, at, self.directory)
-            if spec.name in _GUARDED
-            else None
+        decision = decide(
+            case,
+            command.name,
+            actor.id,
+            payload,
+            at,
+            grants=actor.grants,
+            claim=acting_as,
+            directory=self.directory,
         )
-        probe = _Probe(case.state)
-        try:
-            _EVENTS[spec.name].trigger(probe, ctx=ctx)
-        except MachineError as exc:  # not allowed from this state (a failed guard raises its own)
-            where = "a new case" if opening else f"state {case.state}"
-            raise IllegalTransition(
-                f"{spec.name} is not allowed from {where}",
-                message_zh=f"当前状态下不能「{spec.zh}」",
-                case=case_id,
-                state=case.state,
-                command=spec.name,
-                actor=actor.id,
-            ) from exc
-        if spec.name in NAMES_PEOPLE:
-            check_people(case, spec.name, payload)
-        if self.vault is not None and spec.name in SEALS_PERSONAL_DATA:  # only once it passed
-            seal_payload(self.vault, case_id, spec.name, payload)
+        spec, acted_as, state = decision.command, decision.acted_as, decision.state
+        # only someone who may open a case learns that the id is taken
+        if opening and self.store.summary(case_id) is not None:
+            raise CaseExists(f"case {case_id} already exists", case=case_id)
+        if self.vault is not None and spec.persons:  # only once it was accepted
+            seal_payload(self.vault, case_id, spec, payload)
         seq = case.seq + 1
         prev = case.head
         raw = encode_body(
@@ -497,19 +451,17 @@ class CaseService:
             at=at,
             actor=actor.id,
             acted_as=acted_as,
-            state=probe.state,
+            state=state,
             payload=payload,
             prev=prev,
-            workflow=WORKFLOW.version,
+            workflow=workflow.version,
             request=request_id,
             clock=clock_reading,
         )
         stored = StoredEvent(case_id, seq, event_hash(raw), raw, request_id)
         # the new snapshot is folded on a copy: the cached one stays what the store holds
         folded = case.clone()
-        apply_event(
-            folded, seq, stored.hash, spec.name, payload, actor.id, acted_as, at, probe.state
-        )
+        apply_event(folded, seq, stored.hash, spec, payload, actor.id, acted_as, at, state)
         try:
             self.store.append(folded.summary(), (stored,), seq - 1)
         except OutcomeUnknown:
@@ -529,10 +481,10 @@ class CaseService:
             parse_time(at) if clock_reading is not None else now,
             actor.id,
             acted_as,
-            probe.state,
+            state,
             payload,
             prev,
-            WORKFLOW.version,
+            workflow.version,
             SCHEMA_VERSION,
             stored,
             request_id,
@@ -570,9 +522,11 @@ class CaseService:
         if event.actor != actor.id:
             # someone else's request: only those who may issue this command learn anything, and
             # they learn no more than that the id is taken
-            spec = WORKFLOW.command(command.name)
-            payload = to_payload(command)
-            authorize(spec, self._load(case_id)[0], actor, payload, acting_as)
+            case = self._load(case_id)[0]
+            if case.workflow.has_command(command.name):
+                spec = case.workflow.command(command.name)
+                payload = to_payload(command)
+                authorize(spec, case, actor.id, payload, acting_as, actor.grants)
             raise RequestConflict(
                 f"request {request_id} is taken on case {case_id}",
                 message_zh=f"请求号 {request_id} 已被占用",
@@ -582,11 +536,13 @@ class CaseService:
                 actor=actor.id,
             )
         payload = to_payload(command)
-        if command.name in _OPENING and not payload["profile"]:
+        if event.seq == 1 and "profile" in payload and not payload["profile"]:
             payload["profile"] = event.payload.get("profile")
         recorded: dict[str, Any] | None = dict(event.payload)
         if self.vault is not None and recorded is not None:
-            recorded = unseal_payload(self.vault, case_id, command.name, recorded)
+            known = workflow_of(event.workflow)
+            if known.has_command(event.type):
+                recorded = unseal_payload(self.vault, case_id, known.command(event.type), recorded)
         same = (
             event.type == command.name
             and (acting_as is None or acting_as == event.acted_as)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Relation", "Role", "Stage"]
+__all__ = ["NEW", "Relation", "Role", "Stage"]
 
 
 class Stage(enum.Enum):
@@ -48,3 +48,7 @@ class Relation(str, enum.Enum):
     LEAD_MEDIATOR = "lead_mediator"
     CO_MEDIATOR = "co_mediator"
     INVITEE = "invitee"
+
+
+#: The state of a case before its first event (the "—" of DOMAIN.md); not a domain state.
+NEW = "new"

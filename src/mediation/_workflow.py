@@ -13,128 +13,56 @@ ODR2021 《人民法院在线调解规则》, PIPL 个人信息保护法, CC 民
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
-import attrs
-
-from ._vocab import Relation, Role, Stage
+from . import _commands as C
+from . import _fold as F
+from ._spec import (
+    CommandSpec,
+    Confidentiality,
+    DeadlineSpec,
+    Effect,
+    GuardSpec,
+    PeopleRule,
+    StateSpec,
+    Workflow,
+    register,
+    registered,
+    workflow_of,
+)
+from ._vocab import NEW, Relation, Role, Stage
 
 __all__ = [
     "ACTIVE",
     "NEW",
     "WORKFLOW",
     "CommandSpec",
+    "Confidentiality",
+    "DeadlineSpec",
     "GuardSpec",
+    "PeopleRule",
     "Relation",
     "Role",
     "Stage",
     "StateSpec",
     "Workflow",
-    "build_machine",
-    "render_markdown",
+    "register",
+    "registered",
+    "workflow_of",
 ]
 
 
-#: The state of a case before its first event (the "—" of DOMAIN.md); not a domain state.
-NEW = "new"
-
-
-@attrs.frozen
-class StateSpec:
-    name: str
-    stage: Stage | None  # None: an outcome reachable from several stages (failed, withdrawn, ...)
-    zh: str
-    en: str
-    terminal: bool = False
-
-
-@attrs.frozen
-class GuardSpec:
-    name: str
-    zh: str
-    en: str
-    basis: str
-
-
-@attrs.frozen
-class CommandSpec:
-    """One command: where it may be issued, where it leads, who may issue it, what must hold."""
-
-    name: str
-    zh: str
-    en: str
-    sources: tuple[str, ...]
-    target: str | None  # None: no state change (an internal transition)
-    roles: tuple[Role, ...]
-    relations: tuple[Relation, ...]
-    guards: tuple[str, ...]
-    basis: str
-    #: when set, ``target`` is reached only once this guard-like predicate holds; until then the
-    #: command is recorded without a state change (``sign`` until every signature is in).
-    completes_when: str | None = None
-    #: relations first (they are case-specific), then roles, in declaration order
-    grants: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
-
-    def __attrs_post_init__(self) -> None:
-        grants = tuple(r.value for r in self.relations) + tuple(r.value for r in self.roles)
-        object.__setattr__(self, "grants", grants)
-
-
-@attrs.frozen
-class Workflow:
-    version: str
-    states: tuple[StateSpec, ...]
-    guards: tuple[GuardSpec, ...]
-    commands: tuple[CommandSpec, ...]
-    _state_index: Mapping[str, StateSpec] = attrs.field(init=False, repr=False, eq=False)
-    _command_index: Mapping[str, CommandSpec] = attrs.field(init=False, repr=False, eq=False)
-    _guard_index: Mapping[str, GuardSpec] = attrs.field(init=False, repr=False, eq=False)
-    #: (state, command) -> target state (the same state for internal transitions)
-    table: Mapping[tuple[str, str], str] = attrs.field(init=False, repr=False, eq=False)
-
-    def __attrs_post_init__(self) -> None:
-        states = {s.name: s for s in self.states}
-        commands = {c.name: c for c in self.commands}
-        guards = {g.name: g for g in self.guards}
-        table: dict[tuple[str, str], str] = {}
-        for c in self.commands:
-            for src in c.sources:
-                if src != NEW and src not in states:
-                    raise ValueError(f"command {c.name}: unknown source state {src}")
-                table[(src, c.name)] = c.target or src
-            if c.target is not None and c.target not in states:
-                raise ValueError(f"command {c.name}: unknown target state {c.target}")
-            for g in (*c.guards, *((c.completes_when,) if c.completes_when else ())):
-                if g not in guards:
-                    raise ValueError(f"command {c.name}: undeclared guard {g}")
-        object.__setattr__(self, "_state_index", states)
-        object.__setattr__(self, "_command_index", commands)
-        object.__setattr__(self, "_guard_index", guards)
-        object.__setattr__(self, "table", table)
-
-    def state(self, name: str) -> StateSpec:
-        return self._state_index[name]
-
-    def command(self, name: str) -> CommandSpec:
-        return self._command_index[name]
-
-    def guard(self, name: str) -> GuardSpec:
-        return self._guard_index[name]
-
-    def has_command(self, name: str) -> bool:
-        return name in self._command_index
-
-    def is_terminal(self, state: str) -> bool:
-        spec = self._state_index.get(state)
-        return spec is not None and spec.terminal
-
-    def commands_from(self, state: str) -> tuple[CommandSpec, ...]:
-        return tuple(c for c in self.commands if state in c.sources)
-
-
-def _s(name: str, stage: Stage | None, zh: str, en: str, terminal: bool = False) -> StateSpec:
-    return StateSpec(name, stage, zh, en, terminal)
+def _s(
+    name: str,
+    stage: Stage | None,
+    zh: str,
+    en: str,
+    terminal: bool = False,
+    *,
+    agreed: bool = False,
+    failed: bool = False,
+) -> StateSpec:
+    return StateSpec(name, stage, zh, en, terminal, agreed, failed)
 
 
 STATES = (
@@ -150,15 +78,22 @@ STATES = (
     _s("meeting_scheduled", Stage.MEETING, "调解会已安排", "mediation meeting scheduled"),
     _s("negotiating", Stage.NEGOTIATE, "协商中", "negotiating"),
     _s("agreement_drafted", Stage.AGREE, "协议待签", "agreement drafted, awaiting signatures"),
-    _s("agreement_effective", Stage.AGREE, "协议生效", "agreement in effect"),
-    _s("following_up", Stage.FOLLOW_UP, "回访中（履行监督）", "following up on performance"),
-    _s("resolved", Stage.FOLLOW_UP, "已履行结案", "performed and closed", True),
+    _s("agreement_effective", Stage.AGREE, "协议生效", "agreement in effect", agreed=True),
+    _s(
+        "following_up",
+        Stage.FOLLOW_UP,
+        "回访中（履行监督）",
+        "following up on performance",
+        agreed=True,
+    ),
+    _s("resolved", Stage.FOLLOW_UP, "已履行结案", "performed and closed", True, agreed=True),
     _s(
         "failed",
         None,
         "调解终止（已告知其他途径）",
         "mediation ended, other routes explained",
         True,
+        failed=True,
     ),
     _s("withdrawn", None, "当事人撤回", "withdrawn by a party", True),
     _s("transferred", None, "移交（上级调委会/公安/主管部门）", "transferred", True),
@@ -307,7 +242,12 @@ def _c(
     relations: Iterable[Relation] = (),
     guards: Iterable[str] = (),
     basis: str,
+    payload: type,
+    effect: Effect,
     completes_when: str | None = None,
+    confidentiality: Confidentiality = Confidentiality.OPEN,
+    persons: tuple[str, ...] = (),
+    people: tuple[tuple[str, PeopleRule], ...] = (),
 ) -> CommandSpec:
     return CommandSpec(
         name,
@@ -319,7 +259,12 @@ def _c(
         tuple(relations),
         tuple(guards),
         basis,
+        payload,
+        effect,
         completes_when,
+        confidentiality,
+        persons,
+        people,
     )
 
 
@@ -334,6 +279,9 @@ COMMANDS = (
         roles=(R.MEDIATOR,),
         guards=("parties_named",),
         basis="PML17; R2002 23",
+        payload=C.Apply,
+        effect=F.opening,
+        persons=("applicants", "respondents"),
     ),
     _c(
         "report",
@@ -344,6 +292,9 @@ COMMANDS = (
         roles=(R.GRID_WORKER, R.SYSTEM, R.DIRECTOR),
         guards=("parties_named", "source_recorded"),
         basis="PML17-18",
+        payload=C.Report,
+        effect=F.opening,
+        persons=("applicants", "respondents"),
     ),
     _c(
         "record_consent",
@@ -354,6 +305,8 @@ COMMANDS = (
         relations=(L.RESPONDENT, L.AGENT),
         guards=("respondent_side",),
         basis="PML17",
+        payload=C.RecordConsent,
+        effect=F.record_consent,
     ),
     _c(
         "refuse",
@@ -364,6 +317,8 @@ COMMANDS = (
         relations=(L.RESPONDENT, L.AGENT),
         guards=("respondent_side",),
         basis="PML17, 23(2)",
+        payload=C.Refuse,
+        effect=F.nothing,
     ),
     _c(
         "register",
@@ -374,6 +329,8 @@ COMMANDS = (
         roles=(R.DIRECTOR,),
         guards=("G1", "G2"),
         basis="R2002 22-23",
+        payload=C.Register,
+        effect=F.register,
     ),
     _c(
         "not_accept",
@@ -384,6 +341,8 @@ COMMANDS = (
         roles=(R.DIRECTOR,),
         guards=("reason_and_route",),
         basis="R2002 24",
+        payload=C.NotAccept,
+        effect=F.nothing,
     ),
     _c(
         "appoint_agent",
@@ -393,6 +352,10 @@ COMMANDS = (
         None,
         relations=(L.APPLICANT, L.RESPONDENT),
         basis="R2002 26",
+        payload=C.AppointAgent,
+        effect=F.appoint_agent,
+        persons=("agent",),
+        people=(("agent", PeopleRule.NEW_PERSON),),
     ),
     _c(
         "assign_mediator",
@@ -404,6 +367,9 @@ COMMANDS = (
         relations=(L.APPLICANT, L.RESPONDENT, L.AGENT),
         guards=("G3", "G4"),
         basis="PML19, 23(1)",
+        payload=C.AssignMediator,
+        effect=F.assign,
+        people=(("ties", PeopleRule.TIES),),
     ),
     _c(
         "request_recusal",
@@ -413,6 +379,9 @@ COMMANDS = (
         None,
         relations=_PARTIES,
         basis="R2002 25; SZ23",
+        payload=C.RequestRecusal,
+        effect=F.request_recusal,
+        people=(("person", PeopleRule.MEDIATOR_OR_INVITEE), ("ties", PeopleRule.TIES)),
     ),
     _c(
         "declare_conflict",
@@ -422,6 +391,9 @@ COMMANDS = (
         None,
         relations=(*_MEDIATORS, L.INVITEE),
         basis="R2002 25; SZ23",
+        payload=C.DeclareConflict,
+        effect=F.declare_conflict,
+        people=(("ties", PeopleRule.TIES),),
     ),
     _c(
         "decide_recusal",
@@ -432,6 +404,8 @@ COMMANDS = (
         roles=(R.DIRECTOR,),
         guards=("recusal_pending",),
         basis="R2002 25",
+        payload=C.DecideRecusal,
+        effect=F.decide_recusal,
     ),
     _c(
         "consent",
@@ -441,6 +415,8 @@ COMMANDS = (
         None,
         relations=_PARTIES,
         basis="PML20; NB27; PML33",
+        payload=C.Consent,
+        effect=F.consent,
     ),
     _c(
         "invite",
@@ -451,6 +427,9 @@ COMMANDS = (
         relations=(L.LEAD_MEDIATOR,),
         guards=("G4", "G5"),
         basis="PML20",
+        payload=C.Invite,
+        effect=F.invite,
+        people=(("ties", PeopleRule.TIES),),
     ),
     _c(
         "notify_rights",
@@ -460,6 +439,9 @@ COMMANDS = (
         None,
         relations=_MEDIATORS,
         basis="R2002 30",
+        payload=C.NotifyRights,
+        effect=F.notify_rights,
+        people=(("parties", PeopleRule.PARTIES),),
     ),
     _c(
         "schedule_meeting",
@@ -470,6 +452,8 @@ COMMANDS = (
         relations=(L.LEAD_MEDIATOR,),
         guards=("G6", "G7"),
         basis="R2002 29-30",
+        payload=C.ScheduleMeeting,
+        effect=F.schedule,
     ),
     _c(
         "open_session",
@@ -480,6 +464,8 @@ COMMANDS = (
         relations=(L.LEAD_MEDIATOR,),
         guards=("G1",),
         basis="PML27",
+        payload=C.OpenSession,
+        effect=F.nothing,
     ),
     _c(
         "record_minutes",
@@ -489,6 +475,9 @@ COMMANDS = (
         None,
         relations=_MEDIATORS,
         basis="PML27",
+        payload=C.RecordMinutes,
+        effect=F.minutes,
+        confidentiality=Confidentiality.MEDIATORS,
     ),
     _c(
         "share_proposal",
@@ -498,6 +487,9 @@ COMMANDS = (
         None,
         relations=_MEDIATORS,
         basis="PML22",
+        payload=C.ShareProposal,
+        effect=F.proposal,
+        confidentiality=Confidentiality.MEDIATORS,
     ),
     _c(
         "revise_proposal",
@@ -508,6 +500,9 @@ COMMANDS = (
         relations=_MEDIATORS,
         guards=("proposal_exists",),
         basis="PML22",
+        payload=C.ReviseProposal,
+        effect=F.nothing,
+        confidentiality=Confidentiality.MEDIATORS,
     ),
     _c(
         "draft_agreement",
@@ -518,6 +513,9 @@ COMMANDS = (
         relations=(L.LEAD_MEDIATOR,),
         guards=("G8a",),
         basis="PML29; R2002 35",
+        payload=C.DraftAgreement,
+        effect=F.draft,
+        confidentiality=Confidentiality.AGREEMENT,
     ),
     _c(
         "sign",
@@ -530,6 +528,8 @@ COMMANDS = (
         guards=("not_signed_yet",),
         basis="PML29",
         completes_when="G8b",
+        payload=C.Sign,
+        effect=F.sign,
     ),
     _c(
         "record_oral_agreement",
@@ -539,6 +539,9 @@ COMMANDS = (
         "agreement_effective",
         relations=_MEDIATORS,
         basis="PML28, 30; R2002 34",
+        payload=C.RecordOralAgreement,
+        effect=F.oral,
+        confidentiality=Confidentiality.AGREEMENT,
     ),
     _c(
         "record_follow_up",
@@ -548,6 +551,8 @@ COMMANDS = (
         "following_up",
         relations=_MEDIATORS,
         basis="PML31",
+        payload=C.RecordFollowUp,
+        effect=F.follow_up,
     ),
     _c(
         "confirm_performed",
@@ -559,6 +564,8 @@ COMMANDS = (
         roles=(R.DIRECTOR,),
         guards=("G12",),
         basis="PML31",
+        payload=C.ConfirmPerformed,
+        effect=F.nothing,
     ),
     _c(
         "reopen",
@@ -569,6 +576,8 @@ COMMANDS = (
         relations=(L.LEAD_MEDIATOR,),
         guards=("all_parties_consent",),
         basis="PML33; R2002",
+        payload=C.Reopen,
+        effect=F.reopen,
     ),
     _c(
         "propose_termination",
@@ -578,6 +587,8 @@ COMMANDS = (
         None,
         relations=(L.LEAD_MEDIATOR,),
         basis="PML26",
+        payload=C.ProposeTermination,
+        effect=F.propose_termination,
     ),
     _c(
         "terminate",
@@ -588,6 +599,8 @@ COMMANDS = (
         roles=(R.DIRECTOR,),
         guards=("termination_proposed", "G9"),
         basis="PML26; NB23, 27",
+        payload=C.Terminate,
+        effect=F.terminate,
     ),
     _c(
         "withdraw",
@@ -597,6 +610,8 @@ COMMANDS = (
         "withdrawn",
         relations=_PARTIES,
         basis="PML23(2)",
+        payload=C.Withdraw,
+        effect=F.nothing,
     ),
     _c(
         "escalate",
@@ -608,6 +623,8 @@ COMMANDS = (
         roles=(R.MEDIATOR, R.DIRECTOR),
         guards=("level_L0",),
         basis="NB12",
+        payload=C.Escalate,
+        effect=F.escalate,
     ),
     _c(
         "transfer",
@@ -617,6 +634,8 @@ COMMANDS = (
         "transferred",
         roles=(R.DIRECTOR,),
         basis="PML25, 34",
+        payload=C.Transfer,
+        effect=F.transfer,
     ),
     _c(
         "extend_term",
@@ -627,6 +646,8 @@ COMMANDS = (
         relations=_MEDIATORS,
         guards=("all_parties_consent",),
         basis="NB27; SZ25",
+        payload=C.ExtendTerm,
+        effect=F.extend,
     ),
     _c(
         "pause",
@@ -637,6 +658,8 @@ COMMANDS = (
         relations=(L.LEAD_MEDIATOR,),
         guards=("not_paused",),
         basis="ODR2021 26",
+        payload=C.Pause,
+        effect=F.pause,
     ),
     _c(
         "resume",
@@ -647,6 +670,8 @@ COMMANDS = (
         relations=(L.LEAD_MEDIATOR,),
         guards=("paused",),
         basis="ODR2021 26",
+        payload=C.Resume,
+        effect=F.resume,
     ),
     _c(
         "record_judicial_confirmation",
@@ -658,6 +683,9 @@ COMMANDS = (
         roles=(R.DIRECTOR,),
         guards=("G11",),
         basis="PML33",
+        payload=C.RecordJudicialConfirmation,
+        effect=F.judicial,
+        people=(("joint_applicants", PeopleRule.PARTIES),),
     ),
     _c(
         "archive",
@@ -668,137 +696,61 @@ COMMANDS = (
         roles=(R.DIRECTOR,),
         guards=("not_archived", "G13"),
         basis="PML27",
+        payload=C.Archive,
+        effect=F.archive,
     ),
 )
 
-WORKFLOW = Workflow(version="mediation-workflow/1", states=STATES, guards=GUARDS, commands=COMMANDS)
+DEADLINES = (
+    DeadlineSpec(
+        "acceptance",
+        ("applied",),
+        "opened_at",
+        3,
+        "ODR2021 12 (by analogy)",
+        working_days=True,
+        policy="acceptance_working_days",
+    ),
+    DeadlineSpec(
+        "labour_term",
+        ACTIVE[:5],
+        "opened_at",
+        15,
+        "LDL14",
+        extendable=True,
+        category="劳动争议",
+        policy="labour_term_days",
+    ),
+    DeadlineSpec(
+        "term",
+        ACTIVE[:5],
+        "registered_at",
+        30,
+        "R2002 33; NB27; SZ25",
+        extendable=True,
+        policy="term_days",
+    ),
+    DeadlineSpec(
+        "l0_escalation", ACTIVE[:5], "opened_at", 7, "policy", level="L0", policy="l0_days"
+    ),
+    DeadlineSpec(
+        "judicial_window",
+        tuple(s.name for s in STATES if s.agreed),
+        "effective_at",
+        30,
+        "PML33",
+        policy="judicial_window_days",
+        warns=False,
+    ),
+)
 
-
-def build_machine(workflow: Workflow, guard: Callable[[str], Callable[[Any], bool]]) -> Any:
-    """Derive the shared ``transitions`` machine from the declaration.
-
-    ``guard(name)`` returns the condition callable for a guard name.  The machine has no model:
-    callers trigger ``machine.events[name].trigger(probe, ...)`` on a short-lived probe object, so
-    no case is ever registered with it and its size does not grow with the number of cases.
-    """
-    from transitions import Machine
-
-    rows: list[dict[str, Any]] = []
-    for c in workflow.commands:
-        conditions = [guard(g) for g in c.guards]
-        for src in c.sources:
-            if c.completes_when is not None:
-                rows.append(
-                    dict(
-                        trigger=c.name,
-                        source=src,
-                        dest=c.target,
-                        conditions=[*conditions, guard(c.completes_when)],
-                    )
-                )
-                rows.append(dict(trigger=c.name, source=src, dest=None, conditions=conditions))
-            else:
-                rows.append(
-                    dict(
-                        trigger=c.name,
-                        source=src,
-                        dest=None if c.target is None else c.target,
-                        conditions=conditions,
-                    )
-                )
-    return Machine(
-        model=None,
-        states=[NEW, *(s.name for s in workflow.states)],
-        initial=NEW,
-        transitions=rows,
-        auto_transitions=False,
-        send_event=True,
-        ignore_invalid_triggers=False,
+WORKFLOW = register(
+    Workflow(
+        version="mediation-workflow/1",
+        states=STATES,
+        guards=GUARDS,
+        commands=COMMANDS,
+        deadlines=DEADLINES,
+        changes="The first version.",
     )
-
-
-def render_markdown(workflow: Workflow = WORKFLOW) -> str:
-    """``docs/workflow.md``: the state table, the command table and a mermaid diagram."""
-    out = [
-        "# The workflow",
-        "",
-        "<!-- Generated from mediation._workflow.WORKFLOW by `python -m mediation.docs`; "
-        "a test keeps it in sync. Do not edit by hand. -->",
-        "",
-        f"Workflow version: `{workflow.version}`.",
-        "",
-        "## States",
-        "",
-        "| stage | state | 中文 | English | terminal |",
-        "|---|---|---|---|---|",
-    ]
-    for s in workflow.states:
-        stage = f"{s.stage.zh} {s.stage.en}" if s.stage else "any 任一"
-        out.append(f"| {stage} | `{s.name}` | {s.zh} | {s.en} | {'yes' if s.terminal else ''} |")
-    out += [
-        "",
-        "## Commands",
-        "",
-        "`—` is a case that does not exist yet. A target of *(same)* records the command without "
-        "changing state.",
-        "",
-        "| command | 中文 | from | to | who (relations; roles) | guards | basis |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for c in workflow.commands:
-        src = ", ".join("—" if s == NEW else f"`{s}`" for s in c.sources)
-        tgt = f"`{c.target}`" if c.target else "*(same)*"
-        if c.completes_when:
-            tgt += f" once {c.completes_when} holds"
-        who = ", ".join(r.value for r in c.relations)
-        if c.roles:
-            who += ("; " if who else "") + ", ".join(r.value for r in c.roles)
-        guards = ", ".join(c.guards) or ""
-        out.append(f"| `{c.name}` | {c.zh} | {src} | {tgt} | {who} | {guards} | {c.basis} |")
-    out += ["", "## Guards", "", "| guard | 中文 | English | basis |", "|---|---|---|---|"]
-    for g in workflow.guards:
-        out.append(f"| `{g.name}` | {g.zh} | {g.en} | {g.basis} |")
-    out += [
-        "",
-        "## From each state",
-        "",
-        "The commands the declaration allows from each state (who may issue them, and whether "
-        "their guards hold, is decided per command).",
-        "",
-        "| state | commands |",
-        "|---|---|",
-    ]
-    for name in (NEW, *(s.name for s in workflow.states)):
-        allowed = ", ".join(f"`{c.name}`" for c in workflow.commands_from(name)) or "none"
-        out.append(f"| {'—' if name == NEW else f'`{name}`'} | {allowed} |")
-    out += [
-        "",
-        "## Diagram",
-        "",
-        "Commands that keep the state (*(same)* above) are not drawn; `sign` reaches its target "
-        "only once its completion guard holds.",
-        "",
-        "```mermaid",
-        "stateDiagram-v2",
-    ]
-    out += ["    " + line for line in mermaid_lines(workflow)]
-    out += ["```", ""]
-    return "\n".join(out)
-
-
-def mermaid_lines(workflow: Workflow = WORKFLOW) -> list[str]:
-    lines: list[str] = []
-    for s in workflow.states:
-        lines.append(f"{s.name}: {s.name} {s.zh}")
-    edges: dict[tuple[str, str], list[str]] = {}
-    for c in workflow.commands:
-        if c.target is None:
-            continue
-        for src in c.sources:
-            edges.setdefault(("[*]" if src == NEW else src, c.target), []).append(c.name)
-    for (src, dst), names in edges.items():
-        lines.append(f"{src} --> {dst}: {' / '.join(names)}")
-    for s in workflow.states:
-        if s.terminal:
-            lines.append(f"{s.name} --> [*]")
-    return lines
+)

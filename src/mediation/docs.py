@@ -5,7 +5,7 @@
 
 Run it from the repository root (or pass ``--root``).  What it owns:
 
-- ``docs/workflow.md``, entirely: :func:`mediation._workflow.render_markdown`.
+- ``docs/workflow.md``, entirely: :func:`render_markdown`.
 - ``docs/commands.md``, entirely: :func:`render_commands` (the HTTP mapping of
   :mod:`mediation.web`, and every command's body schema, authority, guards, basis and example).
 - In ``docs/roles.md``, the parts between ``<!-- BEGIN GENERATED roles-matrix ... -->`` and
@@ -31,9 +31,10 @@ from typing import Any
 
 from . import _commands
 from ._authz import Actor, StaticDirectory
+from ._diagrams import mermaid_lines
 from ._errors import MediationError
 from ._events import DOMAIN_TAG, GENESIS, StoredEvent, event_hash
-from ._workflow import NEW, WORKFLOW, CommandSpec, Relation, Role, Workflow, render_markdown
+from ._workflow import NEW, WORKFLOW, CommandSpec, Relation, Role, Workflow, registered
 
 __all__ = [
     "EXAMPLE_CASE",
@@ -56,6 +57,88 @@ _END = "<!-- END GENERATED {name} -->"
 # -- roles ------------------------------------------------------------------------------------------
 
 _GRANTS: tuple[Relation | Role, ...] = (*Relation, *Role)
+
+
+def render_markdown(workflow: Workflow = WORKFLOW) -> str:
+    """``docs/workflow.md``: the state table, the command table and a mermaid diagram."""
+    out = [
+        "# The workflow",
+        "",
+        "<!-- Generated from mediation._workflow.WORKFLOW by `python -m mediation.docs`; "
+        "a test keeps it in sync. Do not edit by hand. -->",
+        "",
+        f"Workflow version: `{workflow.version}`.",
+        "",
+        "## Versions",
+        "",
+        "A case is decided and replayed for ever on the version it was opened on (its first "
+        "event names it); new cases take the current one.",
+        "",
+        "| version | what changed |",
+        "|---|---|",
+        *(
+            f"| `{w.version}` | {w.changes} |"
+            for w in registered()
+            if w.version.startswith("mediation-workflow/")
+        ),
+        "",
+        "## States",
+        "",
+        "| stage | state | 中文 | English | terminal |",
+        "|---|---|---|---|---|",
+    ]
+    for s in workflow.states:
+        stage = f"{s.stage.zh} {s.stage.en}" if s.stage else "any 任一"
+        out.append(f"| {stage} | `{s.name}` | {s.zh} | {s.en} | {'yes' if s.terminal else ''} |")
+    out += [
+        "",
+        "## Commands",
+        "",
+        "`—` is a case that does not exist yet. A target of *(same)* records the command without "
+        "changing state.",
+        "",
+        "| command | 中文 | from | to | who (relations; roles) | guards | basis |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in workflow.commands:
+        src = ", ".join("—" if s == NEW else f"`{s}`" for s in c.sources)
+        tgt = f"`{c.target}`" if c.target else "*(same)*"
+        if c.completes_when:
+            tgt += f" once {c.completes_when} holds"
+        who = ", ".join(r.value for r in c.relations)
+        if c.roles:
+            who += ("; " if who else "") + ", ".join(r.value for r in c.roles)
+        guards = ", ".join(c.guards) or ""
+        out.append(f"| `{c.name}` | {c.zh} | {src} | {tgt} | {who} | {guards} | {c.basis} |")
+    out += ["", "## Guards", "", "| guard | 中文 | English | basis |", "|---|---|---|---|"]
+    for g in workflow.guards:
+        out.append(f"| `{g.name}` | {g.zh} | {g.en} | {g.basis} |")
+    out += [
+        "",
+        "## From each state",
+        "",
+        "The commands the declaration allows from each state (who may issue them, and whether "
+        "their guards hold, is decided per command).",
+        "",
+        "| state | commands |",
+        "|---|---|",
+    ]
+    for name in (NEW, *(s.name for s in workflow.states)):
+        allowed = ", ".join(f"`{c.name}`" for c in workflow.commands_from(name)) or "none"
+        out.append(f"| {'—' if name == NEW else f'`{name}`'} | {allowed} |")
+    out += [
+        "",
+        "## Diagram",
+        "",
+        "Commands that keep the state (*(same)* above) are not drawn; `sign` reaches its target "
+        "only once its completion guard holds.",
+        "",
+        "```mermaid",
+        "stateDiagram-v2",
+    ]
+    out += ["    " + line for line in mermaid_lines(workflow)]
+    out += ["```", ""]
+    return "\n".join(out)
 
 
 def render_roles_matrix(workflow: Workflow = WORKFLOW) -> str:

@@ -1,0 +1,308 @@
+"""The shape of a workflow declaration, and the registry of its versions.
+
+A :class:`Workflow` is an immutable value: its states (:class:`StateSpec`), guards
+(:class:`GuardSpec`), commands (:class:`CommandSpec`) and deadlines (:class:`DeadlineSpec`), each
+carrying every fact the library knows about it.  The data of the current workflow is in
+:mod:`mediation._workflow`; the decision (:mod:`mediation._decide`), the fold, replay, views,
+privacy, deadlines, statistics, diagrams and test strategies read it from there.
+
+Versions: a case records the version of the workflow it was opened on in every event (the
+envelope's ``workflow`` member) and is decided and replayed on that version for ever.  Every
+version a store may hold must be registered (:func:`register`) in the process that reads it; the
+library registers its own.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._errors import InvalidCommand
+from ._vocab import NEW, Relation, Role, Stage
+
+if TYPE_CHECKING:
+    from ._case import Case
+
+__all__ = [
+    "CommandSpec",
+    "Confidentiality",
+    "DeadlineSpec",
+    "Effect",
+    "GuardSpec",
+    "PeopleRule",
+    "StateSpec",
+    "Workflow",
+    "register",
+    "registered",
+    "workflow_of",
+]
+
+#: what a command does to the case it is recorded on: ``effect(case, payload, actor, as, at)``
+Effect = Callable[["Case", Mapping[str, Any], str, str, str], None]
+
+
+class Confidentiality(str, enum.Enum):
+    """Who may read a command's payload in a view (DOMAIN.md, Confidentiality; PML 15(4))."""
+
+    #: everyone with standing in the case (personal fields are masked separately)
+    OPEN = "open"
+    #: the case's mediators only: minutes and proposals (保密准则)
+    MEDIATORS = "mediators"
+    #: mediators, parties and the director: the agreement's text
+    AGREEMENT = "agreement"
+
+
+class PeopleRule(str, enum.Enum):
+    """How a payload field that names people must relate to the case (checked before the guards)."""
+
+    #: every id named is a party of the case
+    PARTIES = "parties"
+    #: the person object's id is new to the case: no party, agent, mediator or invitee
+    NEW_PERSON = "new_person"
+    #: the id is one of the case's mediators or invitees
+    MEDIATOR_OR_INVITEE = "mediator_or_invitee"
+    #: each tie names a party or an agent of the case
+    TIES = "ties"
+
+
+@attrs.frozen
+class StateSpec:
+    name: str
+    #: None: an outcome reachable from several stages (failed, withdrawn, ...)
+    stage: Stage | None
+    zh: str
+    en: str
+    #: no command but the archive's own leaves it
+    terminal: bool = False
+    #: an agreement is in effect (or was performed): counts as agreed in statistics; entering it
+    #: from a state that is not agreed makes the agreement effective
+    agreed: bool = False
+    #: mediation ended without agreement (counts as decided, not agreed)
+    failed: bool = False
+
+
+@attrs.frozen
+class GuardSpec:
+    name: str
+    zh: str
+    en: str
+    basis: str
+
+
+@attrs.frozen
+class DeadlineSpec:
+    """A time limit (时限) a case is under while it is in one of ``states``."""
+
+    kind: str
+    states: tuple[str, ...]
+    #: the case's time it runs from: ``opened_at``, ``registered_at`` or ``effective_at``
+    start: str
+    days: int
+    basis: str
+    #: counted in working days (weekends skipped), else calendar days
+    working_days: bool = False
+    #: extended by the days the parties agreed to (``extend_term``)
+    extendable: bool = False
+    #: only for cases of this category / at this level (None: every case)
+    category: str | None = None
+    level: str | None = None
+    #: the ``Policy`` attribute that overrides ``days`` when the host sets it
+    policy: str | None = None
+    #: False for a window a party may use (judicial confirmation), not an obligation that warns
+    warns: bool = True
+
+
+def _payload_class(value: object) -> type:
+    if not isinstance(value, type):
+        raise TypeError(f"a command's payload must be a class, not {value!r}")
+    return value
+
+
+@attrs.frozen
+class CommandSpec:
+    """One command: where it may be issued, where it leads, who may issue it, what must hold, what
+    its payload is, what it does to the case, and how its payload is protected."""
+
+    name: str
+    zh: str
+    en: str
+    sources: tuple[str, ...]
+    #: None: no state change (an internal transition)
+    target: str | None
+    roles: tuple[Role, ...]
+    relations: tuple[Relation, ...]
+    guards: tuple[str, ...]
+    basis: str
+    #: the payload class (a frozen attrs class of :mod:`mediation.commands`)
+    payload: type = attrs.field(converter=_payload_class)
+    #: the fold (:mod:`mediation._fold`)
+    effect: Effect
+    #: when set, ``target`` is reached only once this guard-like predicate holds; until then the
+    #: command is recorded without a state change (``sign`` until every signature is in).
+    completes_when: str | None = None
+    confidentiality: Confidentiality = Confidentiality.OPEN
+    #: payload members that hold person objects (one or a list) with personal data to seal/mask
+    persons: tuple[str, ...] = ()
+    #: payload members that name people, and how they must relate to the case
+    people: tuple[tuple[str, PeopleRule], ...] = ()
+    #: relations first (they are case-specific), then roles, in declaration order
+    grants: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        grants = tuple(r.value for r in self.relations) + tuple(r.value for r in self.roles)
+        object.__setattr__(self, "grants", grants)
+
+    @property
+    def opens(self) -> bool:
+        """True for the commands that open a case (issued before its first event)."""
+        return NEW in self.sources
+
+
+@attrs.frozen
+class Workflow:
+    version: str
+    states: tuple[StateSpec, ...]
+    guards: tuple[GuardSpec, ...]
+    commands: tuple[CommandSpec, ...]
+    deadlines: tuple[DeadlineSpec, ...] = ()
+    #: what changed from the previous version (docs/workflow.md lists it)
+    changes: str = ""
+    _state_index: Mapping[str, StateSpec] = attrs.field(init=False, repr=False, eq=False)
+    _command_index: Mapping[str, CommandSpec] = attrs.field(init=False, repr=False, eq=False)
+    _guard_index: Mapping[str, GuardSpec] = attrs.field(init=False, repr=False, eq=False)
+    #: (state, command) -> target state (the same state for internal transitions)
+    table: Mapping[tuple[str, str], str] = attrs.field(init=False, repr=False, eq=False)
+    #: run-time caches (the transitions machine) keyed by their builder
+    _cache: dict[str, Any] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        states = {s.name: s for s in self.states}
+        commands = {c.name: c for c in self.commands}
+        guards = {g.name: g for g in self.guards}
+        if len(states) != len(self.states) or len(commands) != len(self.commands):
+            raise ValueError(f"workflow {self.version}: duplicate state or command names")
+        table: dict[tuple[str, str], str] = {}
+        for c in self.commands:
+            for src in c.sources:
+                if src != NEW and src not in states:
+                    raise ValueError(f"command {c.name}: unknown source state {src}")
+                table[(src, c.name)] = c.target or src
+            if c.target is not None and c.target not in states:
+                raise ValueError(f"command {c.name}: unknown target state {c.target}")
+            for g in (*c.guards, *((c.completes_when,) if c.completes_when else ())):
+                if g not in guards:
+                    raise ValueError(f"command {c.name}: undeclared guard {g}")
+            if getattr(c.payload, "name", None) != c.name:
+                raise ValueError(f"command {c.name}: its payload class is named otherwise")
+        for d in self.deadlines:
+            for s in d.states:
+                if s not in states:
+                    raise ValueError(f"deadline {d.kind}: unknown state {s}")
+        object.__setattr__(self, "_state_index", states)
+        object.__setattr__(self, "_command_index", commands)
+        object.__setattr__(self, "_guard_index", guards)
+        object.__setattr__(self, "table", table)
+        object.__setattr__(self, "_cache", {})
+
+    def state(self, name: str) -> StateSpec:
+        return self._state_index[name]
+
+    def command(self, name: str) -> CommandSpec:
+        return self._command_index[name]
+
+    def guard(self, name: str) -> GuardSpec:
+        return self._guard_index[name]
+
+    def has_command(self, name: str) -> bool:
+        return name in self._command_index
+
+    def is_terminal(self, state: str) -> bool:
+        spec = self._state_index.get(state)
+        return spec is not None and spec.terminal
+
+    def commands_from(self, state: str) -> tuple[CommandSpec, ...]:
+        return tuple(c for c in self.commands if state in c.sources)
+
+    @property
+    def opening(self) -> tuple[CommandSpec, ...]:
+        """The commands that open a case."""
+        return tuple(c for c in self.commands if c.opens)
+
+    def states_where(self, flag: str) -> frozenset[str]:
+        """The names of the states whose ``flag`` (``terminal``, ``agreed``, ``failed``) is set."""
+        return frozenset(s.name for s in self.states if getattr(s, flag))
+
+    def cached(self, key: str, build: Callable[[Workflow], Any]) -> Any:
+        """A value derived from this workflow, built once (the run-time machine)."""
+        try:
+            return self._cache[key]
+        except KeyError:
+            with _LOCK:
+                if key not in self._cache:
+                    self._cache[key] = build(self)
+            return self._cache[key]
+
+    def evolve(
+        self,
+        version: str,
+        *,
+        changes: str,
+        commands: Iterable[CommandSpec] = (),
+        deadlines: Iterable[DeadlineSpec] = (),
+        states: Iterable[StateSpec] = (),
+        guards: Iterable[GuardSpec] = (),
+    ) -> Workflow:
+        """The next version: the given specs replace those of the same name, or are added."""
+
+        def merged(old: tuple[Any, ...], new: Iterable[Any], key: str) -> tuple[Any, ...]:
+            by = {getattr(x, key): x for x in new}
+            out = [by.pop(getattr(x, key), x) for x in old]
+            return (*out, *by.values())
+
+        return Workflow(
+            version=version,
+            states=merged(self.states, states, "name"),
+            guards=merged(self.guards, guards, "name"),
+            commands=merged(self.commands, commands, "name"),
+            deadlines=merged(self.deadlines, deadlines, "kind"),
+            changes=changes,
+        )
+
+
+_LOCK = threading.Lock()
+_REGISTRY: dict[str, Workflow] = {}
+
+
+def register(workflow: Workflow) -> Workflow:
+    """Make ``workflow`` known by its version, so cases opened on it can be decided and replayed.
+
+    Registering the same version twice is allowed only with an equal declaration.
+    """
+    with _LOCK:
+        known = _REGISTRY.get(workflow.version)
+        if known is not None and known != workflow:
+            raise ValueError(f"workflow version {workflow.version} is already registered")
+        _REGISTRY[workflow.version] = workflow
+    return workflow
+
+
+def registered() -> tuple[Workflow, ...]:
+    """Every registered version, in the order of registration."""
+    return tuple(_REGISTRY.values())
+
+
+def workflow_of(version: object) -> Workflow:
+    """The registered workflow of ``version``; :class:`~mediation.InvalidCommand` if unknown."""
+    found = _REGISTRY.get(version) if isinstance(version, str) else None
+    if found is None:
+        raise InvalidCommand(
+            f"unknown workflow version {version!r:.80}; this process knows "
+            f"{', '.join(_REGISTRY) or 'none'}",
+            message_zh=f"未知的流程版本 {version!r:.80}",
+            field="workflow",
+        )
+    return found
