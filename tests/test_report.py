@@ -3,6 +3,8 @@ redacted for the viewer, with the verdict; and it renders in headless Chromium."
 
 from __future__ import annotations
 
+import ast
+import importlib.resources
 import os
 import re
 import shutil
@@ -14,10 +16,15 @@ import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
+import attrs
 import pytest
 
-from mediation import Stage
+from mediation import WORKFLOW, Stage
+from mediation._audit import Verdict
+from mediation._diagrams import layout, mermaid
+from mediation._html import PAGE, PARTS, render_html, template, template_text
 from mediation._report import event_stages, path_of, state_svg
+from mediation._views import CaseView, TimelineEntry
 from test_cli import build_store, run
 
 
@@ -156,8 +163,6 @@ def test_an_outcome_stays_in_the_stage_reached(db: Path, tmp_path: Path) -> None
 
 
 def test_state_svg_and_path_of() -> None:
-    from mediation._views import TimelineEntry
-
     def entry(seq: int, state: str) -> TimelineEntry:
         return TimelineEntry(
             seq, "2026-01-01T00:00:00Z", "x", "x", "x", "a", "r", state, {}, "0" * 64
@@ -175,6 +180,108 @@ def test_state_svg_and_path_of() -> None:
         t.text for g in svg.iter(f"{NS}g") if g.get("class") == "count" for t in g.iter(f"{NS}text")
     ]
     assert counts == ["2"]
+
+
+def test_the_layout_is_derived_from_the_declaration() -> None:
+    """The grid the hand-placed layout had: the way forward on the main row, stage by stage; the
+    branches of 登记 below it; the three outcomes spread in a band of their own."""
+    grid = layout()
+    assert grid.cells == {
+        "applied": (0, 0),
+        "registered": (1, 0),
+        "not_accepted": (1, 1),
+        "refused": (1, 2),
+        "meeting_scheduled": (2, 0),
+        "negotiating": (3, 0),
+        "agreement_drafted": (4, 0),
+        "agreement_effective": (5, 0),
+        "following_up": (6, 0),
+        "resolved": (7, 0),
+        "withdrawn": (2, 3),
+        "transferred": (3.5, 3),
+        "failed": (5, 3),
+    }
+    assert list(grid.stage_columns.values()) == [(0, 0), (1, 1), (2, 2), (3, 3), (4, 5), (6, 7)]
+    assert grid.columns == 8 and grid.row_y == (0, 80, 138, 236)
+    # every state has a cell of its own
+    assert len(set(grid.cells.values())) == len(grid.cells) == len(WORKFLOW.states)
+
+
+def test_the_layout_follows_a_changed_declaration() -> None:
+    """A terminal state reached from within its stage extends the main row; one reached only from
+    an earlier stage is stacked below; the drawing grows to fit."""
+    spec = WORKFLOW.state("agreement_effective")
+    lapsed = attrs.evolve(WORKFLOW.state("refused"), name="lapsed", stage=spec.stage)
+    declined = attrs.evolve(lapsed, name="declined")
+    lapse = attrs.evolve(WORKFLOW.command("sign"), name="lapse", target="lapsed")
+    decline = attrs.evolve(
+        WORKFLOW.command("sign"), name="decline", sources=("negotiating",), target="declined"
+    )
+    workflow = attrs.evolve(
+        WORKFLOW,
+        states=(*WORKFLOW.states, lapsed, declined),
+        commands=(*WORKFLOW.commands, lapse, decline),
+    )
+    grid = layout(workflow)
+    assert grid.cells["lapsed"] == (6, 0) and grid.cells["declined"] == (4, 1)
+    assert grid.cells["following_up"] == (7, 0) and grid.columns == 9
+    assert grid.stage_columns[Stage.AGREE] == (4, 6)
+    svg = ET.fromstring(state_svg([("new", "applied")], "applied", workflow=workflow))
+    assert svg.get("viewBox") == f"0 0 {46 + 9 * 142 + 16} {92 + 236 + 46 + 56}"
+
+
+def test_no_state_or_command_is_named_in_the_renderers() -> None:
+    """The renderers read every name from the declaration."""
+    names = {s.name for s in WORKFLOW.states} | {c.name for c in WORKFLOW.commands}
+    src = Path(__file__).resolve().parents[1] / "src" / "mediation"
+    for module in ("_report", "_timeline", "_diagrams", "_html"):
+        tree = ast.parse((src / f"{module}.py").read_text(encoding="utf-8"))
+        literals = {
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        }
+        assert not literals & names, f"{module}.py names {sorted(literals & names)}"
+
+
+def test_the_mermaid_diagram_is_the_one_in_the_workflow_document() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "workflow.md").read_text("utf-8")
+    assert f"```mermaid\n{mermaid()}```" in text
+
+
+def test_the_templates_are_package_resources() -> None:
+    for name in (PAGE, PARTS):
+        resource = importlib.resources.files("mediation") / "templates" / name
+        assert resource.is_file(), name
+        assert resource.read_text(encoding="utf-8") == template_text(name)
+    assert template("page").template.startswith("<!DOCTYPE html>")
+    assert "$rows" in template("stage").template
+    # and the build ships them (setuptools package-data)
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text("utf-8")
+    section = text.split("[tool.setuptools.package-data]", 1)[1].split("\n[", 1)[0]
+    assert re.search(r'^mediation\s*=\s*\[[^\]]*"templates/\*\.html"', section, re.MULTILINE)
+
+
+def test_every_value_in_the_page_is_escaped() -> None:
+    evil = '<script>alert("x")</script>&'
+    entry = TimelineEntry(
+        1, "2026-01-01T00:00:00Z", evil, evil, evil, evil, evil, "applied", {"k": evil}, "0" * 64
+    )
+    view = CaseView(
+        evil, evil, evil, "applied", evil, evil, evil, evil, evil, (), (), None, (entry,)
+    )
+    verdict = Verdict(evil, 1, 1, evil, "applied")
+    for lang in ("zh", "en"):
+        page = render_html(
+            view, verdict, lang=lang, source=evil, checkpoint_note=evil, generated_by=evil,
+            subtype=evil,
+        )  # fmt: skip
+        assert "<script" not in page and "&lt;script&gt;" in page
+        assert "&quot;x&quot;" in page and "&amp;" in page
+        checker = _Balance()
+        checker.feed(page)
+        checker.close()
+        assert checker.errors == [] and checker.stack == []
 
 
 def test_report_of_a_tampered_case(db: Path, tmp_path: Path) -> None:

@@ -1,0 +1,166 @@
+"""A case's history as the auditor reads it: events grouped by stage, state changes, and a text
+rendering of the timeline (``mediation timeline``).
+
+- :func:`event_stages` places every event in one of the six stages; :func:`path_of` lists the state
+  changes of a history (what :func:`~mediation._diagrams.state_svg` highlights).
+- :func:`timeline_lines` renders a :class:`~mediation.CaseView` as text, grouped by the stages.
+- :func:`summarize` and :func:`state_label` are shared with the HTML page (:mod:`mediation._html`).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._audit import Verdict
+from ._views import CaseView, TimelineEntry
+from ._vocab import Stage
+from ._workflow import NEW, WORKFLOW, StateSpec
+
+__all__ = [
+    "STANDING_ZH",
+    "event_stages",
+    "path_of",
+    "state_label",
+    "state_spec",
+    "summarize",
+    "timeline_lines",
+]
+
+#: the viewer's standing in a case (:attr:`CaseView.standing`), in Chinese
+STANDING_ZH = {
+    "auditor": "审计员",
+    "supervisor": "监督（司法所/街道）",
+    "director": "调委会主任",
+    "committee": "本调委会调解员",
+    "mediator": "本案调解员",
+    "party": "当事人",
+    "invitee": "受邀人员",
+}
+
+
+def state_spec(name: str) -> StateSpec | None:
+    """The declaration of state ``name``; None for a name the workflow does not declare."""
+    try:
+        return WORKFLOW.state(name)
+    except KeyError:
+        return None
+
+
+def event_stages(entries: Sequence[TimelineEntry]) -> list[Stage]:
+    """The stage each event belongs to: the stage of the state it led to; an outcome that belongs
+    to no stage (failed, withdrawn, transferred) stays in the stage the case had reached."""
+    out: list[Stage] = []
+    stage = Stage.APPLY
+    for e in entries:
+        spec = state_spec(e.state)
+        if spec is not None and spec.stage is not None:
+            stage = spec.stage
+        out.append(stage)
+    return out
+
+
+def path_of(entries: Sequence[TimelineEntry]) -> list[tuple[str, str]]:
+    """The state changes of a history, as ``(from, to)`` pairs starting from ``new``."""
+    out = []
+    state = NEW
+    for e in entries:
+        if e.state != state:
+            out.append((state, e.state))
+            state = e.state
+    return out
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(width - _width(text), 0)
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    if isinstance(value, Mapping):
+        if "name" in value:
+            return str(value["name"])
+        if "title" in value and "sha256" in value:
+            return f"«{value['title'] or value['sha256'][:12]}»"
+        inner = "; ".join(f"{k}={_short(v)}" for k, v in value.items() if _meaningful(v))
+        return "{" + inner + "}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_short(v) for v in value)
+    if value is True:
+        return "yes"
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _meaningful(value: Any) -> bool:
+    return value not in ("", None, False, (), [], {}) and value != "default"
+
+
+def summarize(payload: Mapping[str, Any] | None, limit: int = 110) -> str:
+    """A one-line summary of a (redacted) payload: its meaningful fields, shortened."""
+    if payload is None:
+        return ""
+    if set(payload) == {"redacted"}:
+        return f"[{payload['redacted']}]"
+    text = "; ".join(f"{k}={_short(v)}" for k, v in payload.items() if _meaningful(v))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def state_label(name: str, lang: str) -> str:
+    """A state's name with its short Chinese name, in the order ``lang`` reads first."""
+    spec = state_spec(name)
+    if spec is None:
+        return name
+    zh = spec.zh.split("（")[0]
+    return f"{zh} {name}" if lang == "zh" else f"{name} ({zh})"
+
+
+def timeline_lines(
+    view: CaseView, verdict: Verdict | None = None, lang: str = "en", *, subtype: str = ""
+) -> list[str]:
+    """The case's history as text lines, grouped by the six stages, as ``view`` may see it."""
+    zh = lang == "zh"
+    st = state_spec(view.state)
+    out = []
+    category = view.category + (f"/{subtype}" if subtype else "")
+    if zh:
+        out.append(f"案件 {view.case_id}（{category}），层级 {view.level}")
+        out.append(
+            f"当前状态：{st.zh if st else view.state}（{view.state}），阶段：{view.stage_zh}"
+        )
+        out.append(
+            f"查看身份：{STANDING_ZH.get(view.standing, view.standing)}（{view.standing}），"
+            "内容按该身份的权限脱敏"
+        )
+    else:
+        out.append(f"case {view.case_id} ({category}), level {view.level}")
+        out.append(f"state: {view.state} ({st.en if st else ''}), stage: {view.stage}")
+        out.append(f"viewed as: {view.standing} (redacted to that standing's rights)")
+    stages = event_stages(view.timeline)
+    current: Stage | None = None
+    state = NEW
+    for entry, stage in zip(view.timeline, stages, strict=True):
+        if stage is not current:
+            current = stage
+            out.append("")
+            out.append(f"【{stage.zh}】 {stage.en}" if zh else f"[{stage.en}] {stage.zh}")
+        label = entry.label_zh if zh else entry.type
+        who = entry.actor or ("（已隐去）" if zh else "(hidden)")
+        moved = f"→ {entry.state}" if entry.state != state else ""
+        state = entry.state
+        out.append(
+            f"  {entry.seq:>3}  {entry.at[:16].replace('T', ' ')}  {_pad(label, 20)} "
+            f"{_pad(who, 10)} {_pad('(' + (entry.acted_as or '?') + ')', 15)} "
+            f"{entry.hash[:12]}  {moved}".rstrip()
+        )
+        detail = summarize(entry.payload)
+        if detail:
+            out.append(f"{'':8}{detail}")
+    if verdict is not None:
+        out.append("")
+        out.append(verdict.describe(lang))
+    return out
