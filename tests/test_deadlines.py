@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from helpers import EPOCH, Env, apply_cmd
-from mediation import CaseSummary, Deadline, MemoryStore, Policy, StoredEvent
+from mediation import WORKFLOW, CaseSummary, Deadline, MemoryStore, Policy, StoredEvent
 from mediation import commands as cmd
 from mediation._deadlines import add_working_days
 
@@ -222,8 +222,17 @@ def test_policy_changes_the_defaults() -> None:
 
 def test_defaults() -> None:
     p = Policy()
-    assert (p.term_days, p.labour_term_days, p.acceptance_working_days) == (30, 15, 3)
-    assert (p.judicial_window_days, p.l0_days, p.recusal) == (30, 7, "default")
+    assert (p.term_days, p.labour_term_days, p.acceptance_working_days) == (None, None, None)
+    assert (p.judicial_window_days, p.l0_days, p.recusal) == (None, None, "default")
+    days = {d.kind: p.days(d) for d in WORKFLOW.deadlines}
+    assert days == {
+        "acceptance": 3,
+        "labour_term": 15,
+        "term": 30,
+        "l0_escalation": 7,
+        "judicial_window": 30,
+    }
+    assert Policy(term_days=45).days(next(d for d in WORKFLOW.deadlines if d.kind == "term")) == 45
 
 
 def test_deadlines_default_to_the_service_clock() -> None:

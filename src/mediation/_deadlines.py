@@ -10,35 +10,49 @@ Time stops while a case is paused.
 from __future__ import annotations
 
 import datetime as _dt
+from typing import Any
 
 import attrs
 
 from ._case import Case, CaseSummary
 from ._commands import int_in, one_of
 from ._events import parse_time
+from ._spec import DeadlineSpec, workflow_of
 
 __all__ = ["Deadline", "Policy", "deadlines", "summary_deadlines"]
 
-_OPEN_BEFORE_AGREEMENT = ("registered", "meeting_scheduled", "negotiating", "agreement_drafted")
+
+def _days(lo: int, hi: int) -> Any:
+    return attrs.field(default=None, validator=attrs.validators.optional(int_in(lo, hi)))
 
 
 @attrs.frozen
 class Policy:
-    """Configurable rules: deadlines in days and the recusal profile new cases take."""
+    """Configurable rules: the recusal profile new cases take, and deadlines in days.
+
+    A deadline left ``None`` takes the days its workflow version declares (``docs/workflow.md``);
+    a value set here overrides it for every case.
+    """
 
     #: "default" (ties disqualify; the director decides requests), "sz" (one party's request removes
     #: the person, SZ23), "court" (every party may waive a tie, TY2016 15; ODR2021 13)
     recusal: str = attrs.field(default="default", validator=one_of("default", "sz", "court"))
-    term_days: int = attrs.field(default=30, validator=int_in(1, 365))
-    labour_term_days: int = attrs.field(default=15, validator=int_in(1, 365))
-    acceptance_working_days: int = attrs.field(default=3, validator=int_in(1, 60))
-    judicial_window_days: int = attrs.field(default=30, validator=int_in(1, 365))
-    l0_days: int = attrs.field(default=7, validator=int_in(1, 365))
+    term_days: int | None = _days(1, 365)
+    labour_term_days: int | None = _days(1, 365)
+    acceptance_working_days: int | None = _days(1, 60)
+    judicial_window_days: int | None = _days(1, 365)
+    l0_days: int | None = _days(1, 365)
+
+    def days(self, spec: DeadlineSpec) -> int:
+        """The days of deadline ``spec``: this policy's override, else the declared ones."""
+        value = getattr(self, spec.policy) if spec.policy else None
+        return spec.days if value is None else int(value)
 
 
 @attrs.frozen
 class Deadline:
-    kind: str  # "acceptance", "term", "labour_term", "l0_escalation", "judicial_window"
+    #: the declared deadline's kind ("acceptance", "term", "labour_term", "l0_escalation", ...)
+    kind: str
     due: _dt.datetime
     overdue: bool
     basis: str
@@ -53,34 +67,51 @@ def add_working_days(start: _dt.datetime, days: int) -> _dt.datetime:
     return out
 
 
+def _applies(spec: DeadlineSpec, row: CaseSummary | Case) -> bool:
+    if row.state not in spec.states:
+        return False
+    if spec.category is not None and row.category != spec.category:
+        return False
+    if spec.unless_category is not None and row.category == spec.unless_category:
+        return False
+    if spec.level is not None and row.level != spec.level:
+        return False
+    if spec.open_while is not None:
+        attribute, value = spec.open_while
+        if getattr(row, attribute) != value:
+            return False
+    return True
+
+
+def _deadline(
+    spec: DeadlineSpec, row: CaseSummary | Case, now: _dt.datetime, policy: Policy
+) -> Deadline | None:
+    start = getattr(row, spec.start, None)
+    if start is None or not _applies(spec, row):
+        return None
+    days = policy.days(spec) + (row.extra_days if spec.extendable else 0)
+    paused = _dt.timedelta(seconds=row.paused_seconds)
+    begin = parse_time(start)
+    if spec.working_days:
+        due = add_working_days(begin, days) + paused
+    else:
+        due = begin + _dt.timedelta(days=days) + paused
+    return Deadline(spec.kind, due, spec.warns and now > due, spec.basis)
+
+
 def summary_deadlines(s: CaseSummary, now: _dt.datetime, policy: Policy) -> tuple[Deadline, ...]:
-    """The deadlines an open case is under, from its summary row alone (no replay)."""
-    out: list[Deadline] = []
-    opened = parse_time(s.opened_at)
-    paused = _dt.timedelta(seconds=s.paused_seconds)
+    """The deadlines an open case is under, from its summary row alone (no replay): those its
+    workflow version declares that run from a time the row holds."""
     if s.paused:
         return ()  # the clock is stopped
-    if s.state == "applied":
-        due = add_working_days(opened, policy.acceptance_working_days)
-        out.append(Deadline("acceptance", due, now > due, "ODR2021 12 (by analogy)"))
-    if s.state in ("applied", *_OPEN_BEFORE_AGREEMENT):
-        if s.category == "劳动争议":
-            due = opened + _dt.timedelta(days=policy.labour_term_days + s.extra_days) + paused
-            out.append(Deadline("labour_term", due, now > due, "LDL14"))
-        elif s.registered_at is not None:
-            start = parse_time(s.registered_at)
-            due = start + _dt.timedelta(days=policy.term_days + s.extra_days) + paused
-            out.append(Deadline("term", due, now > due, "R2002 33; NB27; SZ25"))
-        if s.level == "L0":
-            due = opened + _dt.timedelta(days=policy.l0_days) + paused
-            out.append(Deadline("l0_escalation", due, now > due, "policy"))
-    return tuple(out)
+    out = (_deadline(spec, s, now, policy) for spec in workflow_of(s.workflow).deadlines)
+    return tuple(d for d in out if d is not None)
 
 
 def deadlines(case: Case, now: _dt.datetime, policy: Policy) -> tuple[Deadline, ...]:
-    """The deadlines of a case, including the judicial-confirmation window once effective."""
-    out = list(summary_deadlines(case.summary(), now, policy))
-    if case.effective_at is not None and case.judicial == "none":
-        due = parse_time(case.effective_at) + _dt.timedelta(days=policy.judicial_window_days)
-        out.append(Deadline("judicial_window", due, False, "PML33"))
-    return tuple(out)
+    """The deadlines of a case, including those that run from times only the case holds (the
+    judicial-confirmation window, from the agreement's effect)."""
+    if case.paused:
+        return ()
+    out = (_deadline(spec, case, now, policy) for spec in case.workflow.deadlines)
+    return tuple(d for d in out if d is not None)

@@ -107,9 +107,12 @@ class DeadlineSpec:
     working_days: bool = False
     #: extended by the days the parties agreed to (``extend_term``)
     extendable: bool = False
-    #: only for cases of this category / at this level (None: every case)
+    #: only for cases of this category / not of that one / at this level (None: every case)
     category: str | None = None
+    unless_category: str | None = None
     level: str | None = None
+    #: (case attribute, value): the deadline runs only while the attribute has that value
+    open_while: tuple[str, str] | None = None
     #: the ``Policy`` attribute that overrides ``days`` when the host sets it
     policy: str | None = None
     #: False for a window a party may use (judicial confirmation), not an obligation that warns

@@ -728,6 +728,7 @@ DEADLINES = (
         30,
         "R2002 33; NB27; SZ25",
         extendable=True,
+        unless_category="劳动争议",
         policy="term_days",
     ),
     DeadlineSpec(
@@ -740,6 +741,7 @@ DEADLINES = (
         30,
         "PML33",
         policy="judicial_window_days",
+        open_while=("judicial", "none"),
         warns=False,
     ),
 )
