@@ -24,7 +24,6 @@ import attrs
 
 from ._authz import Directory, relations_in
 from ._case import Case, apply_event
-from ._commands import _ID_RE as _ID
 from ._commands import COMMAND_TYPES, from_payload
 from ._errors import IntegrityViolation, MediationError
 from ._events import (
@@ -38,6 +37,7 @@ from ._events import (
 )
 from ._guards import GUARDS, NAMES_PEOPLE, Context, Reason, check_people
 from ._privacy import with_sealed_standins
+from ._validators import _ID_RE as _ID
 from ._workflow import NEW, WORKFLOW, CommandSpec, Role
 
 __all__ = ["Fault", "FaultKind", "Verdict", "replay", "verify"]

@@ -14,8 +14,9 @@ import datetime as _dt
 import attrs
 
 from ._case import Case, CaseSummary
-from ._commands import int_in, one_of
 from ._events import parse_time
+from ._validators import int_in, one_of, plain_word
+from ._vocab import Category, DeadlineKind, JudicialStatus, Level, RecusalProfile
 
 __all__ = ["Deadline", "Policy", "deadlines", "summary_deadlines"]
 
@@ -26,9 +27,12 @@ _OPEN_BEFORE_AGREEMENT = ("registered", "meeting_scheduled", "negotiating", "agr
 class Policy:
     """Configurable rules: deadlines in days and the recusal profile new cases take."""
 
-    #: "default" (ties disqualify; the director decides requests), "sz" (one party's request removes
-    #: the person, SZ23), "court" (every party may waive a tie, TY2016 15; ODR2021 13)
-    recusal: str = attrs.field(default="default", validator=one_of("default", "sz", "court"))
+    #: a :class:`RecusalProfile`: "default" (ties disqualify; the director decides requests), "sz"
+    #: (one party's request removes the person, SZ23), "court" (every party may waive a tie,
+    #: TY2016 15; ODR2021 13)
+    recusal: str = attrs.field(
+        default=RecusalProfile.DEFAULT, converter=plain_word, validator=one_of(*RecusalProfile)
+    )
     term_days: int = attrs.field(default=30, validator=int_in(1, 365))
     labour_term_days: int = attrs.field(default=15, validator=int_in(1, 365))
     acceptance_working_days: int = attrs.field(default=3, validator=int_in(1, 60))
@@ -38,7 +42,7 @@ class Policy:
 
 @attrs.frozen
 class Deadline:
-    kind: str  # "acceptance", "term", "labour_term", "l0_escalation", "judicial_window"
+    kind: str  # a DeadlineKind value: "acceptance", "term", "labour_term", ...
     due: _dt.datetime
     overdue: bool
     basis: str
@@ -62,25 +66,27 @@ def summary_deadlines(s: CaseSummary, now: _dt.datetime, policy: Policy) -> tupl
         return ()  # the clock is stopped
     if s.state == "applied":
         due = add_working_days(opened, policy.acceptance_working_days)
-        out.append(Deadline("acceptance", due, now > due, "ODR2021 12 (by analogy)"))
+        out.append(
+            Deadline(DeadlineKind.ACCEPTANCE.value, due, now > due, "ODR2021 12 (by analogy)")
+        )
     if s.state in ("applied", *_OPEN_BEFORE_AGREEMENT):
-        if s.category == "劳动争议":
+        if s.category == Category.LABOUR:
             due = opened + _dt.timedelta(days=policy.labour_term_days + s.extra_days) + paused
-            out.append(Deadline("labour_term", due, now > due, "LDL14"))
+            out.append(Deadline(DeadlineKind.LABOUR_TERM.value, due, now > due, "LDL14"))
         elif s.registered_at is not None:
             start = parse_time(s.registered_at)
             due = start + _dt.timedelta(days=policy.term_days + s.extra_days) + paused
-            out.append(Deadline("term", due, now > due, "R2002 33; NB27; SZ25"))
-        if s.level == "L0":
+            out.append(Deadline(DeadlineKind.TERM.value, due, now > due, "R2002 33; NB27; SZ25"))
+        if s.level == Level.L0:
             due = opened + _dt.timedelta(days=policy.l0_days) + paused
-            out.append(Deadline("l0_escalation", due, now > due, "policy"))
+            out.append(Deadline(DeadlineKind.L0_ESCALATION.value, due, now > due, "policy"))
     return tuple(out)
 
 
 def deadlines(case: Case, now: _dt.datetime, policy: Policy) -> tuple[Deadline, ...]:
     """The deadlines of a case, including the judicial-confirmation window once effective."""
     out = list(summary_deadlines(case.summary(), now, policy))
-    if case.effective_at is not None and case.judicial == "none":
+    if case.effective_at is not None and case.judicial == JudicialStatus.NONE:
         due = parse_time(case.effective_at) + _dt.timedelta(days=policy.judicial_window_days)
-        out.append(Deadline("judicial_window", due, False, "PML33"))
+        out.append(Deadline(DeadlineKind.JUDICIAL_WINDOW.value, due, False, "PML33"))
     return tuple(out)

@@ -16,9 +16,9 @@ import attrs
 
 from ._authz import Directory
 from ._case import Case, signature_slot
-from ._commands import CLOSE_RELATIVES
 from ._errors import GuardFailed, InvalidCommand
 from ._events import parse_time
+from ._vocab import CLOSE_RELATIVES
 from ._workflow import WORKFLOW, Role
 
 __all__ = [

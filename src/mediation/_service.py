@@ -32,7 +32,7 @@ from transitions import MachineError
 from ._audit import Verdict, replay, verify
 from ._authz import Actor, Directory, StaticDirectory, authorize
 from ._case import Case, CaseSummary, apply_event
-from ._commands import _ID_RE, COMMAND_TYPES, Command, to_payload
+from ._commands import COMMAND_TYPES, Command, to_payload
 from ._deadlines import Deadline, Policy, deadlines, summary_deadlines
 from ._errors import (
     CaseExists,
@@ -60,6 +60,7 @@ from ._events import (
 from ._guards import GUARDS, NAMES_PEOPLE, Context, check_people, condition
 from ._privacy import SEALS_PERSONAL_DATA, Vault, seal_payload, unseal_payload
 from ._stats import Statistics, compute_statistics
+from ._validators import _ID_RE
 from ._views import CaseView, view_case
 from ._workflow import NEW, WORKFLOW, CommandSpec, Role, build_machine
 from .stores._base import Store
