@@ -22,7 +22,7 @@ from mediation import (
     SQLiteStore,
 )
 from mediation import commands as cmd
-from mediation._commands import MAX_TEXT
+from mediation._validators import MAX_TEXT
 
 
 def invalid(field: str | None, build: Callable[[], object]) -> InvalidCommand:

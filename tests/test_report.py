@@ -21,6 +21,7 @@ import pytest
 
 from mediation import WORKFLOW, Stage
 from mediation._audit import Verdict
+from mediation.commands import Command
 from mediation._diagrams import layout, mermaid
 from mediation._html import PAGE, PARTS, render_html, template, template_text
 from mediation._report import event_stages, path_of, state_svg
@@ -207,15 +208,26 @@ def test_the_layout_is_derived_from_the_declaration() -> None:
     assert len(set(grid.cells.values())) == len(grid.cells) == len(WORKFLOW.states)
 
 
+def _named(name: str) -> type:
+    """A payload class for a command added in a test's copy of the workflow."""
+    return type(name.title(), (Command,), {"name": name})
+
+
 def test_the_layout_follows_a_changed_declaration() -> None:
     """A terminal state reached from within its stage extends the main row; one reached only from
     an earlier stage is stacked below; the drawing grows to fit."""
     spec = WORKFLOW.state("agreement_effective")
     lapsed = attrs.evolve(WORKFLOW.state("refused"), name="lapsed", stage=spec.stage)
     declined = attrs.evolve(lapsed, name="declined")
-    lapse = attrs.evolve(WORKFLOW.command("sign"), name="lapse", target="lapsed")
+    lapse = attrs.evolve(
+        WORKFLOW.command("sign"), name="lapse", target="lapsed", payload=_named("lapse")
+    )
     decline = attrs.evolve(
-        WORKFLOW.command("sign"), name="decline", sources=("negotiating",), target="declined"
+        WORKFLOW.command("sign"),
+        name="decline",
+        sources=("negotiating",),
+        target="declined",
+        payload=_named("decline"),
     )
     workflow = attrs.evolve(
         WORKFLOW,

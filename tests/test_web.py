@@ -650,9 +650,9 @@ def test_every_class_has_a_bilingual_docstring_with_its_basis() -> None:
 def test_the_whitespace_of_the_required_text_pattern_is_str_isspace() -> None:
     """The schema's idea of blank text is ``str.strip``'s, spelled out (ECMA-262's ``\\s`` is not
     Python's)."""
-    from mediation import _commands
+    from mediation import _validators
 
-    pattern = re.compile(_commands.REQUIRED_TEXT_PATTERN)
+    pattern = re.compile(_validators.REQUIRED_TEXT_PATTERN)
     for code in range(0x3100):  # every white space character lies below U+3100
         ch = chr(code)
         if 0xD800 <= code <= 0xDFFF:

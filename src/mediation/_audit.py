@@ -25,7 +25,6 @@ import attrs
 
 from ._authz import TRUSTED, Directory
 from ._case import Case, apply_event
-from ._commands import _ID_RE as _ID
 from ._commands import from_payload
 from ._decide import decide
 from ._errors import (
@@ -47,6 +46,7 @@ from ._events import (
 )
 from ._privacy import with_sealed_standins
 from ._spec import workflow_of
+from ._validators import _ID_RE as _ID
 
 __all__ = ["Fault", "FaultKind", "Verdict", "replay", "verify"]
 

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._commands import ident
 from ._errors import InvalidCommand, NotPermitted
+from ._validators import ident
 from ._workflow import NEW, CommandSpec, Relation, Role
 
 __all__ = [

@@ -3,21 +3,64 @@
 A command object is what a host app builds from a request; the service turns it into a payload
 (a JSON-native dict, :func:`to_payload`) once, and from then on guards, the event and replay all read
 that payload.  :func:`from_payload` is the inverse, used for untrusted input (imports, the CLI).
+
+The field validators, each declaring the JSON Schema of what it accepts, are in :mod:`._validators`;
+the closed vocabularies, as enums, in :mod:`._vocab`.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
-import re
+import enum
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
 
 from ._errors import InvalidCommand
+from ._validators import (
+    MAX_ITEMS,
+    MAX_SHORT,
+    _show,
+    a_date,
+    a_media_type,
+    a_sha256,
+    aware,
+    flag,
+    ident,
+    instance,
+    int_in,
+    items,
+    one_of,
+    opt_ident,
+    optional,
+    parse_date,
+    parse_datetime,
+    plain_word,
+    text,
+)
+from ._vocab import (
+    PERSONAL_CONSENTS,
+    Category,
+    ConsentSubject,
+    HandledElsewhere,
+    InviteeKind,
+    JudicialStatus,
+    Level,
+    PartyKind,
+    PauseReason,
+    Performed,
+    RecusalProfile,
+    ReportSource,
+    ReservedMatter,
+    Route,
+    SignMethod,
+    Subtype,
+    TieKind,
+    TransferTarget,
+)
 
 __all__ = [
     "COMMAND_TYPES",
@@ -30,257 +73,24 @@ __all__ = [
     "to_payload",
 ]
 
-MAX_TEXT = 4000
-MAX_SHORT = 200
-MAX_ITEMS = 50
-_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}\Z")
-_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
-_MEDIA = re.compile(r"[a-z0-9.+-]+/[a-z0-9.+-]+\Z")
 
-# -- validators ------------------------------------------------------------------------------------
+# -- vocabularies ----------------------------------------------------------------------------------
 #
-# Every validator carries ``json_schema``: the JSON Schema (draft 2020-12) of the JSON values it
-# accepts once decoded by :func:`from_payload`.  :mod:`mediation.web` builds each command's schema
-# from them and ``docs/commands.md`` its field tables, so the schema, the documentation and the
-# validation that the service and replay run are one declaration.  Nested value objects appear as
-# ``{"$ref": "#/$defs/<class name>"}``.
-
-#: a validator: ``check(instance, attribute, value)`` raises :class:`InvalidCommand` or returns
-Check = Callable[[Any, "attrs.Attribute[Any]", Any], None]
-
-#: characters ``str.isspace`` and ``str.strip`` treat as white space, as regular-expression ranges
-_SPACE = (
-    "\\t\\n\\u000b\\u000c\\r\\u001c-\\u001f \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029"
-    "\\u202f\\u205f\\u3000"
-)
-#: the control characters text may not hold (all below U+0020 except tab and newline)
-_CONTROL = "\\u0000-\\u0008\\u000b-\\u001f"
-_BLANK_OK = "\\t\\n \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
-#: JSON Schema patterns (ECMA-262 syntax, also valid for Python's ``re``); anchored with ^ and $
-TEXT_PATTERN = f"^[^{_CONTROL}]*$"
-#: text with at least one character that is neither white space nor a control character
-REQUIRED_TEXT_PATTERN = f"^[{_BLANK_OK}]*[^{_SPACE}{_CONTROL}][^{_CONTROL}]*$"
-ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$"
-OPT_ID_PATTERN = "^([A-Za-z0-9][A-Za-z0-9_.:@-]{0,63})?$"
-SHA256_PATTERN = "^[0-9a-f]{64}$"
-MEDIA_TYPE_PATTERN = "^[a-z0-9.+-]+/[a-z0-9.+-]+$"
-DATE_PATTERN = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-DATETIME_PATTERN = (
-    "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
-    "(\\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
-)
-_DATE_SCHEMA: dict[str, Any] = {"type": "string", "format": "date", "pattern": DATE_PATTERN}
-_DATETIME_SCHEMA: dict[str, Any] = {
-    "type": "string",
-    "format": "date-time",
-    "pattern": DATETIME_PATTERN,
-}
-
-
-def _schema(check: Check, schema: dict[str, Any]) -> Check:
-    """Attach ``schema`` to ``check`` as ``check.json_schema``."""
-    check.json_schema = schema  # type: ignore[attr-defined]
-    return check
-
-
-def json_schema_of(check: object) -> dict[str, Any]:
-    """The JSON Schema a validator declares (a fresh copy); ``LookupError`` if it declares none."""
-    schema = getattr(check, "json_schema", None)
-    if not isinstance(schema, dict):
-        raise LookupError(f"validator {check!r} declares no json_schema")
-    return copy.deepcopy(schema)
-
-
-def _type_schema(of: type) -> dict[str, Any]:
-    if of is _dt.date:
-        return dict(_DATE_SCHEMA)
-    if attrs.has(of):
-        return {"$ref": f"#/$defs/{of.__name__}"}
-    raise TypeError(f"no JSON Schema for {of.__name__}")
-
-
-def _show(value: object) -> str:
-    """A short, safe rendering of an offending value for a message (never the whole input)."""
-    if isinstance(value, str):
-        return repr(value[:60]) + ("..." if len(value) > 60 else "")
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, int):
-        return repr(value) if value.bit_length() <= 64 else "a very large integer"
-    return f"a {type(value).__name__}"
-
-
-def _fail(attr: attrs.Attribute[Any], message: str) -> typing.NoReturn:
-    raise InvalidCommand(f"{attr.name}: {message}", field=attr.name)
-
-
-def _clean_text(value: object, attr: attrs.Attribute[Any], limit: int) -> str:
-    if not isinstance(value, str):
-        _fail(attr, f"expected text, got {type(value).__name__}")
-    if len(value) > limit:
-        _fail(attr, f"longer than {limit} characters ({len(value)})")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        _fail(attr, "contains unpaired surrogates")
-    if any(ord(ch) < 32 and ch not in "\n\t" for ch in value):
-        _fail(attr, "contains control characters")
-    return value
-
-
-def text(limit: int = MAX_TEXT, *, required: bool = False) -> Check:
-    """Text of at most ``limit`` characters, without control characters other than tab and
-    newline; ``required``: not blank."""
-
-    def check(_: object, attr: attrs.Attribute[Any], value: object) -> None:
-        value = _clean_text(value, attr, limit)
-        if required and not value.strip():
-            _fail(attr, "must not be empty")
-
-    schema: dict[str, Any] = {"type": "string", "maxLength": limit, "pattern": TEXT_PATTERN}
-    if required:
-        schema.update(minLength=1, pattern=REQUIRED_TEXT_PATTERN)
-    return _schema(check, schema)
-
-
-def ident(_: object, attr: attrs.Attribute[Any], value: object) -> None:
-    """An id: 1-64 of ``A-Z a-z 0-9 _ . : @ -``, starting with a letter or digit."""
-    if not isinstance(value, str) or not _ID_RE.match(value):
-        _fail(attr, f"not a valid id: {_show(value)} (1-64 of A-Z a-z 0-9 _ . : @ -)")
-
-
-_schema(ident, {"type": "string", "maxLength": 64, "pattern": ID_PATTERN})
-
-
-def opt_ident(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
-    """An id, or ``""``."""
-    if value != "":
-        ident(inst, attr, value)
-
-
-_schema(opt_ident, {"type": "string", "maxLength": 64, "pattern": OPT_ID_PATTERN})
-
-
-def one_of(*choices: str) -> Check:
-    """One of ``choices`` (in the schema, in this order)."""
-    allowed = frozenset(choices)
-
-    def check(_: object, attr: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, str) or value not in allowed:
-            _fail(attr, f"{_show(value)} is not one of {', '.join(sorted(allowed))}")
-
-    return _schema(check, {"type": "string", "enum": list(choices)})
-
-
-def flag(_: object, attr: attrs.Attribute[Any], value: object) -> None:
-    """``true`` or ``false``."""
-    if not isinstance(value, bool):
-        _fail(attr, f"expected true/false, got {type(value).__name__}")
-
-
-_schema(flag, {"type": "boolean"})
-
-
-def int_in(lo: int, hi: int) -> Check:
-    """An integer (not a boolean, not a float) from ``lo`` to ``hi``."""
-
-    def check(_: object, attr: attrs.Attribute[Any], value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            _fail(attr, f"expected an integer in {lo}..{hi}, got {_show(value)}")
-
-    return _schema(check, {"type": "integer", "minimum": lo, "maximum": hi})
-
-
-def items(of: Check | type, *, min_len: int = 0) -> Check:
-    """A tuple (a JSON array) of ``min_len`` to :data:`MAX_ITEMS` items, each an ``of``."""
-
-    def check(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, tuple):
-            _fail(attr, f"expected a tuple, got {type(value).__name__}")
-        if not min_len <= len(value) <= MAX_ITEMS:
-            _fail(attr, f"expected {min_len}..{MAX_ITEMS} items, got {len(value)}")
-        for item in value:
-            if isinstance(of, type):
-                if not isinstance(item, of):
-                    _fail(attr, f"expected {of.__name__} items, got {type(item).__name__}")
-            else:
-                of(inst, attr, item)
-
-    schema: dict[str, Any] = {
-        "type": "array",
-        "items": _type_schema(of) if isinstance(of, type) else json_schema_of(of),
-        "maxItems": MAX_ITEMS,
-    }
-    if min_len:
-        schema["minItems"] = min_len
-    return _schema(check, schema)
-
-
-def aware(_: object, attr: attrs.Attribute[Any], value: object) -> None:
-    """A timezone-aware datetime (in JSON: RFC 3339 with ``Z`` or an offset)."""
-    if not isinstance(value, _dt.datetime):
-        _fail(attr, f"expected a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        _fail(attr, "naive datetime: give a timezone-aware one")
-    try:
-        value.astimezone(_dt.timezone.utc)
-    except OverflowError:
-        _fail(attr, "outside the years 1-9999 in UTC")
-
-
-_schema(aware, _DATETIME_SCHEMA)
-
-
-def a_date(_: object, attr: attrs.Attribute[Any], value: object) -> None:
-    """A date, not a datetime (in JSON: ``YYYY-MM-DD``)."""
-    if not isinstance(value, _dt.date) or isinstance(value, _dt.datetime):
-        _fail(attr, f"expected a date, got {type(value).__name__}")
-
-
-_schema(a_date, _DATE_SCHEMA)
-
-
-def optional(of: type) -> Check:
-    """An ``of`` or ``None`` (``null``); for ``of=date``, a datetime is not a date."""
-
-    def check(_: object, attr: attrs.Attribute[Any], value: object) -> None:
-        if value is not None and (
-            not isinstance(value, of) or (of is _dt.date and isinstance(value, _dt.datetime))
-        ):
-            _fail(attr, f"expected {of.__name__} or None, got {type(value).__name__}")
-
-    return _schema(check, {"anyOf": [_type_schema(of), {"type": "null"}]})
-
-
-def instance(of: type) -> Check:
-    """Like ``attrs.validators.instance_of``, but raising :class:`InvalidCommand`."""
-
-    def check(_: object, attr: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, of):
-            _fail(attr, f"expected {of.__name__}, got {type(value).__name__}")
-
-    return _schema(check, _type_schema(of))
-
-
-def a_sha256(_: object, attr: attrs.Attribute[Any], value: object) -> None:
-    """64 lowercase hex digits."""
-    if not isinstance(value, str) or not _HEX64.match(value):
-        _fail(attr, "expected 64 lowercase hex digits")
-
-
-_schema(a_sha256, {"type": "string", "pattern": SHA256_PATTERN})
-
-
-def a_media_type(_: object, attr: attrs.Attribute[Any], value: object) -> None:
-    """A lowercase media type, ``type/subtype``."""
-    value = _clean_text(value, attr, MAX_SHORT)
-    if not value.strip():
-        _fail(attr, "must not be empty")
-    if not _MEDIA.match(value):
-        _fail(attr, f"not a media type: {_show(value)}")
-
-
-_schema(a_media_type, {"type": "string", "maxLength": MAX_SHORT, "pattern": MEDIA_TYPE_PATTERN})
+# The closed word lists are the ``str`` enums of :mod:`._vocab`; a field taking one word converts a
+# member to its value (:func:`plain_word`) and checks it with ``one_of(*TheEnum)``.  The tuples
+# below are those values as plain strings, in the order the JSON Schema lists them.
+
+CATEGORIES = tuple(c.value for c in Category)
+SUBTYPES = ("", *(t.value for t in Subtype))
+LEVELS = tuple(level.value for level in Level)
+ROUTES = tuple(r.value for r in Route)
+TIE_KINDS = tuple(k.value for k in TieKind)
+CONSENT_SUBJECTS = tuple(c.value for c in ConsentSubject)
+INVITEE_KINDS = tuple(k.value for k in InviteeKind)
+#: the levels a case opens at; L2 is reached by escalation only
+OPENING_LEVELS = (Level.L0, Level.L1)
+#: the statuses a ``record_judicial_confirmation`` records (``none`` is only where a case starts)
+_JUDICIAL_RECORDED = tuple(s for s in JudicialStatus if s is not JudicialStatus.NONE)
 
 
 def _tuple(value: object) -> object:
@@ -288,10 +98,6 @@ def _tuple(value: object) -> object:
 
 
 # -- value objects ---------------------------------------------------------------------------------
-
-#: close relatives under CC1045, plus the other grounds for recusal
-CLOSE_RELATIVES = ("spouse", "parent", "child", "sibling", "grandparent", "grandchild")
-TIE_KINDS = (*CLOSE_RELATIVES, "interest", "employee", "other")
 
 
 @attrs.frozen
@@ -311,7 +117,9 @@ class Party:
 
     id: str = attrs.field(validator=ident)
     name: str = attrs.field(validator=text(MAX_SHORT, required=True))
-    kind: str = attrs.field(default="person", validator=one_of("person", "organisation"))
+    kind: str = attrs.field(
+        default=PartyKind.PERSON, converter=plain_word, validator=one_of(*PartyKind)
+    )
     phone: str = attrs.field(default="", validator=text(40))
     address: str = attrs.field(default="", validator=text(MAX_SHORT))
     id_number: str = attrs.field(default="", validator=text(40))
@@ -325,7 +133,7 @@ class Tie:
     require recusal (G4: R2002 25; CC1045)."""
 
     person: str = attrs.field(validator=ident)
-    kind: str = attrs.field(validator=one_of(*TIE_KINDS))
+    kind: str = attrs.field(converter=plain_word, validator=one_of(*TieKind))
     note: str = attrs.field(default="", validator=text(MAX_SHORT))
 
 
@@ -336,11 +144,11 @@ class Scope:
     civil: bool = attrs.field(default=True, validator=flag)
     #: "", or the organ that already accepted or decided the matter
     handled_elsewhere: str = attrs.field(
-        default="", validator=one_of("", "court", "arbitration", "police", "administrative")
+        default="", converter=plain_word, validator=one_of("", *HandledElsewhere)
     )
     #: "", or a matter reserved to another authority
     reserved_matter: str = attrs.field(
-        default="", validator=one_of("", "marriage_status", "adoption_status", "identity")
+        default="", converter=plain_word, validator=one_of("", *ReservedMatter)
     )
     criminal: bool = attrs.field(default=False, validator=flag)
     public_security: bool = attrs.field(default=False, validator=flag)
@@ -369,16 +177,6 @@ class Command:
     __slots__ = ()
 
 
-CATEGORIES = (
-    "婚姻家庭", "邻里", "房屋宅基地", "合同", "生产经营", "损害赔偿", "山林土地", "征地拆迁",
-    "环境污染", "劳动争议", "消费", "医疗", "道路交通事故", "物业", "其他",
-)  # fmt: skip
-SUBTYPES = (
-    "", "噪声", "装修/渗漏水", "停车", "宠物", "高空抛物", "占用公共部位", "赡养/抚养", "租赁",
-)  # fmt: skip
-LEVELS = ("L0", "L1", "L2")
-
-
 def _parties(min_len: int) -> Any:
     return attrs.field(converter=_tuple, validator=items(Party, min_len=min_len))
 
@@ -390,17 +188,21 @@ def _docs() -> Any:
 @attrs.frozen
 class _Opening(Command):
     committee: str = attrs.field(validator=ident)
-    category: str = attrs.field(validator=one_of(*CATEGORIES))
+    category: str = attrs.field(converter=plain_word, validator=one_of(*Category))
     description: str = attrs.field(validator=text(required=True))
     applicants: tuple[Party, ...] = _parties(1)
     respondents: tuple[Party, ...] = _parties(1)
-    subtype: str = attrs.field(default="", validator=one_of(*SUBTYPES))
-    level: str = attrs.field(default="L1", validator=one_of(*LEVELS[:2]))
+    subtype: str = attrs.field(default="", converter=plain_word, validator=one_of("", *Subtype))
+    level: str = attrs.field(
+        default=Level.L1, converter=plain_word, validator=one_of(*OPENING_LEVELS)
+    )
     involves_privacy: bool = attrs.field(default=False, validator=flag)
     trade_secrets: bool = attrs.field(default=False, validator=flag)
     evidence: tuple[DocRef, ...] = _docs()
     #: recusal policy profile (DOMAIN.md G4): "" takes the service's policy when the case opens
-    profile: str = attrs.field(default="", validator=one_of("", "default", "sz", "court"))
+    profile: str = attrs.field(
+        default="", converter=plain_word, validator=one_of("", *RecusalProfile)
+    )
 
     #: what the class checks beyond its fields, for the JSON Schema (see :mod:`mediation.web`)
     json_schema_extra: ClassVar[Mapping[str, Any]] = {
@@ -432,8 +234,7 @@ class Report(_Opening):
 
     name: ClassVar[str] = "report"
     source: str = attrs.field(
-        default="grid",
-        validator=one_of("grid", "early_warning", "court_referral", "police_referral", "hotline"),
+        default=ReportSource.GRID, converter=plain_word, validator=one_of(*ReportSource)
     )
     source_ref: str = attrs.field(default="", validator=text(MAX_SHORT))
 
@@ -465,9 +266,6 @@ class Register(Command):
     note: str = attrs.field(default="", validator=text())
 
 
-ROUTES = ("litigation", "arbitration", "administrative", "police", "other_committee", "other")
-
-
 @attrs.frozen
 class NotAccept(Command):
     """不予受理 — the director declines the case, recording the reason and the route the parties
@@ -475,7 +273,7 @@ class NotAccept(Command):
 
     name: ClassVar[str] = "not_accept"
     reason: str = attrs.field(validator=text())
-    route: str = attrs.field(validator=one_of(*ROUTES))
+    route: str = attrs.field(converter=plain_word, validator=one_of(*Route))
 
 
 @attrs.frozen
@@ -529,34 +327,28 @@ class DecideRecusal(Command):
     reason: str = attrs.field(default="", validator=text())
 
 
-CONSENT_SUBJECTS = ("invitee", "waive_recusal", "extend_term", "reopen", "non_public")
-
-
 @attrs.frozen
 class Consent(Command):
     """当事人同意事项 — a party consents to an invitee, to waiving a recusal, to extending the term
     or to reopening, or asks for a non-public meeting (PML20; NB27; PML33)."""
 
     name: ClassVar[str] = "consent"
-    subject: str = attrs.field(validator=one_of(*CONSENT_SUBJECTS))
+    subject: str = attrs.field(converter=plain_word, validator=one_of(*ConsentSubject))
     person: str = attrs.field(default="", validator=opt_ident)
 
     json_schema_extra: ClassVar[Mapping[str, Any]] = {
         "$comment": "invitee and waive_recusal name a person; the other subjects take none",
-        "if": {"properties": {"subject": {"enum": ["invitee", "waive_recusal"]}}},
+        "if": {"properties": {"subject": {"enum": [c.value for c in PERSONAL_CONSENTS]}}},
         "then": {"required": ["person"], "properties": {"person": {"minLength": 1}}},
         "else": {"properties": {"person": {"const": ""}}},
     }
 
     def __attrs_post_init__(self) -> None:
-        if (self.subject in ("invitee", "waive_recusal")) != bool(self.person):
+        if (self.subject in PERSONAL_CONSENTS) != bool(self.person):
             raise InvalidCommand(
                 f"subject {self.subject!r} {'needs' if not self.person else 'takes no'} a person",
                 field="person",
             )
-
-
-INVITEE_KINDS = ("street_cadre", "police", "legal_adviser", "property_manager", "zongzhi", "other")
 
 
 @attrs.frozen
@@ -566,7 +358,7 @@ class Invite(Command):
 
     name: ClassVar[str] = "invite"
     invitee: str = attrs.field(validator=ident)
-    kind: str = attrs.field(validator=one_of(*INVITEE_KINDS))
+    kind: str = attrs.field(converter=plain_word, validator=one_of(*InviteeKind))
     undertaking: DocRef = attrs.field(validator=instance(DocRef))
     employer: str = attrs.field(default="", validator=text(MAX_SHORT))
     ties: tuple[Tie, ...] = attrs.field(default=(), converter=_tuple, validator=items(Tie))
@@ -643,7 +435,7 @@ class Sign(Command):
 
     name: ClassVar[str] = "sign"
     method: str = attrs.field(
-        default="signature", validator=one_of("signature", "seal", "fingerprint")
+        default=SignMethod.SIGNATURE, converter=plain_word, validator=one_of(*SignMethod)
     )
 
 
@@ -664,7 +456,9 @@ class RecordFollowUp(Command):
 
     name: ClassVar[str] = "record_follow_up"
     note: str = attrs.field(validator=text(required=True))
-    performed: str = attrs.field(default="no", validator=one_of("no", "partial", "yes"))
+    performed: str = attrs.field(
+        default=Performed.NO, converter=plain_word, validator=one_of(*Performed)
+    )
     satisfaction: int = attrs.field(default=0, validator=int_in(0, 5))  # 0: not asked
 
 
@@ -691,7 +485,7 @@ class ProposeTermination(Command):
 
     name: ClassVar[str] = "propose_termination"
     reason: str = attrs.field(validator=text(required=True))
-    route: str = attrs.field(validator=one_of(*ROUTES))
+    route: str = attrs.field(converter=plain_word, validator=one_of(*Route))
 
 
 @attrs.frozen
@@ -727,7 +521,7 @@ class Transfer(Command):
     or a court (PML25, 34)."""
 
     name: ClassVar[str] = "transfer"
-    to: str = attrs.field(validator=one_of("street_committee", "police", "authority", "court"))
+    to: str = attrs.field(converter=plain_word, validator=one_of(*TransferTarget))
     target: str = attrs.field(validator=text(MAX_SHORT, required=True))
     reason: str = attrs.field(validator=text(required=True))
     new_case: str = attrs.field(default="", validator=opt_ident)
@@ -748,7 +542,7 @@ class Pause(Command):
     (ODR2021 26)."""
 
     name: ClassVar[str] = "pause"
-    reason: str = attrs.field(validator=one_of("appraisal", "risk_report", "other"))
+    reason: str = attrs.field(converter=plain_word, validator=one_of(*PauseReason))
     note: str = attrs.field(default="", validator=text())
 
 
@@ -766,7 +560,7 @@ class RecordJudicialConfirmation(Command):
     every party listed), then the court's ruling (PML33)."""
 
     name: ClassVar[str] = "record_judicial_confirmation"
-    status: str = attrs.field(validator=one_of("applied", "confirmed", "rejected"))
+    status: str = attrs.field(converter=plain_word, validator=one_of(*_JUDICIAL_RECORDED))
     joint_applicants: tuple[str, ...] = attrs.field(
         default=(), converter=_tuple, validator=items(ident)
     )
@@ -806,6 +600,8 @@ def _fmt_dt(value: _dt.datetime) -> str:
 
 
 def _json_value(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, tuple):
@@ -835,54 +631,6 @@ def to_payload(obj: Any) -> dict[str, Any]:
             value if value is None or type(value) in (str, bool, int) else _json_value(value)
         )
     return out
-
-
-# RFC 3339 (the JSON Schema formats ``date`` and ``date-time``), parsed the same way on every
-# Python version: ``date.fromisoformat`` and ``datetime.fromisoformat`` accept more on 3.11 than on
-# 3.10, and a payload must not be valid on one and invalid on the other.
-_DATE_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z")
-_DATETIME_TEXT = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
-    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))?\Z"
-)
-
-
-def parse_date(value: object, where: str) -> _dt.date:
-    """``YYYY-MM-DD``, a real calendar date; else :class:`InvalidCommand` naming ``where``."""
-    m = _DATE_TEXT.match(value) if isinstance(value, str) else None
-    try:
-        if m is None:
-            raise ValueError
-        return _dt.date(int(m[1]), int(m[2]), int(m[3]))
-    except ValueError:
-        raise InvalidCommand(
-            f"{where}: bad date {_show(value)} (expected YYYY-MM-DD)", field=where
-        ) from None
-
-
-def parse_datetime(value: object, where: str) -> _dt.datetime:
-    """An RFC 3339 date-time with ``Z`` or an offset (fractions beyond microseconds are cut);
-    else :class:`InvalidCommand` naming ``where``.  Without an offset it is naive, and refused."""
-    m = _DATETIME_TEXT.match(value) if isinstance(value, str) else None
-    if m is not None and m[8] is None and m[9] is None:
-        raise InvalidCommand(
-            f"{where}: naive timestamp {_show(value)}: give a UTC offset or Z", field=where
-        )
-    try:
-        if m is None:
-            raise ValueError
-        tz = _dt.timezone.utc
-        if m[9] is not None:
-            offset = _dt.timedelta(hours=int(m[10]), minutes=int(m[11]))
-            tz = _dt.timezone(-offset if m[9] == "-" else offset) if offset else tz
-        micro = int((m[7] or "0").ljust(6, "0")[:6])
-        year, month, day, hour, minute, second = (int(m[i]) for i in range(1, 7))
-        return _dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
-    except ValueError:
-        raise InvalidCommand(
-            f"{where}: bad timestamp {_show(value)} (expected RFC 3339 with Z or an offset)",
-            field=where,
-        ) from None
 
 
 def _decode(tp: Any, value: Any, where: str) -> Any:

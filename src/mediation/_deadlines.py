@@ -15,9 +15,10 @@ from typing import Any
 import attrs
 
 from ._case import Case, CaseSummary
-from ._commands import int_in, one_of
 from ._events import parse_time
 from ._spec import DeadlineSpec, workflow_of
+from ._validators import int_in, one_of, plain_word
+from ._vocab import RecusalProfile
 
 __all__ = ["Deadline", "Policy", "deadlines", "summary_deadlines"]
 
@@ -36,7 +37,9 @@ class Policy:
 
     #: "default" (ties disqualify; the director decides requests), "sz" (one party's request removes
     #: the person, SZ23), "court" (every party may waive a tie, TY2016 15; ODR2021 13)
-    recusal: str = attrs.field(default="default", validator=one_of("default", "sz", "court"))
+    recusal: str = attrs.field(
+        default=RecusalProfile.DEFAULT, converter=plain_word, validator=one_of(*RecusalProfile)
+    )
     term_days: int | None = _days(1, 365)
     labour_term_days: int | None = _days(1, 365)
     acceptance_working_days: int | None = _days(1, 60)

@@ -16,11 +16,10 @@ import attrs
 
 from ._authz import Directory, Grant, _Trusted
 from ._case import Case, signature_slot
-from ._commands import CLOSE_RELATIVES
 from ._errors import GuardFailed, InvalidCommand
 from ._events import parse_time
 from ._spec import CommandSpec, PeopleRule
-from ._vocab import Role
+from ._vocab import CLOSE_RELATIVES, Role
 
 __all__ = [
     "GUARDS",

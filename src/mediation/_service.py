@@ -31,7 +31,7 @@ import attrs
 from ._audit import Verdict, replay, verify
 from ._authz import Actor, Directory, StaticDirectory, authorize
 from ._case import Case, CaseSummary, apply_event
-from ._commands import _ID_RE, Command, to_payload
+from ._commands import Command, to_payload
 from ._deadlines import Deadline, Policy, deadlines, summary_deadlines
 from ._decide import decide
 from ._errors import (
@@ -60,6 +60,7 @@ from ._events import (
 from ._privacy import Vault, seal_payload, unseal_payload
 from ._spec import Workflow, workflow_of
 from ._stats import Statistics, compute_statistics
+from ._validators import _ID_RE
 from ._views import CaseView, view_case
 from ._vocab import NEW, Role
 from ._workflow import WORKFLOW

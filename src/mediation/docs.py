@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _commands
+from . import _validators
 from ._authz import Actor, StaticDirectory
 from ._diagrams import mermaid_lines
 from ._errors import MediationError
@@ -240,14 +240,14 @@ def render_example(records: Sequence[StoredEvent] | None = None) -> str:
 # -- docs/commands.md ---------------------------------------------------------------------------------
 
 _PATTERN_WORDS = {
-    _commands.ID_PATTERN: "an id: 1–64 of `A-Z a-z 0-9 _ . : @ -`, first a letter or digit",
-    _commands.OPT_ID_PATTERN: '`""` or an id (1–64 of `A-Z a-z 0-9 _ . : @ -`)',
-    _commands.SHA256_PATTERN: "64 lowercase hex digits",
-    _commands.MEDIA_TYPE_PATTERN: "a lowercase media type, `type/subtype`",
-    _commands.TEXT_PATTERN: "no control characters but tab and newline",
-    _commands.REQUIRED_TEXT_PATTERN: "not blank; no control characters but tab and newline",
-    _commands.DATE_PATTERN: "`YYYY-MM-DD`",
-    _commands.DATETIME_PATTERN: "RFC 3339 with `Z` or an offset, e.g. `2026-03-05T19:00:00+08:00`",
+    _validators.ID_PATTERN: "an id: 1–64 of `A-Z a-z 0-9 _ . : @ -`, first a letter or digit",
+    _validators.OPT_ID_PATTERN: '`""` or an id (1–64 of `A-Z a-z 0-9 _ . : @ -`)',
+    _validators.SHA256_PATTERN: "64 lowercase hex digits",
+    _validators.MEDIA_TYPE_PATTERN: "a lowercase media type, `type/subtype`",
+    _validators.TEXT_PATTERN: "no control characters but tab and newline",
+    _validators.REQUIRED_TEXT_PATTERN: "not blank; no control characters but tab and newline",
+    _validators.DATE_PATTERN: "`YYYY-MM-DD`",
+    _validators.DATETIME_PATTERN: "RFC 3339 with `Z` or an offset, e.g. `2026-03-05T19:00:00+08:00`",
 }
 
 
@@ -281,8 +281,8 @@ def _constraints(schema: dict[str, Any]) -> str:
     if "minimum" in schema or "maximum" in schema:
         parts.append(f"{schema['minimum']}–{schema['maximum']}")
     if "maxLength" in schema and schema.get("pattern") not in (
-        _commands.ID_PATTERN,
-        _commands.OPT_ID_PATTERN,
+        _validators.ID_PATTERN,
+        _validators.OPT_ID_PATTERN,
     ):
         parts.append(f"at most {schema['maxLength']} characters")
     if "pattern" in schema:

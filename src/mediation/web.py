@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
-from . import _commands
-from ._commands import COMMAND_TYPES, Command, from_payload, json_schema_of, to_payload
+from . import _commands, _validators
+from ._commands import COMMAND_TYPES, Command, from_payload, to_payload
 from ._errors import (
     CaseExists,
     CaseNotFound,
@@ -89,7 +89,7 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
 def _unknown_command(name: object) -> InvalidCommand:
-    shown = name if isinstance(name, str) and name.isidentifier() else _commands._show(name)
+    shown = name if isinstance(name, str) and name.isidentifier() else _validators._show(name)
     return InvalidCommand(
         f"unknown command {shown}; the workflow's commands are {', '.join(COMMAND_TYPES)}",
         message_zh=f"未知命令 {shown}",
@@ -147,7 +147,7 @@ def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required: list[str] = []
     for field in attrs.fields(cls):
-        prop = json_schema_of(field.validator)
+        prop = _validators.json_schema_of(field.validator)
         if field.default is attrs.NOTHING:
             required.append(field.name)
         else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -26,6 +26,7 @@ from .._case import Case
 from .._errors import MediationError
 from .._events import StoredEvent
 from .._service import CaseService
+from .._vocab import PERSONAL_CONSENTS
 from .._workflow import NEW, WORKFLOW, CommandSpec, Role
 from ..stores.memory import MemoryStore
 
@@ -137,23 +138,29 @@ def _party(pid: str) -> cmd.Party:
 
 
 @st.composite
-def _opening(draw: st.DrawFn, world: World, name: str) -> cmd.Command:
+def _opening(draw: st.DrawFn, world: World, cls: type[cmd.Command]) -> cmd.Command:
     ids = draw(st.permutations(PARTY_IDS))
     n_app = draw(st.integers(1, 2))
     n_resp = draw(st.integers(1, 2))
+    C = cmd.Category
     base: dict[str, Any] = dict(
         committee=world.committee,
-        category=draw(st.sampled_from(("邻里", "物业", "合同", "婚姻家庭", "劳动争议"))),
+        category=draw(
+            st.sampled_from(
+                (C.NEIGHBOURHOOD, C.PROPERTY_MANAGEMENT, C.CONTRACT, C.MARRIAGE_FAMILY, C.LABOUR)
+            )
+        ),
         description=draw(_text),
         applicants=tuple(_party(p) for p in ids[:n_app]),
         respondents=tuple(_party(p) for p in ids[n_app : n_app + n_resp]),
-        level=draw(st.sampled_from(("L0", "L1"))),
+        level=draw(st.sampled_from((cmd.Level.L0, cmd.Level.L1))),
         involves_privacy=draw(st.booleans()),
-        profile=draw(st.sampled_from(("", "sz", "court"))),
+        profile=draw(st.sampled_from(("", cmd.RecusalProfile.SZ, cmd.RecusalProfile.COURT))),
     )
-    if name == "apply":
+    if cls is cmd.Apply:
         return cmd.Apply(**base, oral=draw(st.booleans()))
-    return cmd.Report(**base, source=draw(st.sampled_from(("grid", "early_warning"))))
+    source = draw(st.sampled_from((cmd.ReportSource.GRID, cmd.ReportSource.EARLY_WARNING)))
+    return cmd.Report(**base, source=source)
 
 
 def _people(case: Case) -> list[str]:
@@ -161,118 +168,165 @@ def _people(case: Case) -> list[str]:
 
 
 def _tie(draw: st.DrawFn, case: Case) -> cmd.Tie:
+    T = cmd.TieKind
     return cmd.Tie(
         draw(st.sampled_from(_people(case))),
-        draw(st.sampled_from(("spouse", "sibling", "interest", "other"))),
+        draw(st.sampled_from((T.SPOUSE, T.SIBLING, T.INTEREST, T.OTHER))),
     )
+
+
+@attrs.frozen
+class _Fit:
+    """What a command drawn for one case draws from: the world, the case and its people."""
+
+    world: World
+    case: Case
+    parties: list[str]
+    mediators: list[str]
+    person_pool: list[str]
+
+    @classmethod
+    def of(cls, world: World, case: Case) -> _Fit:
+        mediators = ["med1", "med2", "med3", "outsider-med", "p1"]
+        return cls(
+            world,
+            case,
+            list(case.party_ids) or list(PARTY_IDS[:2]),
+            mediators,
+            [*case.mediators, *case.invitees, *mediators[:2], *INVITEE_IDS],
+        )
+
+
+#: draws one command of a class for a case
+_Draw = Callable[[st.DrawFn, _Fit], cmd.Command]
+
+
+def _register(draw: st.DrawFn, f: _Fit) -> cmd.Command:
+    scope = draw(
+        st.one_of(
+            st.just(cmd.Scope()),
+            st.just(cmd.Scope()),
+            st.builds(cmd.Scope, civil=st.booleans(), criminal=st.booleans()),
+        )
+    )
+    return cmd.Register(scope)
+
+
+def _appoint_agent(draw: st.DrawFn, f: _Fit) -> cmd.Command:
+    agent = draw(st.sampled_from([a for a in AGENT_IDS if a not in f.case.agents] or AGENT_IDS))
+    return cmd.AppointAgent(cmd.Party(agent, "代理人" + agent), draw(_docs))
+
+
+def _assign_mediator(draw: st.DrawFn, f: _Fit) -> cmd.Command:
+    ties = (_tie(draw, f.case),) if draw(st.integers(0, 5)) == 0 else ()
+    who = draw(st.sampled_from([*f.case.co_mediators, *f.mediators]))
+    return cmd.AssignMediator(who, draw(st.booleans()), ties)
+
+
+def _decide_recusal(draw: st.DrawFn, f: _Fit) -> cmd.Command:
+    pending = list(f.case.recusal_requests) or f.person_pool
+    return cmd.DecideRecusal(draw(st.sampled_from(pending)), draw(st.booleans()))
+
+
+def _consent(draw: st.DrawFn, f: _Fit) -> cmd.Command:
+    subject = draw(st.sampled_from(cmd.ConsentSubject))
+    person = draw(st.sampled_from(f.person_pool)) if subject in PERSONAL_CONSENTS else ""
+    return cmd.Consent(subject, person)
+
+
+def _invite(draw: st.DrawFn, f: _Fit) -> cmd.Command:
+    kind = draw(st.sampled_from(cmd.InviteeKind))
+    employer = draw(st.sampled_from(("", "org1", "某律所")))
+    return cmd.Invite(draw(st.sampled_from(INVITEE_IDS)), kind, draw(_docs), employer)
+
+
+def _notify_rights(draw: st.DrawFn, f: _Fit) -> cmd.Command:
+    chosen = draw(st.lists(st.sampled_from(f.parties), min_size=1, unique=True))
+    return cmd.NotifyRights(tuple(chosen))
+
+
+def _draft_agreement(draw: st.DrawFn, f: _Fit) -> cmd.Command:
+    blank = draw(st.integers(0, 6)) == 0
+    return cmd.DraftAgreement(
+        cmd.AgreementContent(
+            facts="" if blank else draw(_text),
+            issues=draw(_text),
+            responsibilities=draw(_text),
+            obligations=draw(_text),
+            performance_method=draw(_text),
+            performance_place=draw(_text),
+            performance_deadline=dt.date(2026, 3, 1),
+        )
+    )
+
+
+def _judicial(draw: st.DrawFn, f: _Fit) -> cmd.Command:
+    J = cmd.JudicialStatus
+    status = draw(st.sampled_from((J.APPLIED, J.CONFIRMED, J.REJECTED)))
+    joint = tuple(f.parties) if draw(st.booleans()) else tuple(f.parties[:1])
+    return cmd.RecordJudicialConfirmation(status, joint if status is J.APPLIED else ())
+
+
+#: how :func:`command_for` draws each command class (a test checks every class has a row)
+_DRAWS: Mapping[type[cmd.Command], _Draw] = {
+    cmd.Apply: lambda d, f: d(_opening(f.world, cmd.Apply)),
+    cmd.Report: lambda d, f: d(_opening(f.world, cmd.Report)),
+    cmd.RecordConsent: lambda d, f: cmd.RecordConsent(),
+    cmd.Refuse: lambda d, f: cmd.Refuse(d(_text)),
+    cmd.Register: _register,
+    cmd.NotAccept: lambda d, f: cmd.NotAccept(d(_text), d(st.sampled_from(cmd.Route))),
+    cmd.AppointAgent: _appoint_agent,
+    cmd.AssignMediator: _assign_mediator,
+    cmd.RequestRecusal: lambda d, f: cmd.RequestRecusal(
+        d(st.sampled_from(f.person_pool)), d(_text)
+    ),
+    cmd.DeclareConflict: lambda d, f: cmd.DeclareConflict((_tie(d, f.case),)),
+    cmd.DecideRecusal: _decide_recusal,
+    cmd.Consent: _consent,
+    cmd.Invite: _invite,
+    cmd.NotifyRights: _notify_rights,
+    cmd.ScheduleMeeting: lambda d, f: cmd.ScheduleMeeting(
+        _EPOCH + dt.timedelta(days=3), "调解室", d(st.booleans())
+    ),
+    cmd.OpenSession: lambda d, f: cmd.OpenSession(),
+    cmd.RecordMinutes: lambda d, f: cmd.RecordMinutes(d(_text)),
+    cmd.ShareProposal: lambda d, f: cmd.ShareProposal(d(_text)),
+    cmd.ReviseProposal: lambda d, f: cmd.ReviseProposal(
+        d(st.integers(1, f.case.proposals + 1)), d(_text)
+    ),
+    cmd.DraftAgreement: _draft_agreement,
+    cmd.Sign: lambda d, f: cmd.Sign(d(st.sampled_from(cmd.SignMethod))),
+    cmd.RecordOralAgreement: lambda d, f: cmd.RecordOralAgreement(d(_text)),
+    cmd.RecordFollowUp: lambda d, f: cmd.RecordFollowUp(
+        d(_text), d(st.sampled_from(cmd.Performed))
+    ),
+    cmd.ConfirmPerformed: lambda d, f: cmd.ConfirmPerformed(),
+    cmd.Reopen: lambda d, f: cmd.Reopen(d(_text)),
+    cmd.ProposeTermination: lambda d, f: cmd.ProposeTermination(
+        d(_text), d(st.sampled_from(cmd.Route))
+    ),
+    cmd.Terminate: lambda d, f: cmd.Terminate(d(st.booleans())),
+    cmd.Withdraw: lambda d, f: cmd.Withdraw(),
+    cmd.Escalate: lambda d, f: cmd.Escalate(d(_text)),
+    cmd.Transfer: lambda d, f: cmd.Transfer(
+        cmd.TransferTarget.STREET_COMMITTEE, "胜利办调委会", d(_text)
+    ),
+    cmd.ExtendTerm: lambda d, f: cmd.ExtendTerm(d(st.integers(1, 30))),
+    cmd.Pause: lambda d, f: cmd.Pause(d(st.sampled_from(cmd.PauseReason))),
+    cmd.Resume: lambda d, f: cmd.Resume(),
+    cmd.RecordJudicialConfirmation: _judicial,
+    cmd.Archive: lambda d, f: cmd.Archive(),
+}
+_DRAWS_BY_NAME = {cls.name: draw for cls, draw in _DRAWS.items()}
 
 
 @st.composite
 def command_for(draw: st.DrawFn, world: World, case: Case, name: str) -> cmd.Command:
     """A command named ``name`` whose payload fits ``case`` (valid more often than not)."""
-    parties = list(case.party_ids) or list(PARTY_IDS[:2])
-    mediators = ["med1", "med2", "med3", "outsider-med", "p1"]
-    person_pool = [*case.mediators, *case.invitees, *mediators[:2], *INVITEE_IDS]
-    if name in ("apply", "report"):
-        return draw(_opening(world, name))
-    if name == "record_consent":
-        return cmd.RecordConsent()
-    if name == "refuse":
-        return cmd.Refuse(draw(_text))
-    if name == "register":
-        scope = draw(
-            st.one_of(
-                st.just(cmd.Scope()),
-                st.just(cmd.Scope()),
-                st.builds(cmd.Scope, civil=st.booleans(), criminal=st.booleans()),
-            )
-        )
-        return cmd.Register(scope)
-    if name == "not_accept":
-        return cmd.NotAccept(draw(_text), draw(st.sampled_from(cmd.ROUTES)))
-    if name == "appoint_agent":
-        agent = draw(st.sampled_from([a for a in AGENT_IDS if a not in case.agents] or AGENT_IDS))
-        return cmd.AppointAgent(cmd.Party(agent, "代理人" + agent), draw(_docs))
-    if name == "assign_mediator":
-        ties = (_tie(draw, case),) if draw(st.integers(0, 5)) == 0 else ()
-        who = draw(st.sampled_from([*case.co_mediators, *mediators]))
-        return cmd.AssignMediator(who, draw(st.booleans()), ties)
-    if name == "request_recusal":
-        return cmd.RequestRecusal(draw(st.sampled_from(person_pool)), draw(_text))
-    if name == "declare_conflict":
-        return cmd.DeclareConflict((_tie(draw, case),))
-    if name == "decide_recusal":
-        pending = list(case.recusal_requests) or person_pool
-        return cmd.DecideRecusal(draw(st.sampled_from(pending)), draw(st.booleans()))
-    if name == "consent":
-        subject = draw(st.sampled_from(cmd.CONSENT_SUBJECTS))
-        person = (
-            draw(st.sampled_from(person_pool)) if subject in ("invitee", "waive_recusal") else ""
-        )
-        return cmd.Consent(subject, person)
-    if name == "invite":
-        kind = draw(st.sampled_from(cmd.INVITEE_KINDS))
-        employer = draw(st.sampled_from(("", "org1", "某律所")))
-        return cmd.Invite(draw(st.sampled_from(INVITEE_IDS)), kind, draw(_docs), employer)
-    if name == "notify_rights":
-        chosen = draw(st.lists(st.sampled_from(parties), min_size=1, unique=True))
-        return cmd.NotifyRights(tuple(chosen))
-    if name == "schedule_meeting":
-        return cmd.ScheduleMeeting(_EPOCH + dt.timedelta(days=3), "调解室", draw(st.booleans()))
-    if name == "open_session":
-        return cmd.OpenSession()
-    if name == "record_minutes":
-        return cmd.RecordMinutes(draw(_text))
-    if name == "share_proposal":
-        return cmd.ShareProposal(draw(_text))
-    if name == "revise_proposal":
-        return cmd.ReviseProposal(draw(st.integers(1, case.proposals + 1)), draw(_text))
-    if name == "draft_agreement":
-        blank = draw(st.integers(0, 6)) == 0
-        return cmd.DraftAgreement(
-            cmd.AgreementContent(
-                facts="" if blank else draw(_text),
-                issues=draw(_text),
-                responsibilities=draw(_text),
-                obligations=draw(_text),
-                performance_method=draw(_text),
-                performance_place=draw(_text),
-                performance_deadline=dt.date(2026, 3, 1),
-            )
-        )
-    if name == "sign":
-        return cmd.Sign(draw(st.sampled_from(("signature", "seal", "fingerprint"))))
-    if name == "record_oral_agreement":
-        return cmd.RecordOralAgreement(draw(_text))
-    if name == "record_follow_up":
-        return cmd.RecordFollowUp(draw(_text), draw(st.sampled_from(("no", "partial", "yes"))))
-    if name == "confirm_performed":
-        return cmd.ConfirmPerformed()
-    if name == "reopen":
-        return cmd.Reopen(draw(_text))
-    if name == "propose_termination":
-        return cmd.ProposeTermination(draw(_text), draw(st.sampled_from(cmd.ROUTES)))
-    if name == "terminate":
-        return cmd.Terminate(draw(st.booleans()))
-    if name == "withdraw":
-        return cmd.Withdraw()
-    if name == "escalate":
-        return cmd.Escalate(draw(_text))
-    if name == "transfer":
-        return cmd.Transfer("street_committee", "胜利办调委会", draw(_text))
-    if name == "extend_term":
-        return cmd.ExtendTerm(draw(st.integers(1, 30)))
-    if name == "pause":
-        return cmd.Pause(draw(st.sampled_from(("appraisal", "risk_report", "other"))))
-    if name == "resume":
-        return cmd.Resume()
-    if name == "record_judicial_confirmation":
-        status = draw(st.sampled_from(("applied", "confirmed", "rejected")))
-        joint = tuple(parties) if draw(st.booleans()) else tuple(parties[:1])
-        return cmd.RecordJudicialConfirmation(status, joint if status == "applied" else ())
-    if name == "archive":
-        return cmd.Archive()
-    raise ValueError(f"no strategy for command {name!r}")
+    how = _DRAWS_BY_NAME.get(name)
+    if how is None:
+        raise ValueError(f"no strategy for command {name!r}")
+    return how(draw, _Fit.of(world, case))
 
 
 @st.composite
@@ -389,7 +443,7 @@ def _forward(world: World, case: Case) -> list[tuple[Actor, cmd.Command]]:
             (lead, cmd.DraftAgreement(content)),
             (lead, cmd.RecordOralAgreement("口头达成一致")),
             (lead, cmd.ShareProposal("方案")),
-            (lead, cmd.ProposeTermination("双方分歧过大", "litigation")),
+            (lead, cmd.ProposeTermination("双方分歧过大", cmd.Route.LITIGATION)),
         ]
     if s == "agreement_drafted":
         out: list[tuple[Actor, cmd.Command]] = [
@@ -397,15 +451,15 @@ def _forward(world: World, case: Case) -> list[tuple[Actor, cmd.Command]]:
         ]
         if lead is not None and lead.id not in case.signatures:
             out.append((lead, cmd.Sign()))
-        if "seal" not in case.signatures:
-            out.append((world["director"], cmd.Sign("seal")))
+        if "seal" not in case.signatures:  # the committee seal's slot
+            out.append((world["director"], cmd.Sign(cmd.SignMethod.SEAL)))
         return out
     mediator = lead or (world.people.get(case.co_mediators[0]) if case.co_mediators else None)
     if mediator is None:
         return []
     if s == "following_up" and case.performed:
         return [(mediator, cmd.ConfirmPerformed())]
-    return [(mediator, cmd.RecordFollowUp("已回访", "yes", 5))]
+    return [(mediator, cmd.RecordFollowUp("已回访", cmd.Performed.YES, 5))]
 
 
 @st.composite

@@ -1,0 +1,177 @@
+"""Auditing against checkpoints: the auditor's side, which checks a store, case by case, against a
+checkpoint log under one public key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import attrs
+
+from .._audit import Fault, FaultKind
+from .._events import GENESIS
+from .keys import key_id
+from .records import CaseCheckpoint, CheckpointLog
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+__all__ = ["CheckpointAuditor", "StoreFault"]
+
+
+@attrs.frozen
+class _Attestation:
+    seq: int
+    head: str
+    where: str  # "checkpoint of <time> (line N)"
+
+
+@attrs.frozen
+class StoreFault:
+    """A fault of the checkpoints themselves (not of one case's events)."""
+
+    line: int | None
+    message: str
+    message_zh: str
+
+
+class CheckpointAuditor:
+    """Checks a store (streamed case by case) against a checkpoint log under one public key.
+
+    On construction: every record signed by the key must carry a valid signature, each case's and
+    the store's checkpoints must chain (``prev``), and each store checkpoint's leaves must hash to
+    its signed root; problems become :attr:`store_faults`.  Then :meth:`check_case` for every case
+    read, and :meth:`missing` for the attested cases never seen.
+    """
+
+    def __init__(self, log: CheckpointLog, public_key: Ed25519PublicKey) -> None:
+        from cryptography.exceptions import InvalidSignature
+
+        self.key_id = key_id(public_key)
+        self.store_faults: list[StoreFault] = []
+        self.checked = 0  # checkpoints signed by the key and checked
+        self.case_checkpoints = 0
+        self.store_checkpoints = 0
+        self.other_keys: set[str] = set()
+        self._attested: dict[str, list[_Attestation]] = {}
+        self._seen: set[str] = set()
+        last_case: dict[str, str] = {}
+        last_store = GENESIS
+        for line, rec in log.records:
+            where = f"line {line}" + (f" of {log.source}" if log.source else "")
+            # the chains link every record, whatever key signed it
+            if isinstance(rec, CaseCheckpoint):
+                expected = last_case.get(rec.case_id, GENESIS)
+                last_case[rec.case_id] = rec.hash
+            else:
+                expected = last_store
+                last_store = rec.hash
+            if rec.prev != expected:
+                self._fault(
+                    line,
+                    f"{where}: checkpoint chain broken ({'case ' + rec.case_id if isinstance(rec, CaseCheckpoint) else 'store'}): "
+                    "a checkpoint before it was removed or altered",
+                    f"{where}：检查点链断裂，之前的检查点被删除或篡改",
+                )
+            if rec.key != self.key_id:
+                self.other_keys.add(rec.key)
+                continue
+            try:
+                public_key.verify(bytes.fromhex(rec.signature), rec.message())
+            except InvalidSignature:
+                self._fault(
+                    line,
+                    f"{where}: the signature does not verify: the checkpoint was altered",
+                    f"{where}：签名无效，检查点被篡改",
+                )
+                continue
+            self.checked += 1
+            label = f"checkpoint of {rec.issued_at} ({where})"
+            if isinstance(rec, CaseCheckpoint):
+                self.case_checkpoints += 1
+                self._attest(rec.case_id, rec.seq, rec.head, label)
+                continue
+            self.store_checkpoints += 1
+            ids = [leaf.case_id for leaf in rec.leaves]
+            if (
+                rec.size != len(rec.leaves)
+                or ids != sorted(set(ids))
+                or rec.computed_root() != rec.root
+            ):
+                self._fault(
+                    line,
+                    f"{where}: the cases listed do not hash to the signed Merkle root "
+                    "(the checkpoint file was altered)",
+                    f"{where}：所列案件与签名的 Merkle 根不符（检查点文件被篡改）",
+                )
+                continue
+            for leaf in rec.leaves:
+                self._attest(leaf.case_id, leaf.seq, leaf.head, f"Merkle root of {label}")
+        if self.checked == 0:
+            others = ", ".join(sorted(k[:16] for k in self.other_keys)) or "none"
+            self._fault(
+                None,
+                f"no checkpoint signed by key {self.key_id[:16]} "
+                f"({len(log)} checkpoint(s) read; signed by: {others}): wrong key or no checkpoints",
+                f"没有由密钥 {self.key_id[:16]} 签名的检查点（共读到 {len(log)} 个）：密钥不对或没有检查点",
+            )
+
+    def _fault(self, line: int | None, en: str, zh: str) -> None:
+        self.store_faults.append(StoreFault(line, en, zh))
+
+    def _attest(self, case_id: str, seq: int, head: str, where: str) -> None:
+        self._attested.setdefault(case_id, []).append(_Attestation(seq, head, where))
+
+    @property
+    def attested_cases(self) -> int:
+        return len(self._attested)
+
+    def check_case(
+        self, case_id: str, hashes: Callable[[int], str | None], verified: int
+    ) -> Fault | None:
+        """Check one case read from the store against every attestation of it.
+
+        ``hashes(seq)`` gives the stored hash at ``seq``; ``verified`` is how many events the chain
+        verification accepted (the prefix that can be trusted).  Returns the first fault, by seq.
+        """
+        self._seen.add(case_id)
+        faults = []
+        for a in self._attested.get(case_id, ()):
+            if a.seq > verified:
+                faults.append(
+                    Fault(
+                        verified + 1,
+                        FaultKind.TRUNCATED,
+                        f"the store holds {verified} verified events; the {a.where} attests {a.seq}",
+                    )
+                )
+            elif hashes(a.seq) != a.head:
+                faults.append(
+                    Fault(
+                        a.seq,
+                        FaultKind.CHECKPOINT,
+                        f"event {a.seq} hashes to {str(hashes(a.seq))[:12]}…, the {a.where} attests "
+                        f"{a.head[:12]}…: the chain was rewritten",
+                    )
+                )
+        return min(faults, key=lambda f: f.seq) if faults else None
+
+    def missing(self, only: str | None = None) -> list[tuple[str, Fault]]:
+        """Attested cases that :meth:`check_case` never saw: deleted from the store."""
+        out = []
+        for case_id, atts in sorted(self._attested.items()):
+            if case_id in self._seen or (only is not None and case_id != only):
+                continue
+            a = max(atts, key=lambda x: x.seq)
+            out.append(
+                (
+                    case_id,
+                    Fault(
+                        1,
+                        FaultKind.TRUNCATED,
+                        f"the whole case is missing from the store; the {a.where} attests "
+                        f"{a.seq} events",
+                    ),
+                )
+            )
+        return out
