@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._case import Case, seconds_between, signature_slot
+from ._vocab import ConsentSubject
 
 
 def opening(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) -> None:
@@ -147,7 +148,7 @@ def follow_up(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str)
 
 
 def reopen(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) -> None:
-    _consume(c, "reopen")
+    _consume(c, ConsentSubject.REOPEN.value)
     c.agreement = None
     c.oral_agreement = False
     c.signatures = frozenset()
@@ -176,7 +177,7 @@ def extend(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) ->
     if type(days) is not int or not 1 <= days <= 90:  # replay folds unvalidated payloads too
         raise ValueError(f"extend_term days must be an integer in 1..90, not {days!r}")
     c.extra_days += days
-    _consume(c, "extend_term")
+    _consume(c, ConsentSubject.EXTEND_TERM.value)
 
 
 def pause(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) -> None:

@@ -19,7 +19,7 @@ from ._case import Case, signature_slot
 from ._errors import GuardFailed, InvalidCommand
 from ._events import parse_time
 from ._spec import CommandSpec, PeopleRule
-from ._vocab import CLOSE_RELATIVES, Role
+from ._vocab import CLOSE_RELATIVES, JudicialStatus, Role
 
 __all__ = [
     "GUARDS",
@@ -434,7 +434,7 @@ _G11_WINDOW = _dt.timedelta(days=30)
 def _g11(ctx: Context) -> Reason | None:
     c, p = ctx.case, ctx.payload
     status = p.get("status")
-    if status == "applied":
+    if status == JudicialStatus.APPLIED:
         if ctx.acted_as not in ("applicant", "respondent", "agent"):
             return ("only the parties apply for judicial confirmation", "司法确认须由当事人申请")
         if c.judicial not in ("none", "rejected"):
@@ -461,7 +461,7 @@ def _g11(ctx: Context) -> Reason | None:
             "the court's ruling is recorded by a mediator or the director",
             "法院裁定由调解员或主任登记",
         )
-    if c.judicial != "applied":
+    if c.judicial != JudicialStatus.APPLIED:
         return ("no judicial confirmation has been applied for", "尚未申请司法确认")
     return None
 
@@ -469,19 +469,21 @@ def _g11(ctx: Context) -> Reason | None:
 def required_documents(c: Case) -> list[str]:
     """What G13 still misses in the case file, by the kind of ending."""
     missing: list[str] = []
-    if c.state in ("resolved", "failed"):
+    spec = c.workflow.state(c.state)
+    performed = spec.terminal and spec.agreed
+    if performed or spec.failed:
         if c.registered_at is None:
             missing.append("registration")
         if c.meeting is not None and set(c.party_ids) - c.rights_notified:
             missing.append("rights notice")
-    if c.state == "resolved":
+    if performed:
         if c.minutes == 0:
             missing.append("minutes")
         if c.agreement is None:
             missing.append("agreement")
         if c.follow_ups == 0:
             missing.append("follow-up record")
-    if c.state == "failed" and not (c.termination and c.terminated_informed):
+    if spec.failed and not (c.termination and c.terminated_informed):
         missing.append("termination notice")
     return missing
 

@@ -17,12 +17,9 @@ import attrs
 from ._case import CaseSummary
 from ._deadlines import Policy, summary_deadlines
 from ._events import parse_time
+from ._spec import workflow_of
 
 __all__ = ["Statistics", "compute_statistics"]
-
-_AGREED = frozenset(("agreement_effective", "following_up", "resolved"))
-_DECIDED = _AGREED | {"failed"}
-_CLOSED = frozenset(("resolved", "failed", "withdrawn", "transferred", "not_accepted", "refused"))
 
 
 @attrs.frozen
@@ -47,10 +44,11 @@ def compute_statistics(
     rows: Iterable[CaseSummary], committees: Iterable[str], now: _dt.datetime, policy: Policy
 ) -> Statistics:
     rows = list(rows)
+    specs = [workflow_of(r.workflow).state(r.state) for r in rows]
     durations = [
         (parse_time(r.updated_at) - parse_time(r.opened_at)) / _dt.timedelta(days=1)
-        for r in rows
-        if r.state in _CLOSED
+        for r, spec in zip(rows, specs, strict=True)
+        if spec.terminal
     ]
     return Statistics(
         committees=tuple(sorted(set(committees))),
@@ -58,8 +56,8 @@ def compute_statistics(
         by_state=dict(sorted(Counter(r.state for r in rows).items())),
         by_category=dict(sorted(Counter(r.category for r in rows).items())),
         by_level=dict(sorted(Counter(r.level for r in rows).items())),
-        agreed=sum(r.state in _AGREED for r in rows),
-        decided=sum(r.state in _DECIDED for r in rows),
+        agreed=sum(spec.agreed for spec in specs),
+        decided=sum(spec.agreed or spec.failed for spec in specs),
         overdue=sum(any(d.overdue for d in summary_deadlines(r, now, policy)) for r in rows),
         median_days_to_close=round(statistics.median(durations), 2) if durations else None,
     )

@@ -21,14 +21,13 @@ from ._case import Case
 from ._errors import NotPermitted
 from ._events import Event
 from ._privacy import Vault, unseal_party
-from ._workflow import WORKFLOW, Role
+from ._spec import CommandSpec, Confidentiality
+from ._vocab import Role, Standing
 
 __all__ = ["CaseView", "TimelineEntry", "mask_id_number", "mask_name", "mask_phone", "view_case"]
 
 _PARTY_RELATIONS = frozenset(("applicant", "respondent", "agent"))
 _MEDIATOR_RELATIONS = frozenset(("lead_mediator", "co_mediator"))
-_CONFIDENTIAL = frozenset(("record_minutes", "share_proposal", "revise_proposal"))
-_AGREEMENT = frozenset(("draft_agreement", "record_oral_agreement"))
 _PERSONAL = ("name", "phone", "address", "id_number")
 
 
@@ -133,46 +132,48 @@ def standing_of(case: Case, actor: Actor) -> tuple[str, set[str]]:
 
 
 def _redact_payload(
-    type_: str,
+    spec: CommandSpec | None,
     payload: Mapping[str, Any],
     standing: str,
     reveal: bool,
     vault: Vault | None,
     case_id: str,
 ) -> Mapping[str, Any] | None:
-    if standing == "supervisor":
+    """What ``standing`` may read of a payload, by its command's declared confidentiality and the
+    members that carry people's personal data."""
+    if standing == Standing.SUPERVISOR:
         return None
-    if type_ in _CONFIDENTIAL and standing != "mediator":
+    if spec is None:  # a command its workflow does not know (a forged log): nothing of it
+        return {"redacted": "unknown command / 未知操作"}
+    secrecy = spec.confidentiality
+    if secrecy is Confidentiality.MEDIATORS and standing != Standing.MEDIATOR:
         return {"redacted": "confidential to the case's mediators / 仅限本案调解员"}
-    if type_ in _AGREEMENT and standing not in ("mediator", "party", "director"):
+    if secrecy is Confidentiality.AGREEMENT and standing not in _READS_AGREEMENT:
         return {"redacted": "agreement text / 协议内容不公开"}
-    keep = reveal or standing in ("mediator", "director")
-    if type_ in ("apply", "report"):
-        out = dict(payload)
-        for key in ("applicants", "respondents"):
-            out[key] = [
-                _mask_party(
-                    p,
-                    keep_name=keep or standing == "party",
-                    keep_contact=keep,
-                    vault=vault,
-                    case_id=case_id,
-                )
-                for p in payload[key]
-            ]
-        return out
-    if type_ == "appoint_agent":
-        return {
-            **payload,
-            "agent": _mask_party(
-                payload["agent"],
-                keep_name=keep or standing == "party",
-                keep_contact=keep,
-                vault=vault,
-                case_id=case_id,
-            ),
-        }
-    return payload
+    if not spec.persons:
+        return payload
+    keep = reveal or standing in (Standing.MEDIATOR, Standing.DIRECTOR)
+    out = dict(payload)
+
+    def masked(p: Mapping[str, Any]) -> dict[str, Any]:
+        return _mask_party(
+            p,
+            keep_name=keep or standing == Standing.PARTY,
+            keep_contact=keep,
+            vault=vault,
+            case_id=case_id,
+        )
+
+    for key in spec.persons:
+        value = payload.get(key)
+        if isinstance(value, list | tuple):
+            out[key] = [masked(p) for p in value]
+        elif isinstance(value, Mapping):
+            out[key] = masked(value)
+    return out
+
+
+_READS_AGREEMENT = frozenset((Standing.MEDIATOR, Standing.PARTY, Standing.DIRECTOR))
 
 
 def view_case(
@@ -200,22 +201,23 @@ def view_case(
             for pid, p in case.parties.items()
         )
     agreement = case.agreement if standing in ("mediator", "party", "director") else None
+    specs = {c.name: c for c in case.workflow.commands}
     timeline = tuple(
         TimelineEntry(
             seq=e.seq,
             at=e.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             type=e.type,
-            label_zh=WORKFLOW.command(e.type).zh if WORKFLOW.has_command(e.type) else e.type,
-            label_en=WORKFLOW.command(e.type).en if WORKFLOW.has_command(e.type) else e.type,
+            label_zh=specs[e.type].zh if e.type in specs else e.type,
+            label_en=specs[e.type].en if e.type in specs else e.type,
             actor=None if standing == "supervisor" else e.actor,
             acted_as=e.acted_as,
             state=e.state,
-            payload=_redact_payload(e.type, e.payload, standing, reveal, vault, case.id),
+            payload=_redact_payload(specs.get(e.type), e.payload, standing, reveal, vault, case.id),
             hash=e.hash,
         )
         for e in history
     )
-    st = WORKFLOW.state(case.state)
+    st = case.workflow.state(case.state)
     return CaseView(
         case_id=case.id,
         viewer=actor.id,

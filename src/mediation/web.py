@@ -56,6 +56,7 @@ from ._errors import (
 )
 from ._events import format_time
 from ._views import CaseView, TimelineEntry
+from ._vocab import JudicialStatus
 from ._workflow import WORKFLOW
 
 if TYPE_CHECKING:
@@ -273,7 +274,7 @@ def _examples() -> Mapping[str, Command]:
         c.ExtendTerm(15, "等待物业出具整改方案"),
         c.Pause("appraisal", "渗漏原因鉴定"),
         c.Resume("鉴定报告已出"),
-        c.RecordJudicialConfirmation("applied", parties, court="华龙区人民法院"),
+        c.RecordJudicialConfirmation(JudicialStatus.APPLIED, parties, court="华龙区人民法院"),
         c.Archive(),
     )
     return MappingProxyType({e.name: e for e in examples})
