@@ -17,6 +17,7 @@ import mediation
 
 EXPECTED_ALL = [
     "WORKFLOW",
+    "__version__",
     "AESGCMVault",
     "Actor",
     "Case",
@@ -205,7 +206,7 @@ def test_py_typed_is_shipped() -> None:
 
 def test_private_modules_stay_private() -> None:
     for name in mediation.__all__:
-        assert not name.startswith("_")
+        assert not name.startswith("_") or name == "__version__"
     assert "Context" not in mediation.__all__ and "GUARDS" not in mediation.__all__
 
 

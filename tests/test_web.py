@@ -49,6 +49,7 @@ from mediation import (
     web,
 )
 from mediation import commands as cmd
+from mediation import _web
 from mediation._audit import Verdict
 from mediation.commands import COMMAND_TYPES
 from mediation.testing import command_for, driven_cases
@@ -1018,7 +1019,7 @@ def test_verdicts_are_json(followed_up: Env) -> None:
 
 
 def test_sets_tuples_enums_and_times_become_json() -> None:
-    out = web._jsonable(
+    out = _web._jsonable(
         {
             "s": frozenset({"b", "a", "c"}),
             "t": ("x", ("y",)),

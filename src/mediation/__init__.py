@@ -37,6 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "WORKFLOW",
+    "__version__",
     "AESGCMVault",
     "Actor",
     "Case",

@@ -333,7 +333,7 @@ def example_problem() -> dict[str, Any]:
     from . import commands as cmd
     from ._service import CaseService
     from .stores.memory import MemoryStore
-    from .web import problem
+    from ._web import problem
 
     directory = StaticDirectory()
     director = directory.add(Actor.with_roles("dir-li", {"rongyue": ["director"]}))

@@ -7,7 +7,7 @@
 The strategies need ``hypothesis`` (``pip install mediation[test]``); the conformance suite does not.
 """
 
-from typing import Any
+import typing as _typing
 
 from ._conformance import StoreConformance, raises, synthetic_records, synthetic_summary
 
@@ -39,7 +39,7 @@ _STRATEGIES = frozenset(__all__) - {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name in _STRATEGIES:
         from . import _strategies
 
