@@ -7,6 +7,7 @@ that ``bench_sqlite.py`` shares.  Timings are medians of batches, with ``time.pe
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import datetime as dt
 import gc
@@ -253,7 +254,10 @@ class DiscardStore(Store):
     ) -> list[CaseSummary]:
         return []
 
-    def scan(self) -> Iterator[StoredEvent]:
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def scan(self, start: str | None = None, stop: str | None = None) -> Iterator[StoredEvent]:
         return iter(())
 
 

@@ -117,6 +117,9 @@ class _CountingStore(Store):
             self.conflicts += 1
             raise
 
+    def transaction(self) -> Any:
+        return self.inner.transaction()
+
     def read(self, case_id: str, after_seq: int = 0) -> list[Any]:
         return self.inner.read(case_id, after_seq)
 

@@ -570,6 +570,7 @@ def test_a_version_1_postgres_schema_is_migrated() -> None:
         with psycopg.connect(conninfo, autocommit=True) as admin:
             admin.execute("DROP INDEX mediation_events_request")
             admin.execute("ALTER TABLE mediation_events DROP COLUMN request_id")
+            admin.execute("ALTER TABLE mediation_cases DROP COLUMN workflow")
             admin.execute("UPDATE mediation_meta SET value = '1'")
         from mediation import StoreError
 
@@ -580,7 +581,7 @@ def test_a_version_1_postgres_schema_is_migrated() -> None:
             legacy.append(legacy.summary(env.case_id), records[:1], 0)  # type: ignore[arg-type]
         legacy.close()
         migrated = PostgresStore(conninfo)
-        assert migrated.schema_version() == 2
+        assert migrated.schema_version() == 3
         assert migrated.read(env.case_id) == records
         env.service = CaseService(migrated, directory=env.world.directory, clock=env.clock)
         event = env.run("director", cmd.AssignMediator("med1", lead=True), request_id="m1")

@@ -90,11 +90,11 @@ def test_schema_is_idempotent_and_records_its_version(
     store.create_schema()
     again = open_store()
     again.create_schema()
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION == 3
     with _raw(pg_url) as conn:
         rows = conn.execute("SELECT key, value FROM mediation_meta").fetchall()
-    assert rows == [("schema_version", "2")]
-    assert open_store(create=False).schema_version() == 2
+    assert rows == [("schema_version", "3")]
+    assert open_store(create=False).schema_version() == 3
 
 
 def test_create_false_on_an_empty_schema_is_refused(pg_url: str) -> None:
@@ -127,6 +127,58 @@ def test_a_schema_of_another_version_is_refused(
     for create in (True, False):
         with pytest.raises(StoreError, match="99"):
             _cls()(pg_url, create=create)
+
+
+def _downgrade(url: str, version: int) -> None:
+    """Turn the test's schema back into one of ``version`` 1 (no request ids, no workflow in the
+    summary rows) or 2 (no workflow in the summary rows)."""
+    with _raw(url, autocommit=True) as admin:
+        admin.execute("ALTER TABLE mediation_cases DROP COLUMN workflow")
+        if version == 1:
+            admin.execute("DROP INDEX mediation_events_request")
+            admin.execute("ALTER TABLE mediation_events DROP COLUMN request_id")
+        admin.execute("UPDATE mediation_meta SET value = %s", (str(version),))
+
+
+@pytest.mark.parametrize("how", ["create_schema", "schema_sql"])
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_earlier_schema_is_read_as_it_is_then_migrated(
+    pg_url: str, open_store: Callable[..., Any], version: int, how: str
+) -> None:
+    import attrs
+
+    from mediation.stores._base import DEFAULT_WORKFLOW
+
+    store = open_store()
+    first = attrs.evolve(synthetic_records("k1", 1)[0], request_id="req-1")
+    store.append(synthetic_summary("k1", 1, head=first.hash), [first], 0)
+    _downgrade(pg_url, version)
+    legacy = open_store(create=False)
+    assert legacy.schema_version() == version
+    kept = first if version == 2 else attrs.evolve(first, request_id=None)
+    assert legacy.read("k1") == [kept] == list(legacy.scan("k1", "k2"))
+    assert legacy.find_request("k1", "req-1") == (kept if version == 2 else None)
+    summary = legacy.summary("k1")
+    assert summary is not None and summary.workflow == DEFAULT_WORKFLOW
+    assert legacy.cases() == [summary]
+    second = synthetic_records("k1", 1, 2, first.hash)
+    with pytest.raises(StoreError, match=f"version is {version}"):
+        legacy.append(synthetic_summary("k1", 2, head=second[0].hash), second, 1)
+    if how == "schema_sql":  # the host's own migration, run twice
+        with _raw(pg_url, autocommit=True) as admin:
+            admin.execute(_cls().schema_sql())
+            admin.execute(_cls().schema_sql())
+        migrated = open_store(create=False)
+    else:
+        migrated = open_store()
+    assert migrated.schema_version() == 3
+    assert migrated.summary("k1") == summary and migrated.read("k1") == [kept]
+    later = synthetic_summary("k1", 2, head=second[0].hash, workflow="mediation-workflow/2")
+    migrated.append(later, second, 1)
+    assert open_store(create=False).summary("k1") == later
+    with _raw(pg_url) as conn:
+        rows = conn.execute("SELECT key, value FROM mediation_meta").fetchall()
+    assert rows == [("schema_version", "3")]
 
 
 def test_many_processes_may_create_the_schema_at_once(pg_url: str) -> None:
@@ -259,6 +311,8 @@ def test_scan_streams_through_a_server_side_cursor(pg_url: str) -> None:
         assert [name for (name,) in cursors if name.startswith("mediation_scan_")], cursors
         assert [first, *rows] == expected
         assert conn.execute("SELECT count(*) FROM pg_cursors").fetchone() == (0,)
+        assert list(store.scan("b", "c")) == [r for r in expected if r.case_id == "b"]
+        assert list(store.scan("b")) == [r for r in expected if r.case_id >= "b"]
         assert conn.info.transaction_status == pq.TransactionStatus.IDLE
         # an abandoned scan releases its cursor and transaction too
         partial = store.scan()
@@ -356,3 +410,141 @@ def test_a_racing_writer_on_the_same_case_loses_only_if_the_first_commits(
             assert [r.seq for r in second.read("a")] == [1, 2]
         finally:
             second.close()
+
+
+# -- transactions ----------------------------------------------------------------------------------
+
+
+def test_a_transaction_runs_on_one_pooled_connection(open_store: Callable[..., Any]) -> None:
+    store = open_store(pool_size=1, timeout=3)  # a second connection would time out
+    first = synthetic_records("k1", 2)
+    with store.transaction():
+        store.append(synthetic_summary("k1", 2, head=first[-1].hash), first, 0)
+        assert store.read("k1") == first and list(store.scan()) == first
+        assert [s.case_id for s in store.cases()] == ["k1"] and store.case_ids() == ["k1"]
+        more = synthetic_records("k1", 1, 3, first[-1].hash)
+        with store.transaction():
+            store.append(synthetic_summary("k1", 3, head=more[0].hash), more, 2)
+    assert store.read("k1") == first + more
+
+
+def test_writers_of_other_threads_do_not_wait_for_a_transaction(pg_url: str) -> None:
+    impatient = _cls()(_with_options(pg_url, "-c lock_timeout=5s"), pool_size=2)
+    done: list[Any] = []
+
+    def other() -> None:
+        try:
+            done.append(impatient.read("k1"))
+            recs = synthetic_records("k2", 1)
+            impatient.append(synthetic_summary("k2", 1, head=recs[0].hash), recs, 0)
+            done.append(impatient.read("k2"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            done.append(exc)
+
+    with pytest.raises(ZeroDivisionError), impatient.transaction():
+        impatient.append(synthetic_summary("k1", 1), synthetic_records("k1", 1), 0)
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(30)  # it finishes while the block is open
+        assert done == [[], synthetic_records("k2", 1)]
+        1 / 0  # noqa: B018
+    assert impatient.case_ids() == ["k2"]
+    impatient.close()
+
+
+def _lose_connection(url: str, *, at_commit: bool) -> None:
+    """Make the server end the session that inserts an event of case ``doomed``: while inserting
+    it, or at COMMIT (a deferred constraint trigger)."""
+    with _raw(url, autocommit=True) as admin:
+        admin.execute(
+            "CREATE FUNCTION lose_connection() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN IF NEW.case_id = 'doomed' THEN "
+            "PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(5); END IF; "
+            "RETURN NEW; END $$"
+        )
+        if at_commit:
+            admin.execute(
+                "CREATE CONSTRAINT TRIGGER lose_connection AFTER INSERT ON mediation_events "
+                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION lose_connection()"
+            )
+        else:
+            admin.execute(
+                "CREATE TRIGGER lose_connection BEFORE INSERT ON mediation_events "
+                "FOR EACH ROW EXECUTE FUNCTION lose_connection()"
+            )
+
+
+def test_a_connection_lost_at_the_commit_of_a_transaction_is_an_unknown_outcome(
+    pg_url: str, open_store: Callable[..., Any]
+) -> None:
+    import psycopg
+
+    from mediation import OutcomeUnknown
+
+    store = open_store()
+    _lose_connection(pg_url, at_commit=True)
+    doomed = synthetic_records("doomed", 1)
+    with pytest.raises(OutcomeUnknown) as info, store.transaction():
+        store.append(synthetic_summary("k1", 1), synthetic_records("k1", 1), 0)
+        store.append(synthetic_summary("doomed", 1, head=doomed[0].hash), doomed, 0)
+    assert isinstance(info.value.__cause__, psycopg.OperationalError)
+    # the server ended the session before it committed; the store goes on on another connection
+    assert store.case_ids() == [] and store.read("doomed") == []
+    store.append(synthetic_summary("k2", 1), synthetic_records("k2", 1), 0)
+    assert store.case_ids() == ["k2"]
+
+
+def test_a_connection_lost_inside_a_transaction_is_a_store_error_not_an_unknown_outcome(
+    pg_url: str, open_store: Callable[..., Any]
+) -> None:
+    """Nothing was committed yet: the server rolls back the session it ended, so the outcome is
+    known."""
+    import psycopg
+
+    from mediation import OutcomeUnknown
+
+    store = open_store()
+    _lose_connection(pg_url, at_commit=False)
+    with pytest.raises(StoreError) as info, store.transaction():
+        store.append(synthetic_summary("k1", 1), synthetic_records("k1", 1), 0)
+        store.append(synthetic_summary("doomed", 1), synthetic_records("doomed", 1), 0)
+    assert not isinstance(info.value, OutcomeUnknown)
+    assert isinstance(info.value.__cause__, psycopg.OperationalError)
+    assert store.case_ids() == []
+    store.append(synthetic_summary("k2", 1), synthetic_records("k2", 1), 0)
+    assert store.case_ids() == ["k2"]
+
+
+def test_a_transaction_inside_the_hosts_is_a_savepoint(pg_url: str) -> None:
+    import psycopg
+
+    with _raw(pg_url, autocommit=True) as host:
+        store = _cls()(connection=host)
+        first = synthetic_records("k1", 1)
+        with host.transaction():
+            with store.transaction():
+                store.append(synthetic_summary("k1", 1, head=first[0].hash), first, 0)
+            with pytest.raises(ZeroDivisionError), store.transaction():
+                store.append(synthetic_summary("k2", 1), synthetic_records("k2", 1), 0)
+                1 / 0  # noqa: B018
+            assert store.read("k1") == first and store.read("k2") == []
+            with _raw(pg_url) as other:  # nothing is committed behind the host's back
+                assert other.execute("SELECT count(*) FROM mediation_events").fetchone() == (0,)
+            raise psycopg.Rollback
+        assert store.case_ids() == []
+
+
+def test_a_transaction_on_an_idle_classic_connection_commits_and_leaves_it_idle(
+    pg_url: str,
+) -> None:
+    from psycopg import pq
+
+    with _raw(pg_url) as classic:  # not autocommit
+        store = _cls()(connection=classic)
+        classic.commit()
+        recs = synthetic_records("k1", 2)
+        with store.transaction():
+            store.append(synthetic_summary("k1", 2, head=recs[-1].hash), recs, 0)
+        assert classic.info.transaction_status == pq.TransactionStatus.IDLE
+        with _raw(pg_url) as other:
+            assert other.execute("SELECT count(*) FROM mediation_events").fetchone() == (2,)

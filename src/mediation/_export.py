@@ -15,7 +15,7 @@ public key).  The format (docs/auditing.md, "Export format") is one JSON object 
 
 :class:`ExportReader` streams a file case by case and raises :class:`ExportError` naming the line
 for anything that is not this format; :func:`import_export` verifies every case (strictly) before
-writing any, and writes all of them in one transaction where the store allows it.
+writing any, and writes all of them in one :meth:`~mediation.stores.Store.transaction`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import IO, Any
 import attrs
 
 from ._audit import Verdict, verify
-from ._errors import CaseExists, IntegrityViolation, MediationError, StoreError
+from ._errors import CaseExists, IntegrityViolation, MediationError
 from ._events import StoredEvent, parse_body
 from ._workflow import WORKFLOW
 from .stores._base import Store
@@ -383,41 +383,6 @@ def describe_fault(case: ExportCase, verdict: Verdict, lang: str = "en") -> str:
     return f"line {line}: {verdict.describe('en')}"
 
 
-@contextlib.contextmanager
-def _transaction(store: Store) -> Iterator[None]:
-    """One transaction around several appends, where the store lets us (SQLite; PostgreSQL stores
-    that expose ``transaction()``); otherwise appends commit per case."""
-    from .stores.sqlite import SQLiteStore
-
-    if isinstance(store, SQLiteStore):
-        import sqlite3
-
-        conn = store.connection
-        if conn.in_transaction:  # the host's transaction: work inside it
-            yield
-            return
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot start the import transaction: {exc}") from exc
-        try:
-            yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"the import did not commit: {exc}") from exc
-        return
-    begin = getattr(store, "transaction", None)
-    if callable(begin):
-        with begin():
-            yield
-        return
-    yield
-
-
 def import_export(cases: Sequence[ExportCase], store: Store, *, lang: str = "en") -> ImportResult:
     """Verify every case strictly, then write them all; on any failure nothing is written.
 
@@ -445,7 +410,7 @@ def import_export(cases: Sequence[ExportCase], store: Store, *, lang: str = "en"
                 case=case.case_id,
             )
     events = 0
-    with _transaction(store):
+    with store.transaction():
         for case, verdict in zip(cases, verdicts, strict=True):
             assert verdict.case is not None
             # the request ids travel inside the bodies; the store indexes them again

@@ -3,21 +3,50 @@
 A store keeps, per case, the records of :class:`~mediation.StoredEvent` (seq, hash, the exact body
 bytes, the client's request id) in an append-only sequence, plus one :class:`~mediation.CaseSummary`
 row per case, written in the same transaction, which serves the list queries without replaying
-cases.  Every store is safe to share between threads.  The contract is
-checked by :class:`mediation.testing.StoreConformance`, which a third-party store can reuse.
+cases.  Several appends commit together inside :meth:`Store.transaction`; :meth:`Store.scan`
+streams every record of a range of case ids.  Every store is safe to share between threads.  The
+contract is checked by :class:`mediation.testing.StoreConformance`, which a third-party store can
+reuse.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Iterator, Sequence
 from types import TracebackType
+from typing import Any
+
+import attrs
 
 from .._case import CaseSummary
 from .._errors import ConcurrencyConflict, RequestConflict, StoreError
 from .._events import StoredEvent
 
-__all__ = ["Store", "check_batch", "request_taken", "seq_taken", "summary_filter"]
+__all__ = [
+    "DEFAULT_WORKFLOW",
+    "SUMMARY_COLUMNS",
+    "Store",
+    "check_batch",
+    "in_range",
+    "request_taken",
+    "seq_taken",
+    "summary_filter",
+    "summary_from_row",
+    "summary_select",
+    "summary_values",
+]
+
+
+def _default_workflow() -> str:
+    default = attrs.fields(CaseSummary).workflow.default
+    assert isinstance(default, str), default
+    return default
+
+
+#: the workflow version of a summary row written before stores kept one (store schemas 1 and 2):
+#: :class:`~mediation.CaseSummary`'s default
+DEFAULT_WORKFLOW = _default_workflow()
 
 
 def check_batch(case_id: str, expected_seq: int, records: Sequence[StoredEvent]) -> None:
@@ -53,6 +82,34 @@ def request_taken(case_id: str, records: Sequence[StoredEvent]) -> RequestConfli
     )
 
 
+#: the summary table's columns, in the order of its rows in the SQL stores (``workflow`` since store
+#: schema version 3)
+SUMMARY_COLUMNS = (
+    "case_id", "committee", "state", "level", "category", "seq", "head", "opened_at",
+    "updated_at", "registered_at", "paused", "paused_seconds", "extra_days", "workflow",
+)  # fmt: skip
+
+
+def summary_values(s: CaseSummary) -> tuple[object, ...]:
+    """The summary's values in the order of :data:`SUMMARY_COLUMNS`."""
+    return tuple(getattr(s, column) for column in SUMMARY_COLUMNS)
+
+
+def summary_select(*, has_workflow: bool = True) -> str:
+    """``SELECT <SUMMARY_COLUMNS> FROM mediation_cases``; on a table of schema 1 or 2 (no
+    ``workflow`` column) the workflow is read as :data:`DEFAULT_WORKFLOW`."""
+    legacy = "'" + DEFAULT_WORKFLOW.replace("'", "''") + "'"
+    columns = [c if c != "workflow" or has_workflow else legacy for c in SUMMARY_COLUMNS]
+    return f"SELECT {', '.join(columns)} FROM mediation_cases"
+
+
+def summary_from_row(row: Sequence[object]) -> CaseSummary:
+    """A summary from a row selected by :func:`summary_select`."""
+    values: dict[str, Any] = dict(zip(SUMMARY_COLUMNS, row, strict=True))
+    values["paused"] = bool(values["paused"])
+    return CaseSummary(**values)
+
+
 def summary_filter(placeholder: str, **filters: str | None) -> tuple[str, list[str]]:
     """The ``" WHERE state = ? AND ..."`` clause (or ``""``) and its arguments for the summary
     columns given a value: what :meth:`Store.cases` means, for the SQL stores."""
@@ -61,6 +118,12 @@ def summary_filter(placeholder: str, **filters: str | None) -> tuple[str, list[s
         return "", []
     clause = " AND ".join(f"{column} = {placeholder}" for column, _ in given)
     return " WHERE " + clause, [value for _, value in given]
+
+
+def in_range(case_id: str, start: str | None, stop: str | None) -> bool:
+    """Whether ``case_id`` lies in the half-open range ``[start, stop)`` (None: unbounded), by code
+    point, the order of :meth:`Store.cases` and :meth:`Store.scan`."""
+    return (start is None or case_id >= start) and (stop is None or case_id < stop)
 
 
 class Store(abc.ABC):
@@ -77,6 +140,29 @@ class Store(abc.ABC):
         ``request_id`` the case already holds raises :class:`~mediation.RequestConflict`.  When the
         outcome cannot be known (the connection was lost after the commit was sent), it raises
         :class:`~mediation.OutcomeUnknown`.
+        """
+
+    @abc.abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """A block whose appends commit together, or not at all::
+
+            with store.transaction():
+                store.append(summary_a, records_a, 0)
+                store.append(summary_b, records_b, 0)
+
+        When the block ends normally, every append made in it (by the calling thread) is committed;
+        when it raises, none of them is written, and the exception propagates.  An append that
+        fails inside the block (a conflict, say) writes nothing and leaves the block usable: the
+        appends before it still commit with the block.  Reads in the block see its appends; other
+        threads and processes see them only once the block has committed (they may wait for it).
+
+        Blocks nest: an inner block is a savepoint, so an exception that leaves it undoes its own
+        appends only.  On a store that works on a host's connection with the host's transaction
+        open, the block is a savepoint of that transaction and the host commits or rolls back.  A
+        failed COMMIT whose outcome cannot be known raises :class:`~mediation.OutcomeUnknown`.
+
+        The block belongs to the calling thread; do not hand it to another.  Stores that share one
+        connection (or one lock) between threads make other threads wait until it ends.
         """
 
     @abc.abstractmethod
@@ -106,10 +192,19 @@ class Store(abc.ABC):
         """Every case id that has events, in order."""
         return [s.case_id for s in self.cases()]
 
-    def scan(self) -> Iterator[StoredEvent]:
-        """Every record of every case, by case id then seq (stores may stream this faster)."""
+    def scan(self, start: str | None = None, stop: str | None = None) -> Iterator[StoredEvent]:
+        """Every record of the cases whose id is in the half-open range ``[start, stop)`` (None:
+        unbounded), by case id (in code point order) then seq.
+
+        Consecutive ranges (``scan(None, "m")``, ``scan("m", None)``) together yield what
+        ``scan()`` does, so a verifier may split the log between processes.  This default reads case
+        by case; stores stream it in one query.
+        """
         for case_id in self.case_ids():
-            yield from self.read(case_id)
+            if stop is not None and case_id >= stop:
+                return
+            if start is None or case_id >= start:
+                yield from self.read(case_id)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default does nothing."""

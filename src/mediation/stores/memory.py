@@ -2,25 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from .._case import CaseSummary
 from .._events import StoredEvent
-from ._base import Store, check_batch, request_taken, seq_taken
+from ._base import Store, check_batch, in_range, request_taken, seq_taken
 
 __all__ = ["MemoryStore"]
 
 
 class MemoryStore(Store):
-    """Keeps records in per-case lists; thread-safe; gone when the process ends."""
+    """Keeps records in per-case lists; thread-safe; gone when the process ends.
+
+    Every call holds the store's lock, and :meth:`transaction` holds it for the whole block (other
+    threads wait until it ends), keeping an undo step per append to roll the block back.
+    """
 
     def __init__(self) -> None:
         self._events: dict[str, list[StoredEvent]] = {}
         self._summaries: dict[str, CaseSummary] = {}
         #: (case id, request id) -> the record that carries it
         self._requests: dict[tuple[str, str], StoredEvent] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        #: the undo steps of each open transaction, innermost last (only the thread that holds the
+        #: lock, the one whose transaction it is, touches them)
+        self._undo: list[list[Callable[[], None]]] = []
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            undo: list[Callable[[], None]] = []
+            self._undo.append(undo)
+            try:
+                yield
+            except BaseException:
+                for step in reversed(undo):
+                    step()
+                raise
+            finally:
+                self._undo.pop()
+            if self._undo:  # a savepoint released: the enclosing block may still undo it
+                self._undo[-1].extend(undo)
 
     def append(
         self, summary: CaseSummary, records: Sequence[StoredEvent], expected_seq: int
@@ -37,11 +61,33 @@ class MemoryStore(Store):
                 repeated = len(requests) < sum(r.request_id is not None for r in records)
                 if repeated or not self._requests.keys().isdisjoint(requests):
                     raise request_taken(case_id, records)
-                self._requests.update(requests)
+            if self._undo:
+                self._undo[-1].append(self._undo_step(case_id, current, list(requests)))
+            self._requests.update(requests)
             if log is None:
                 log = self._events[case_id] = []
             log.extend(records)
             self._summaries[case_id] = summary
+
+    def _undo_step(
+        self, case_id: str, length: int, requests: list[tuple[str, str]]
+    ) -> Callable[[], None]:
+        """What puts ``case_id`` back as it is now (``length`` records), before an append."""
+        summary = self._summaries.get(case_id)
+
+        def undo() -> None:
+            for key in requests:
+                del self._requests[key]
+            if length:
+                del self._events[case_id][length:]
+            else:
+                del self._events[case_id]
+            if summary is None:
+                del self._summaries[case_id]
+            else:
+                self._summaries[case_id] = summary
+
+        return undo
 
     def find_request(self, case_id: str, request_id: str) -> StoredEvent | None:
         with self._lock:
@@ -51,8 +97,19 @@ class MemoryStore(Store):
         with self._lock:
             return list(self._events.get(case_id, ())[max(after_seq, 0) :])
 
+    def scan(self, start: str | None = None, stop: str | None = None) -> Iterator[StoredEvent]:
+        with self._lock:  # the records as they are now, whatever is appended while they are read
+            logs = [
+                (case_id, list(log))
+                for case_id, log in self._events.items()
+                if in_range(case_id, start, stop)
+            ]
+        for _, log in sorted(logs, key=lambda item: item[0]):
+            yield from log
+
     def summary(self, case_id: str) -> CaseSummary | None:
-        return self._summaries.get(case_id)
+        with self._lock:
+            return self._summaries.get(case_id)
 
     def cases(
         self,

@@ -7,8 +7,9 @@ Schema (created by :meth:`PostgresStore.create_schema`, idempotent, version in `
   exact body bytes (``bytea``), their hash (64 lowercase hex digits) and the client's request id,
   unique per case where given.  A statement trigger refuses UPDATE,
   DELETE and TRUNCATE inside the database.
-- ``mediation_cases``: one summary row per case, upserted in the same transaction as the events,
-  indexed on state, committee, level and category for the list queries.
+- ``mediation_cases``: one summary row per case (with the case's workflow version), upserted in the
+  same transaction as the events, indexed on state, committee, level and category for the list
+  queries.
 
 Tables are not schema-qualified: they live in the first schema of the connection's ``search_path``.
 
@@ -19,17 +20,22 @@ gets :class:`~mediation.ConcurrencyConflict`.  Nothing locks a table, so writers
 never wait for each other.  The pool makes one store safe to share between threads.  When the
 connection breaks after the statement was sent, the append raises
 :class:`~mediation.OutcomeUnknown`: the server may have committed it.
+:meth:`PostgresStore.transaction` holds one connection for the calling thread until it ends, and
+the appends in it run on that connection.
 
 A host that wants its own writes and a case's events to commit together passes its own connection
 (``PostgresStore(connection=conn)``) and opens the transaction itself; the store then works inside a
 SAVEPOINT (psycopg's nested ``conn.transaction()``) and never commits or rolls back the host's
 transaction.
+
+Every ``psycopg`` error becomes one of the library's errors in one place, :func:`_translate`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -41,12 +47,26 @@ from psycopg_pool import ConnectionPool
 from .._case import CaseSummary
 from .._errors import OutcomeUnknown, StoreError
 from .._events import StoredEvent
-from ._base import Store, check_batch, request_taken, seq_taken, summary_filter
+from ._base import (
+    DEFAULT_WORKFLOW,
+    SUMMARY_COLUMNS,
+    Store,
+    check_batch,
+    request_taken,
+    seq_taken,
+    summary_filter,
+    summary_from_row,
+    summary_select,
+    summary_values,
+)
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
+#: Creates the schema, or brings one of version 1 (no request ids) or 2 (no workflow version in
+#: the summary rows) to this version: every statement is idempotent, and the columns a version
+#: lacked are added before anything uses them.
 _SCHEMA = f"""\
 CREATE TABLE IF NOT EXISTS mediation_meta (
     key   text PRIMARY KEY,
@@ -60,6 +80,7 @@ CREATE TABLE IF NOT EXISTS mediation_events (
     request_id text,
     PRIMARY KEY (case_id, seq)
 );
+ALTER TABLE mediation_events ADD COLUMN IF NOT EXISTS request_id text;
 CREATE UNIQUE INDEX IF NOT EXISTS mediation_events_request
     ON mediation_events (case_id, request_id) WHERE request_id IS NOT NULL;
 CREATE OR REPLACE FUNCTION mediation_events_refuse_change() RETURNS trigger
@@ -84,28 +105,24 @@ CREATE TABLE IF NOT EXISTS mediation_cases (
     registered_at  text,
     paused         boolean NOT NULL,
     paused_seconds bigint  NOT NULL,
-    extra_days     integer NOT NULL
+    extra_days     integer NOT NULL,
+    workflow       text    NOT NULL DEFAULT '{DEFAULT_WORKFLOW}'
 );
+ALTER TABLE mediation_cases
+    ADD COLUMN IF NOT EXISTS workflow text NOT NULL DEFAULT '{DEFAULT_WORKFLOW}';
 CREATE INDEX IF NOT EXISTS mediation_cases_state ON mediation_cases (state, committee);
 CREATE INDEX IF NOT EXISTS mediation_cases_committee ON mediation_cases (committee, state);
 CREATE INDEX IF NOT EXISTS mediation_cases_level ON mediation_cases (level);
 CREATE INDEX IF NOT EXISTS mediation_cases_category ON mediation_cases (category);
 INSERT INTO mediation_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
 ON CONFLICT (key) DO NOTHING;
+UPDATE mediation_meta SET value = '{SCHEMA_VERSION}'
+WHERE key = 'schema_version' AND value IN ('1', '2');
 """
+#: the earlier versions: read as they are with create=False, migrated by _SCHEMA (a database of any
+#: other version is never touched)
+_LEGACY = (1, 2)
 
-_SUMMARY_COLUMNS = (
-    "case_id", "committee", "state", "level", "category", "seq", "head", "opened_at",
-    "updated_at", "registered_at", "paused", "paused_seconds", "extra_days",
-)  # fmt: skip
-_SELECT_SUMMARY = f"SELECT {', '.join(_SUMMARY_COLUMNS)} FROM mediation_cases"
-#: schema version 1 had no request ids: what create_schema() runs to bring it to version 2
-_MIGRATE_1_TO_2 = """\
-ALTER TABLE mediation_events ADD COLUMN IF NOT EXISTS request_id text;
-CREATE UNIQUE INDEX IF NOT EXISTS mediation_events_request
-    ON mediation_events (case_id, request_id) WHERE request_id IS NOT NULL;
-UPDATE mediation_meta SET value = '2' WHERE key = 'schema_version';
-"""
 _SUMMARY_TYPES = {
     "seq": "bigint",
     "paused": "boolean",
@@ -129,11 +146,11 @@ WITH tip AS (
     WHERE tip.seq = %(expected_seq)s
     RETURNING 1
 ), projected AS (
-    INSERT INTO mediation_cases ({", ".join(_SUMMARY_COLUMNS)})
-    SELECT {", ".join(f"%(s_{c})s::{_SUMMARY_TYPES.get(c, 'text')}" for c in _SUMMARY_COLUMNS)}
+    INSERT INTO mediation_cases ({", ".join(SUMMARY_COLUMNS)})
+    SELECT {", ".join(f"%(s_{c})s::{_SUMMARY_TYPES.get(c, 'text')}" for c in SUMMARY_COLUMNS)}
     WHERE EXISTS (SELECT FROM inserted)
     ON CONFLICT (case_id) DO UPDATE SET
-        {", ".join(f"{c} = excluded.{c}" for c in _SUMMARY_COLUMNS[1:])}
+        {", ".join(f"{c} = excluded.{c}" for c in SUMMARY_COLUMNS[1:])}
     RETURNING 1
 )
 SELECT tip.seq, (SELECT count(*) FROM inserted), (SELECT count(*) FROM projected) FROM tip
@@ -143,15 +160,41 @@ _CONFLICTS = (pg_errors.UniqueViolation, pg_errors.SerializationFailure, pg_erro
 _scan_ids = itertools.count(1)
 
 
-def _summary_row(s: CaseSummary) -> tuple[Any, ...]:
-    return (
-        s.case_id, s.committee, s.state, s.level, s.category, s.seq, s.head, s.opened_at,
-        s.updated_at, s.registered_at, s.paused, s.paused_seconds, s.extra_days,
-    )  # fmt: skip
+@contextlib.contextmanager
+def _translate(
+    failed: str,
+    *,
+    case: str | None = None,
+    batch: tuple[int, Sequence[StoredEvent]] | None = None,
+    lost: psycopg.Connection[Any] | None = None,
+    seq: int | None = None,
+) -> Iterator[None]:
+    """The one place where ``psycopg`` errors become the library's (the original as ``__cause__``).
 
-
-def _row_to_summary(row: Sequence[Any]) -> CaseSummary:
-    return CaseSummary(**dict(zip(_SUMMARY_COLUMNS, row, strict=True)))
+    ``failed`` begins the message of a :class:`StoreError` (``"reading case k1 failed"``).  With
+    ``batch`` (an append's expected seq and records), a unique violation, serialization failure or
+    deadlock is the append's conflict: :class:`~mediation.RequestConflict` on the request index,
+    else :class:`~mediation.ConcurrencyConflict`.  With ``lost`` (the connection of a transaction
+    the block commits), an error that broke that connection raises
+    :class:`~mediation.OutcomeUnknown` (with ``seq``, the first seq the transaction wrote): the
+    server may have committed it.
+    """
+    try:
+        yield
+    except psycopg.Error as exc:
+        if batch is not None and isinstance(exc, _CONFLICTS):
+            assert case is not None
+            if getattr(exc.diag, "constraint_name", None) == "mediation_events_request":
+                raise request_taken(case, batch[1]) from exc
+            raise seq_taken(case, batch[0]) from exc
+        if lost is not None and lost.broken and isinstance(exc, psycopg.OperationalError):
+            raise OutcomeUnknown(
+                f"{failed}: the connection broke ({exc}) and whether it was written is unknown; "
+                "retry with the same request id",
+                case=case,
+                seq=seq,
+            ) from exc
+        raise StoreError(f"{failed}: {exc}", case=case) from exc
 
 
 class PostgresStore(Store):
@@ -165,9 +208,10 @@ class PostgresStore(Store):
       host has a transaction open, so the host's own writes and the case's events commit or roll
       back together; the store never commits the host's transaction.
 
-    ``create`` (the default) creates the schema if missing; with ``create=False`` the store only
-    checks that the schema exists at the version this library needs.  ``timeout`` bounds the wait
-    for a server connection, in seconds.
+    ``create`` (the default) creates the schema if missing, or migrates one of an earlier version;
+    with ``create=False`` the store only checks the schema: at an earlier version (1 or 2) it is read
+    as it is and an append is refused until :meth:`create_schema` has migrated it.  ``timeout``
+    bounds the wait for a server connection, in seconds.
     """
 
     def __init__(
@@ -186,23 +230,22 @@ class PostgresStore(Store):
         if pool_size < 1 or scan_batch < 1:
             raise StoreError("pool_size and scan_batch must be at least 1")
         self._conn = connection
-        self._legacy = False
-        self._rid = "request_id"
+        self._set_version(SCHEMA_VERSION)
         self._pool: ConnectionPool[Any] | None = pool
         self._owns_pool = False
+        #: the connection of the calling thread's open transaction() block, if any
+        self._local = threading.local()
         self.scan_batch = scan_batch
         if conninfo is not None:
             # One direct connection first: it reports the server's own error (bad password, no
             # such database) where a pool would only time out, and it sets up the schema.
-            try:
+            with _translate("cannot connect to PostgreSQL"):
                 probe = psycopg.connect(
                     conninfo, autocommit=True, connect_timeout=max(1, round(timeout))
                 )
-            except psycopg.Error as exc:
-                raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
             with probe:
                 self._prepare(probe, create)
-            try:
+            with _translate("cannot open a PostgreSQL connection pool"):
                 self._pool = ConnectionPool(
                     conninfo,
                     min_size=1,
@@ -215,8 +258,6 @@ class PostgresStore(Store):
                     open=True,
                     name="mediation",
                 )
-            except psycopg.Error as exc:  # pragma: no cover - the probe connected just before
-                raise StoreError(f"cannot open a PostgreSQL connection pool: {exc}") from exc
             self._owns_pool = True
         else:
             with self._connection() as conn:
@@ -234,15 +275,17 @@ class PostgresStore(Store):
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """The connection to work on: this thread's transaction's, the host's, or a pooled one."""
+        held: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if held is not None:
+            yield held
+            return
         if self._conn is not None:
             yield self._conn
             return
         assert self._pool is not None
-        try:
-            with self._pool.connection() as conn:
-                yield conn
-        except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL failed: {exc}") from exc
+        with _translate("PostgreSQL failed"), self._pool.connection() as conn:
+            yield conn
 
     # -- schema ------------------------------------------------------------------------------------
 
@@ -250,13 +293,15 @@ class PostgresStore(Store):
     def schema_sql() -> str:
         """The DDL :meth:`create_schema` runs, for a host that manages its schema in migrations.
 
-        It is idempotent (``IF NOT EXISTS``, ``CREATE OR REPLACE``; PostgreSQL 14 or newer) and
-        records the schema version.  Run it in the schema the store's connections will use.
+        It is idempotent (``IF NOT EXISTS``, ``CREATE OR REPLACE``; PostgreSQL 14 or newer),
+        creates the schema or migrates one of version 1 or 2 in place, and records the schema
+        version.  Run it in the schema the store's connections will use.
         """
         return _SCHEMA
 
     def create_schema(self) -> None:
-        """Create tables, trigger and indexes if missing, and record the schema version.
+        """Create tables, trigger and indexes if missing (or migrate a schema of version 1 or 2),
+        and record the schema version.
 
         Safe to call from many processes at once (a transaction-scoped advisory lock serializes
         them); a schema that is already at this version is left untouched.
@@ -267,26 +312,32 @@ class PostgresStore(Store):
     def schema_version(self) -> int | None:
         """The version recorded in ``mediation_meta``, or None if there is no schema."""
         with self._connection() as conn:
-            try:
-                with self._read_block(conn), conn.cursor() as cur:
-                    return self._read_version(cur)
-            except psycopg.Error as exc:
-                raise StoreError(f"reading the schema version failed: {exc}") from exc
+            return self._version_on(conn)
+
+    def _set_version(self, version: int) -> None:
+        #: the version of a schema opened read-only because it is older than this library's
+        self._legacy = version if version != SCHEMA_VERSION else None
+        self._rid = "NULL" if version == 1 else "request_id"
+        self._select_summary = summary_select(has_workflow=version >= 3)
 
     def _prepare(self, conn: psycopg.Connection[Any], create: bool) -> None:
         if create:
             self._create_schema(conn)
             return
-        try:
-            with self._read_block(conn), conn.cursor() as cur:
-                version = self._read_version(cur)
-        except psycopg.Error as exc:
-            raise StoreError(f"reading the schema version failed: {exc}") from exc
-        if version == 1:  # mediation 0.1's schema, without request ids: read it, never write it
-            self._legacy = True
-            self._rid = "NULL"
+        version = self._version_on(conn)
+        if version in _LEGACY:  # read it as it is, never write it
+            assert version is not None
+            self._set_version(version)
             return
         self._check_version(version)
+
+    def _version_on(self, conn: psycopg.Connection[Any]) -> int | None:
+        with (
+            _translate("reading the schema version failed"),
+            self._read_block(conn),
+            conn.cursor() as cur,
+        ):
+            return self._read_version(cur)
 
     @staticmethod
     def _read_version(cur: psycopg.Cursor[Any]) -> int | None:
@@ -308,34 +359,69 @@ class PostgresStore(Store):
             )
 
     def _create_schema(self, conn: psycopg.Connection[Any]) -> None:
-        try:
-            with conn.transaction(), conn.cursor() as cur:
-                cur.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext('mediation.schema:' || "
-                    "coalesce(current_schema(), '')))"
-                )
+        with (
+            _translate("cannot create the mediation schema"),
+            conn.transaction(),
+            conn.cursor() as cur,
+        ):
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('mediation.schema:' || "
+                "coalesce(current_schema(), '')))"
+            )
+            version = self._read_version(cur)
+            if version is None or version in _LEGACY:
+                cur.execute(_SCHEMA)
                 version = self._read_version(cur)
-                if version == 1:
-                    cur.execute(_MIGRATE_1_TO_2)
-                    version = self._read_version(cur)
-                if version is None:
-                    cur.execute(_SCHEMA)
-                    version = self._read_version(cur)
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot create the mediation schema: {exc}") from exc
         self._check_version(version)
+        self._set_version(SCHEMA_VERSION)
 
     # -- writing -----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """See :meth:`Store.transaction`.  The block holds one connection (from the pool, or the
+        host's) for the calling thread, and every call of this thread in it runs on that
+        connection; an inner block, or a block inside the host's transaction, is a SAVEPOINT."""
+        held = getattr(self._local, "conn", None)
+        with self._connection() as conn:
+            self._local.conn = conn
+            try:
+                with self._block(conn):
+                    yield
+            finally:
+                self._local.conn = held
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _block(conn: psycopg.Connection[Any]) -> Iterator[None]:
+        """``conn.transaction()`` around the block, its own statements' errors translated (those
+        of the block are left as they are).  A COMMIT that broke the connection of a transaction
+        this block began raises :class:`~mediation.OutcomeUnknown`."""
+        failed = "the transaction failed"
+        own = conn.info.transaction_status == pq.TransactionStatus.IDLE
+        tx = conn.transaction()
+        with _translate(failed):
+            tx.__enter__()
+        try:
+            yield
+        except BaseException as exc:
+            with _translate(failed):
+                swallowed = tx.__exit__(type(exc), exc, exc.__traceback__)
+            if not swallowed:  # only psycopg.Rollback is swallowed
+                raise
+            return
+        with _translate(failed, lost=conn if own else None):
+            tx.__exit__(None, None, None)
 
     def append(
         self, summary: CaseSummary, records: Sequence[StoredEvent], expected_seq: int
     ) -> None:
         case_id = summary.case_id
         check_batch(case_id, expected_seq, records)
-        if self._legacy:
+        if self._legacy is not None:
             raise StoreError(
-                "database schema version is 1: it can be read, and written once create_schema() "
-                "has migrated it",
+                f"database schema version is {self._legacy}: it can be read, and written once "
+                "create_schema() has migrated it",
                 case=case_id,
             )
         params: dict[str, Any] = {
@@ -346,31 +432,26 @@ class PostgresStore(Store):
             "bodies": [r.body for r in records],
             "requests": [r.request_id for r in records],
         }
-        params.update(zip((f"s_{c}" for c in _SUMMARY_COLUMNS), _summary_row(summary), strict=True))
+        params.update(
+            zip((f"s_{c}" for c in SUMMARY_COLUMNS), summary_values(summary), strict=True)
+        )
         with self._connection() as conn:
             # the statement is its own transaction (or one the store opens): if the connection
             # breaks once it was sent, only the server knows whether it committed
             own = conn.info.transaction_status == pq.TransactionStatus.IDLE
-            try:
-                with self._write_block(conn), conn.cursor() as cur:
-                    cur.execute(_APPEND, params)
-                    row = cur.fetchone()
-            except _CONFLICTS as exc:
-                constraint = getattr(exc.diag, "constraint_name", None)
-                if constraint == "mediation_events_request":
-                    raise request_taken(case_id, records) from exc
-                raise seq_taken(case_id, expected_seq) from exc
-            except psycopg.OperationalError as exc:
-                if own and conn.broken:
-                    raise OutcomeUnknown(
-                        f"the connection broke while appending to case {case_id} ({exc}): "
-                        "whether the event was written is unknown; retry with the same request id",
-                        case=case_id,
-                        seq=expected_seq + 1,
-                    ) from exc
-                raise StoreError(f"append to case {case_id} failed: {exc}", case=case_id) from exc
-            except psycopg.Error as exc:
-                raise StoreError(f"append to case {case_id} failed: {exc}", case=case_id) from exc
+            with (
+                _translate(
+                    f"append to case {case_id} failed",
+                    case=case_id,
+                    batch=(expected_seq, records),
+                    lost=conn if own else None,
+                    seq=expected_seq + 1,
+                ),
+                self._write_block(conn),
+                conn.cursor() as cur,
+            ):
+                cur.execute(_APPEND, params)
+                row = cur.fetchone()
         assert row is not None
         current, inserted, projected = row
         if current != expected_seq:
@@ -381,9 +462,10 @@ class PostgresStore(Store):
     @staticmethod
     def _write_block(conn: psycopg.Connection[Any]) -> contextlib.AbstractContextManager[Any]:
         """The transaction an append runs in.  On an idle autocommit connection the statement is
-        its own transaction; inside the host's transaction it gets a SAVEPOINT, so that a failed
-        append leaves the host's transaction usable; on an idle classic connection, BEGIN and
-        COMMIT, so that the store never leaves a transaction open."""
+        its own transaction; inside an open transaction (the host's, or a :meth:`transaction`
+        block) it gets a SAVEPOINT, so that a failed append leaves that transaction usable; on an
+        idle classic connection, BEGIN and COMMIT, so that the store never leaves a transaction
+        open."""
         if conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.IDLE:
             return contextlib.nullcontext()
         return conn.transaction()
@@ -391,67 +473,74 @@ class PostgresStore(Store):
     # -- reading -----------------------------------------------------------------------------------
 
     def read(self, case_id: str, after_seq: int = 0) -> list[StoredEvent]:
-        with self._connection() as conn:
-            try:
-                with self._read_block(conn), conn.cursor(binary=True) as cur:
-                    cur.execute(
-                        f"SELECT seq, hash, body, {self._rid} FROM mediation_events "
-                        "WHERE case_id = %s AND seq > %s ORDER BY seq",
-                        (case_id, after_seq),
-                    )
-                    rows = cur.fetchall()
-            except psycopg.Error as exc:
-                raise StoreError(f"reading case {case_id} failed: {exc}", case=case_id) from exc
+        with (
+            self._connection() as conn,
+            _translate(f"reading case {case_id} failed", case=case_id),
+            self._read_block(conn),
+            conn.cursor(binary=True) as cur,
+        ):
+            cur.execute(
+                f"SELECT seq, hash, body, {self._rid} FROM mediation_events "
+                "WHERE case_id = %s AND seq > %s ORDER BY seq",
+                (case_id, after_seq),
+            )
+            rows = cur.fetchall()
         return [StoredEvent(case_id, seq, h, bytes(body), rid) for seq, h, body, rid in rows]
 
     def find_request(self, case_id: str, request_id: str) -> StoredEvent | None:
-        if self._legacy:
+        if self._legacy == 1:
             return None
-        with self._connection() as conn:
-            try:
-                with self._read_block(conn), conn.cursor(binary=True) as cur:
-                    cur.execute(
-                        "SELECT seq, hash, body FROM mediation_events "
-                        "WHERE case_id = %s AND request_id = %s",
-                        (case_id, request_id),
-                    )
-                    row = cur.fetchone()
-            except psycopg.Error as exc:
-                raise StoreError(f"reading case {case_id} failed: {exc}", case=case_id) from exc
+        with (
+            self._connection() as conn,
+            _translate(f"reading case {case_id} failed", case=case_id),
+            self._read_block(conn),
+            conn.cursor(binary=True) as cur,
+        ):
+            cur.execute(
+                "SELECT seq, hash, body FROM mediation_events WHERE case_id = %s AND request_id = %s",
+                (case_id, request_id),
+            )
+            row = cur.fetchone()
         if row is None:
             return None
         seq, h, body = row
         return StoredEvent(case_id, seq, h, bytes(body), request_id)
 
-    def scan(self) -> Iterator[StoredEvent]:
-        """Every record by case id then seq, streamed through a server-side cursor.
+    def scan(self, start: str | None = None, stop: str | None = None) -> Iterator[StoredEvent]:
+        """Every record by case id then seq, of the case ids in ``[start, stop)`` (None:
+        unbounded), streamed through a server-side cursor.
 
-        The cursor lives in a transaction of its own (or in the host's open transaction); with a
-        pool, the generator holds one connection until it is exhausted or closed.
+        The cursor lives in a transaction of its own (or in the open one: the host's, or this
+        thread's :meth:`transaction` block); with a pool, the generator holds one connection until
+        it is exhausted or closed.
         """
-        with self._connection() as conn:
-            try:
-                with (
-                    self._read_block(conn, cursor=True),
-                    conn.cursor(name=f"mediation_scan_{next(_scan_ids)}", binary=True) as cur,
-                ):
-                    cur.itersize = self.scan_batch
-                    cur.execute(
-                        f"SELECT case_id, seq, hash, body, {self._rid} FROM mediation_events "
-                        "ORDER BY case_id, seq"
-                    )
-                    for case_id, seq, h, body, rid in cur:
-                        yield StoredEvent(case_id, seq, h, bytes(body), rid)
-            except psycopg.Error as exc:
-                raise StoreError(f"scanning events failed: {exc}") from exc
+        bounds = [
+            (op, b) for op, b in (("case_id >= %s", start), ("case_id < %s", stop)) if b is not None
+        ]
+        where = " WHERE " + " AND ".join(op for op, _ in bounds) if bounds else ""
+        with (
+            self._connection() as conn,
+            _translate("scanning events failed"),
+            self._read_block(conn, cursor=True),
+            conn.cursor(name=f"mediation_scan_{next(_scan_ids)}", binary=True) as cur,
+        ):
+            cur.itersize = self.scan_batch
+            cur.execute(
+                f"SELECT case_id, seq, hash, body, {self._rid} FROM mediation_events"
+                + where
+                + " ORDER BY case_id, seq",
+                [b for _, b in bounds],
+            )
+            for case_id, seq, h, body, rid in cur:
+                yield StoredEvent(case_id, seq, h, bytes(body), rid)
 
     @staticmethod
     def _read_block(
         conn: psycopg.Connection[Any], *, cursor: bool = False
     ) -> contextlib.AbstractContextManager[Any]:
-        """The transaction a read runs in: the host's open one if any (without a savepoint: the
-        host may use the connection between two rows of a scan), else one of its own where it
-        is needed, so that the store never leaves a transaction open on a host's connection.
+        """The transaction a read runs in: the open one if any (without a savepoint: the host may
+        use the connection between two rows of a scan), else one of its own where it is needed,
+        so that the store never leaves a transaction open on a host's connection.
 
         A server-side ``cursor`` always needs a transaction; a plain read on an autocommit
         connection needs none.
@@ -463,23 +552,22 @@ class PostgresStore(Store):
         return conn.transaction()
 
     def case_ids(self) -> list[str]:
-        with self._connection() as conn:
-            try:
-                with self._read_block(conn):
-                    rows = conn.execute("SELECT case_id FROM mediation_cases ORDER BY case_id")
-                    return [r[0] for r in rows.fetchall()]
-            except psycopg.Error as exc:
-                raise StoreError(f"listing cases failed: {exc}") from exc
+        with (
+            self._connection() as conn,
+            _translate("listing cases failed"),
+            self._read_block(conn),
+        ):
+            rows = conn.execute("SELECT case_id FROM mediation_cases ORDER BY case_id")
+            return [r[0] for r in rows.fetchall()]
 
     def summary(self, case_id: str) -> CaseSummary | None:
-        with self._connection() as conn:
-            try:
-                with self._read_block(conn):
-                    cur = conn.execute(_SELECT_SUMMARY + " WHERE case_id = %s", (case_id,))
-                    row = cur.fetchone()
-            except psycopg.Error as exc:
-                raise StoreError(f"reading case {case_id} failed: {exc}", case=case_id) from exc
-        return _row_to_summary(row) if row else None
+        with (
+            self._connection() as conn,
+            _translate(f"reading case {case_id} failed", case=case_id),
+            self._read_block(conn),
+        ):
+            row = conn.execute(self._select_summary + " WHERE case_id = %s", (case_id,)).fetchone()
+        return summary_from_row(row) if row else None
 
     def cases(
         self,
@@ -492,14 +580,13 @@ class PostgresStore(Store):
         where, args = summary_filter(
             "%s", state=state, committee=committee, level=level, category=category
         )
-        sql = _SELECT_SUMMARY + where
-        with self._connection() as conn:
-            try:
-                with self._read_block(conn):
-                    rows = conn.execute(sql + " ORDER BY case_id", args).fetchall()
-            except psycopg.Error as exc:
-                raise StoreError(f"listing cases failed: {exc}") from exc
-        return [_row_to_summary(r) for r in rows]
+        with (
+            self._connection() as conn,
+            _translate("listing cases failed"),
+            self._read_block(conn),
+        ):
+            rows = conn.execute(self._select_summary + where + " ORDER BY case_id", args).fetchall()
+        return [summary_from_row(r) for r in rows]
 
     def close(self) -> None:
         """Close the pool the store opened; a host's pool or connection is left open."""

@@ -5,19 +5,22 @@ Schema (created by :meth:`SQLiteStore.create_schema`, idempotent, version in ``m
 - ``mediation_events(case_id, seq, hash, body, request_id)``, primary key ``(case_id, seq)``: the
   exact body bytes and their hash, and the client's request id (unique per case when given).
   Triggers refuse UPDATE and DELETE inside the database.
-- ``mediation_cases``: one summary row per case (state, committee, level, category, ...), written in
-  the same transaction as the events, indexed for the list queries.
+- ``mediation_cases``: one summary row per case (state, committee, level, category, ..., the
+  workflow version), written in the same transaction as the events, indexed for the list queries.
 
 Threads: a store opened on a path gives every thread its own connection (WAL lets readers run
 beside the one writer); an append is ``BEGIN IMMEDIATE`` … ``COMMIT``, so writers in other threads
 and other processes wait for each other (up to ``timeout`` seconds) instead of failing.  One store
 (and one :class:`~mediation.CaseService`) can be shared by every thread of a process, and any number
-of processes can open the same file.
+of processes can open the same file.  :meth:`SQLiteStore.transaction` is one such transaction
+around several appends, on the calling thread's connection.
 
 A host that wants its own writes and a case's events to commit together passes its own connection
 (``SQLiteStore(connection=conn)``) and opens the transaction itself; the store then works inside a
 SAVEPOINT and leaves COMMIT or ROLLBACK to the host.  That one connection is shared: the store
 serializes its own use of it with a lock, and the host's transaction belongs to the host's thread.
+
+Every ``sqlite3`` error becomes one of the library's errors in one place, :func:`_translate`.
 """
 
 from __future__ import annotations
@@ -32,13 +35,24 @@ from typing import Any
 from .._case import CaseSummary
 from .._errors import OutcomeUnknown, StoreError
 from .._events import StoredEvent
-from ._base import Store, check_batch, request_taken, seq_taken, summary_filter
+from ._base import (
+    DEFAULT_WORKFLOW,
+    SUMMARY_COLUMNS,
+    Store,
+    check_batch,
+    request_taken,
+    seq_taken,
+    summary_filter,
+    summary_from_row,
+    summary_select,
+    summary_values,
+)
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS mediation_meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -72,7 +86,8 @@ CREATE TABLE IF NOT EXISTS mediation_cases (
     registered_at  TEXT,
     paused         INTEGER NOT NULL,
     paused_seconds INTEGER NOT NULL,
-    extra_days     INTEGER NOT NULL
+    extra_days     INTEGER NOT NULL,
+    workflow       TEXT NOT NULL DEFAULT '{DEFAULT_WORKFLOW}'
 );
 CREATE INDEX IF NOT EXISTS mediation_cases_state ON mediation_cases (state, committee);
 CREATE INDEX IF NOT EXISTS mediation_cases_committee ON mediation_cases (committee, state);
@@ -80,24 +95,101 @@ CREATE INDEX IF NOT EXISTS mediation_cases_level ON mediation_cases (level);
 CREATE INDEX IF NOT EXISTS mediation_cases_category ON mediation_cases (category);
 """
 
-_SUMMARY_COLUMNS = (
-    "case_id", "committee", "state", "level", "category", "seq", "head", "opened_at",
-    "updated_at", "registered_at", "paused", "paused_seconds", "extra_days",
-)  # fmt: skip
 _UPSERT = (
-    f"INSERT INTO mediation_cases ({', '.join(_SUMMARY_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_SUMMARY_COLUMNS))}) "
+    f"INSERT INTO mediation_cases ({', '.join(SUMMARY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(SUMMARY_COLUMNS))}) "
     "ON CONFLICT(case_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _SUMMARY_COLUMNS[1:])
+    + ", ".join(f"{c} = excluded.{c}" for c in SUMMARY_COLUMNS[1:])
 )
-_SELECT_SUMMARY = f"SELECT {', '.join(_SUMMARY_COLUMNS)} FROM mediation_cases"
-#: schema version 1 had no request ids: what create_schema() runs to bring it to version 2
-_MIGRATE_1_TO_2 = (
-    "ALTER TABLE mediation_events ADD COLUMN request_id TEXT",
-    "CREATE UNIQUE INDEX IF NOT EXISTS mediation_events_request "
-    "ON mediation_events (case_id, request_id) WHERE request_id IS NOT NULL",
-    "UPDATE mediation_meta SET value = '2' WHERE key = 'schema_version'",
-)
+#: what create_schema() adds to a schema of version n to bring it to version n + 1: (table,
+#: column, its declaration) and the statements that follow
+_MIGRATIONS: dict[int, tuple[tuple[str, str, str], tuple[str, ...]]] = {
+    # version 1 had no request ids
+    1: (
+        ("mediation_events", "request_id", "TEXT"),
+        (
+            "CREATE UNIQUE INDEX IF NOT EXISTS mediation_events_request "
+            "ON mediation_events (case_id, request_id) WHERE request_id IS NOT NULL",
+        ),
+    ),
+    # version 2 kept no workflow version in the summary rows: theirs is the first one
+    2: (("mediation_cases", "workflow", f"TEXT NOT NULL DEFAULT '{DEFAULT_WORKFLOW}'"), ()),
+}
+
+
+@contextlib.contextmanager
+def _translate(
+    failed: str,
+    *,
+    case: str | None = None,
+    batch: tuple[int, Sequence[StoredEvent]] | None = None,
+    committing: sqlite3.Connection | None = None,
+    seq: int | None = None,
+) -> Iterator[None]:
+    """The one place where ``sqlite3`` errors become the library's (the original as ``__cause__``).
+
+    ``failed`` begins the message of a :class:`StoreError` (``"reading case k1 failed"``).  With
+    ``batch`` (an append's expected seq and records), a unique violation is the append's conflict:
+    on the request index :class:`~mediation.RequestConflict`, else (the primary key)
+    :class:`~mediation.ConcurrencyConflict`.  With ``committing`` (the connection whose COMMIT runs
+    in the block), a COMMIT that failed and left the transaction open is rolled back
+    (:class:`StoreError`: nothing was written), and one whose transaction is gone raises
+    :class:`~mediation.OutcomeUnknown` (with ``seq``, the first seq the transaction wrote).
+    """
+    try:
+        yield
+    except sqlite3.Error as exc:
+        text = str(exc)
+        if batch is not None and isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in text:
+            expected_seq, records = batch
+            assert case is not None
+            if "request_id" in text:
+                raise request_taken(case, records) from exc
+            raise seq_taken(case, expected_seq) from exc
+        if committing is not None:
+            if committing.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    committing.execute("ROLLBACK")
+            else:
+                raise OutcomeUnknown(
+                    f"{failed}: COMMIT failed ({exc}) and whether it was written is unknown; "
+                    "retry with the same request id",
+                    case=case,
+                    seq=seq,
+                ) from exc
+        raise StoreError(f"{failed}: {exc}", case=case) from exc
+
+
+@contextlib.contextmanager
+def _transaction(
+    conn: sqlite3.Connection,
+    failed: str = "the transaction failed",
+    *,
+    case: str | None = None,
+    seq: int | None = None,
+) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` around the block, or a SAVEPOINT when ``conn`` is in a
+    transaction already (the host's, or an enclosing block's); rolled back if the block raises.
+    Errors of the block itself are left as they are."""
+    nested = conn.in_transaction
+    with _translate(failed, case=case):
+        conn.execute("SAVEPOINT mediation" if nested else "BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        with _translate(failed, case=case):
+            if nested:
+                conn.execute("ROLLBACK TO mediation")
+                conn.execute("RELEASE mediation")
+            elif conn.in_transaction:
+                conn.execute("ROLLBACK")
+        raise
+    if nested:
+        with _translate(failed, case=case):
+            conn.execute("RELEASE mediation")
+    else:
+        with _translate(failed, case=case, committing=conn, seq=seq):
+            conn.execute("COMMIT")
 
 
 def _as_bytes(body: object) -> bytes:
@@ -110,17 +202,8 @@ def _as_bytes(body: object) -> bytes:
     return b"" if body is None else str(body).encode("utf-8", "surrogatepass")
 
 
-def _row_to_summary(row: Sequence[Any]) -> CaseSummary:
-    values = dict(zip(_SUMMARY_COLUMNS, row, strict=True))
-    values["paused"] = bool(values["paused"])
-    return CaseSummary(**values)
-
-
-def _summary_row(s: CaseSummary) -> tuple[Any, ...]:
-    return (
-        s.case_id, s.committee, s.state, s.level, s.category, s.seq, s.head, s.opened_at,
-        s.updated_at, s.registered_at, int(s.paused), s.paused_seconds, s.extra_days,
-    )  # fmt: skip
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
 class SQLiteStore(Store):
@@ -130,6 +213,10 @@ class SQLiteStore(Store):
     ``synchronous=FULL``: an append returns only once it is durable.  Every thread that uses the
     store gets its own connection.  ``":memory:"`` works for tests (one connection, shared under a
     lock, since each connection to ``:memory:`` would be a database of its own).
+
+    With ``create=False`` the store only checks the schema; a file of an earlier schema version (1
+    or 2) is then read as it is (request ids and workflow versions as those versions had them) and
+    an append is refused until :meth:`create_schema` has migrated it.
     """
 
     def __init__(
@@ -157,10 +244,8 @@ class SQLiteStore(Store):
         if connection is not None or self.path == ":memory:":
             self._shared = connection if connection is not None else self._connect()
             self._lock = threading.RLock()
-            try:
+            with _translate("cannot use the SQLite connection"):
                 self._shared.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot use the SQLite connection: {exc}") from exc
         else:
             self._conn()  # open this thread's connection now: a bad path fails here
         if create:
@@ -170,15 +255,13 @@ class SQLiteStore(Store):
 
     def _connect(self) -> sqlite3.Connection:
         assert self.path is not None
-        try:
+        with _translate(f"cannot open SQLite database {self.path!r}"):
             conn = sqlite3.connect(
                 self.path, isolation_level=None, timeout=self._timeout, check_same_thread=False
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
         return conn
 
     def _conn(self) -> sqlite3.Connection:
@@ -215,29 +298,25 @@ class SQLiteStore(Store):
 
     def create_schema(self) -> None:
         """Create the tables, triggers and indexes if missing, migrate a schema of an earlier
-        version of this library, and record the schema version."""
-        with self._using() as conn:
-            try:
-                if conn.in_transaction:
-                    self._create(conn)
-                else:
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        self._create(conn)
-                    except BaseException:
-                        conn.execute("ROLLBACK")
-                        raise
-                    conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot create the mediation schema: {exc}") from exc
+        version of this library (1 or 2, step by step), and record the schema version."""
+        failed = "cannot create the mediation schema"
+        with self._using() as conn, _transaction(conn, failed), _translate(failed):
+            self._create(conn)
         self._check_schema()
 
     @staticmethod
     def _create(conn: sqlite3.Connection) -> None:
         version = SQLiteStore._read_version(conn)
-        if version == 1:
-            for statement in _MIGRATE_1_TO_2:
+        while version in _MIGRATIONS:
+            (table, column, declaration), then = _MIGRATIONS[version]
+            if column not in _columns(conn, table):
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            for statement in then:
                 conn.execute(statement)
+            version += 1
+            conn.execute(
+                "UPDATE mediation_meta SET value = ? WHERE key = 'schema_version'", (str(version),)
+            )
         for statement in _SCHEMA.split(";\n"):
             if statement.strip():
                 conn.execute(statement)
@@ -252,7 +331,7 @@ class SQLiteStore(Store):
             row = conn.execute(
                 "SELECT value FROM mediation_meta WHERE key = 'schema_version'"
             ).fetchone()
-        except sqlite3.Error:
+        except sqlite3.Error:  # no such table (or no database at all): no schema
             return None
         return int(row[0]) if row else None
 
@@ -262,10 +341,11 @@ class SQLiteStore(Store):
 
     def _check_schema(self) -> None:
         version = self.schema_version()
-        #: a version-1 file (no request ids) opened with create=False can be read, not written
-        self._legacy = version == 1
-        self._rid = "NULL" if self._legacy else "request_id"
-        if version != SCHEMA_VERSION and not self._legacy:
+        #: a file of version 1 or 2 opened with create=False can be read, not written
+        self._legacy = version if version in _MIGRATIONS else None
+        self._rid = "NULL" if version == 1 else "request_id"
+        self._select_summary = summary_select(has_workflow=self._legacy is None)
+        if version != SCHEMA_VERSION and self._legacy is None:
             raise StoreError(
                 f"database schema version is {version}, this library needs {SCHEMA_VERSION}"
                 " (run create_schema())"
@@ -273,15 +353,23 @@ class SQLiteStore(Store):
 
     # -- writing -----------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """See :meth:`Store.transaction`: ``BEGIN IMMEDIATE`` … ``COMMIT`` on the calling thread's
+        connection (a SAVEPOINT inside an open transaction, the host's included).  On a shared
+        connection (``:memory:``, a host's) other threads wait until the block ends."""
+        with self._using() as conn, _transaction(conn):
+            yield
+
     def append(
         self, summary: CaseSummary, records: Sequence[StoredEvent], expected_seq: int
     ) -> None:
         case_id = summary.case_id
         check_batch(case_id, expected_seq, records)
-        if self._legacy:
+        if self._legacy is not None:
             raise StoreError(
-                "database schema version is 1: it can be read, and written once create_schema() "
-                "has migrated it",
+                f"database schema version is {self._legacy}: it can be read, and written once "
+                "create_schema() has migrated it",
                 case=case_id,
             )
         with self._using() as conn:
@@ -294,99 +382,65 @@ class SQLiteStore(Store):
             with self._writing:
                 self._append(conn, summary, records, expected_seq)
 
+    @staticmethod
     def _append(
-        self,
         conn: sqlite3.Connection,
         summary: CaseSummary,
         records: Sequence[StoredEvent],
         expected_seq: int,
     ) -> None:
         case_id = summary.case_id
-        nested = conn.in_transaction
-        committing = False
-        try:
-            conn.execute("SAVEPOINT mediation_append" if nested else "BEGIN IMMEDIATE")
-            try:
-                row = conn.execute(
-                    "SELECT max(seq) FROM mediation_events WHERE case_id = ?", (case_id,)
-                ).fetchone()
-                current = row[0] or 0
-                if current != expected_seq:
-                    raise seq_taken(case_id, expected_seq, current)
-                conn.executemany(
-                    "INSERT INTO mediation_events (case_id, seq, hash, body, request_id) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [(r.case_id, r.seq, r.hash, r.body, r.request_id) for r in records],
-                )
-                conn.execute(_UPSERT, _summary_row(summary))
-            except BaseException:
-                if nested:
-                    conn.execute("ROLLBACK TO mediation_append")
-                    conn.execute("RELEASE mediation_append")
-                else:
-                    conn.execute("ROLLBACK")
-                raise
-            committing = True
-            conn.execute("RELEASE mediation_append" if nested else "COMMIT")
-        except sqlite3.IntegrityError as exc:
-            if "UNIQUE" not in str(exc):  # a CHECK or NOT NULL violation is no race
-                raise StoreError(f"append to case {case_id} failed: {exc}", case=case_id) from exc
-            if "request_id" in str(exc):
-                raise request_taken(case_id, records) from exc
-            raise seq_taken(case_id, expected_seq) from exc
-        except sqlite3.Error as exc:
-            if committing and not nested:
-                if conn.in_transaction:  # COMMIT failed and left the transaction open
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                else:
-                    raise OutcomeUnknown(
-                        f"COMMIT of case {case_id} failed ({exc}): whether the event was "
-                        "written is unknown; retry with the same request id",
-                        case=case_id,
-                        seq=expected_seq + 1,
-                    ) from exc
-            raise StoreError(f"append to case {case_id} failed: {exc}", case=case_id) from exc
+        failed = f"append to case {case_id} failed"
+        with (
+            _transaction(conn, failed, case=case_id, seq=expected_seq + 1),
+            _translate(failed, case=case_id, batch=(expected_seq, records)),
+        ):
+            row = conn.execute(
+                "SELECT max(seq) FROM mediation_events WHERE case_id = ?", (case_id,)
+            ).fetchone()
+            current = row[0] or 0
+            if current != expected_seq:
+                raise seq_taken(case_id, expected_seq, current)
+            conn.executemany(
+                "INSERT INTO mediation_events (case_id, seq, hash, body, request_id) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(r.case_id, r.seq, r.hash, r.body, r.request_id) for r in records],
+            )
+            conn.execute(_UPSERT, summary_values(summary))
 
     # -- reading -----------------------------------------------------------------------------------
 
     def read(self, case_id: str, after_seq: int = 0) -> list[StoredEvent]:
-        try:
-            with self._using() as conn:
-                rows = conn.execute(
-                    f"SELECT seq, hash, body, {self._rid} FROM mediation_events "
-                    "WHERE case_id = ? AND seq > ? ORDER BY seq",
-                    (case_id, after_seq),
-                ).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"reading case {case_id} failed: {exc}", case=case_id) from exc
+        with _translate(f"reading case {case_id} failed", case=case_id), self._using() as conn:
+            rows = conn.execute(
+                f"SELECT seq, hash, body, {self._rid} FROM mediation_events "
+                "WHERE case_id = ? AND seq > ? ORDER BY seq",
+                (case_id, after_seq),
+            ).fetchall()
         return [
             StoredEvent(case_id, seq, h, body if type(body) is bytes else _as_bytes(body), rid)
             for seq, h, body, rid in rows
         ]
 
     def find_request(self, case_id: str, request_id: str) -> StoredEvent | None:
-        if self._legacy:
+        if self._legacy == 1:
             return None
-        try:
-            with self._using() as conn:
-                row = conn.execute(
-                    "SELECT seq, hash, body FROM mediation_events "
-                    "WHERE case_id = ? AND request_id = ?",
-                    (case_id, request_id),
-                ).fetchone()
-        except sqlite3.Error as exc:
-            raise StoreError(f"reading case {case_id} failed: {exc}", case=case_id) from exc
+        with _translate(f"reading case {case_id} failed", case=case_id), self._using() as conn:
+            row = conn.execute(
+                "SELECT seq, hash, body FROM mediation_events WHERE case_id = ? AND request_id = ?",
+                (case_id, request_id),
+            ).fetchone()
         if row is None:
             return None
         seq, h, body = row
         return StoredEvent(case_id, seq, h, _as_bytes(body), request_id)
 
-    def scan(self, low: str | None = None, high: str | None = None) -> Iterator[StoredEvent]:
-        """Every record by case id then seq; only case ids in ``[low, high)`` when given (the
-        ranges ``mediation verify --jobs`` hands its processes)."""
+    def scan(self, start: str | None = None, stop: str | None = None) -> Iterator[StoredEvent]:
+        """Every record by case id then seq, of the case ids in ``[start, stop)`` (None: unbounded),
+        in one query on the primary key (the ranges ``mediation verify --jobs`` hands its
+        processes)."""
         bounds = [
-            (op, b) for op, b in (("case_id >= ?", low), ("case_id < ?", high)) if b is not None
+            (op, b) for op, b in (("case_id >= ?", start), ("case_id < ?", stop)) if b is not None
         ]
         where = " WHERE " + " AND ".join(op for op, _ in bounds) if bounds else ""
         sql = (
@@ -394,7 +448,7 @@ class SQLiteStore(Store):
             + where
             + " ORDER BY case_id, seq"
         )
-        try:
+        with _translate("scanning events failed"):
             if self._lock is None:
                 rows: Any = self._conn().execute(sql, [b for _, b in bounds])
             else:  # a shared connection cannot stay busy with a cursor between two yields
@@ -404,26 +458,18 @@ class SQLiteStore(Store):
                 yield StoredEvent(
                     case_id, seq, h, body if type(body) is bytes else _as_bytes(body), rid
                 )
-        except sqlite3.Error as exc:
-            raise StoreError(f"scanning events failed: {exc}") from exc
 
     def case_ids(self) -> list[str]:
-        try:
-            with self._using() as conn:
-                rows = conn.execute(
-                    "SELECT DISTINCT case_id FROM mediation_events ORDER BY case_id"
-                ).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"listing cases failed: {exc}") from exc
+        with _translate("listing cases failed"), self._using() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT case_id FROM mediation_events ORDER BY case_id"
+            ).fetchall()
         return [r[0] for r in rows]
 
     def summary(self, case_id: str) -> CaseSummary | None:
-        try:
-            with self._using() as conn:
-                row = conn.execute(_SELECT_SUMMARY + " WHERE case_id = ?", (case_id,)).fetchone()
-        except sqlite3.Error as exc:
-            raise StoreError(f"reading case {case_id} failed: {exc}", case=case_id) from exc
-        return _row_to_summary(row) if row else None
+        with _translate(f"reading case {case_id} failed", case=case_id), self._using() as conn:
+            row = conn.execute(self._select_summary + " WHERE case_id = ?", (case_id,)).fetchone()
+        return summary_from_row(row) if row else None
 
     def cases(
         self,
@@ -436,13 +482,9 @@ class SQLiteStore(Store):
         where, args = summary_filter(
             "?", state=state, committee=committee, level=level, category=category
         )
-        sql = _SELECT_SUMMARY + where
-        try:
-            with self._using() as conn:
-                rows = conn.execute(sql + " ORDER BY case_id", args).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"listing cases failed: {exc}") from exc
-        return [_row_to_summary(r) for r in rows]
+        with _translate("listing cases failed"), self._using() as conn:
+            rows = conn.execute(self._select_summary + where + " ORDER BY case_id", args).fetchall()
+        return [summary_from_row(r) for r in rows]
 
     def close(self) -> None:
         """Close every connection the store opened (in any thread); a host's is left open."""

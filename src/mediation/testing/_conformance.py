@@ -28,7 +28,7 @@ from .._audit import verify
 from .._case import CaseSummary
 from .._errors import ConcurrencyConflict, MediationError, RequestConflict, StoreError
 from .._events import GENESIS, StoredEvent, canonical_bytes, event_hash
-from ..stores._base import Store
+from ..stores._base import DEFAULT_WORKFLOW, Store
 
 __all__ = ["StoreConformance", "raises", "synthetic_records", "synthetic_summary"]
 
@@ -58,13 +58,18 @@ def synthetic_records(
 
 def synthetic_summary(
     case_id: str, seq: int, *, state: str = "applied", committee: str = "c1", level: str = "L1",
-    category: str = "邻里", head: str = GENESIS,
+    category: str = "邻里", head: str = GENESIS, workflow: str | None = None,
 ) -> CaseSummary:  # fmt: skip
-    return CaseSummary(
+    summary = CaseSummary(
         case_id=case_id, committee=committee, state=state, level=level, category=category,
         seq=seq, head=head, opened_at="2026-01-05T08:00:00.000000Z",
         updated_at="2026-01-05T08:00:00.000000Z",
     )  # fmt: skip
+    return summary if workflow is None else attrs.evolve(summary, workflow=workflow)
+
+
+class _Abort(Exception):
+    """Raised inside a transaction to make it roll back."""
 
 
 class StoreConformance:
@@ -240,6 +245,163 @@ class StoreConformance:
         assert all(b.body.count(a.hash.encode()) for a, b in itertools.pairwise(records))
         summary = store.summary("k1")
         assert summary is not None and summary.seq == len(records)
+
+    def test_summary_keeps_the_workflow_version(self) -> None:
+        store = self.make_store()
+        self._append(store, "k1", 1)
+        self._append(store, "k2", 2, workflow="mediation-workflow/9")
+        default = DEFAULT_WORKFLOW
+        for seen in (store, self.reopen(store)):
+            first, second = seen.summary("k1"), seen.summary("k2")
+            assert first is not None and second is not None
+            assert (first.workflow, second.workflow) == (default, "mediation-workflow/9")
+            assert [s.workflow for s in seen.cases()] == [default, "mediation-workflow/9"]
+        self._append(store, "k2", 1, expected=2, workflow="mediation-workflow/10")
+        summary = self.reopen(store).summary("k2")
+        assert summary is not None and summary.workflow == "mediation-workflow/10"
+        assert summary == synthetic_summary(
+            "k2", 3, head=store.read("k2")[-1].hash, workflow="mediation-workflow/10"
+        )
+
+    # -- range scans -------------------------------------------------------------------------------
+
+    def test_scan_takes_a_half_open_range_of_case_ids(self) -> None:
+        store = self.make_store()
+        ids = ["b", "a", "ba", "b-1", "c", "B", "é", "调解-1"]
+        for n, case_id in enumerate(ids):
+            self._append(store, case_id, 1 + n % 3)
+
+        def scanned(start: str | None = None, stop: str | None = None) -> list[str]:
+            return [f"{r.case_id}#{r.seq}" for r in store.scan(start, stop)]
+
+        everything = scanned()
+        assert everything == [
+            f"{r.case_id}#{r.seq}" for case_id in sorted(ids) for r in store.read(case_id)
+        ]
+        assert [r.case_id for r in store.scan()] == sorted(r.case_id for r in store.scan())
+        assert {e.split("#")[0] for e in scanned("b")} == {i for i in ids if i >= "b"}
+        assert {e.split("#")[0] for e in scanned(None, "b")} == {i for i in ids if i < "b"}
+        assert {e.split("#")[0] for e in scanned("b", "c")} == {"b", "b-1", "ba"}
+        assert scanned("b", stop="b") == [] and scanned("调解-2") == [] and scanned("c", "b") == []
+        only_a = [f"a#{r.seq}" for r in store.read("a")]
+        assert scanned(start="a", stop="a-") == scanned("a", "b") == only_a
+        assert scanned("bb") == scanned("c")  # a start between two ids
+        # consecutive ranges cover everything, in order, whatever the cuts
+        for cuts in (["b"], ["a", "b-1", "c"], ["", "B", "ba", "调"]):
+            bounds = [None, *cuts, None]
+            pieces = [scanned(lo, hi) for lo, hi in itertools.pairwise(bounds)]
+            assert [e for piece in pieces for e in piece] == everything
+        assert list(self.reopen(store).scan("b", "c")) == list(store.scan("b", "c"))
+
+    # -- transactions ------------------------------------------------------------------------------
+
+    def test_a_transaction_commits_its_appends_together(self) -> None:
+        store = self.make_store()
+        self._append(store, "k1", 1)
+        with store.transaction():
+            added = self._append(store, "k1", 2, expected=1, state="registered")
+            new = self._append(store, "k2", 3)
+            # what the block wrote, it reads
+            assert store.read("k1")[1:] == added and store.read("k2") == new
+            summary = store.summary("k2")
+            assert summary is not None and summary.seq == 3
+        fresh = self.reopen(store)
+        assert fresh.read("k1")[1:] == added and fresh.read("k2") == new
+        assert [(s.case_id, s.seq, s.state) for s in fresh.cases()] == [
+            ("k1", 3, "registered"),
+            ("k2", 3, "applied"),
+        ]
+
+    def test_a_transaction_that_raises_writes_nothing(self) -> None:
+        store = self.make_store()
+        before = self._append(store, "k1", 2)
+        with raises(_Abort), store.transaction():
+            self._append(store, "k1", 1, expected=2, state="failed")
+            first = attrs.evolve(synthetic_records("k2", 1)[0], request_id="req-1")
+            store.append(synthetic_summary("k2", 1, head=first.hash), [first], 0)
+            self._append(store, "k2", 2, expected=1)
+            raise _Abort
+        for seen in (store, self.reopen(store)):
+            assert seen.read("k1") == before and seen.read("k2") == []
+            summary = seen.summary("k1")
+            assert summary is not None and (summary.seq, summary.state) == (2, "applied")
+            assert seen.summary("k2") is None
+            assert [s.case_id for s in seen.cases()] == ["k1"]
+            assert seen.find_request("k2", "req-1") is None
+            assert list(seen.scan()) == before
+        # the ids and seqs are free again
+        again = attrs.evolve(synthetic_records("k2", 1)[0], request_id="req-1")
+        store.append(synthetic_summary("k2", 1, head=again.hash), [again], 0)
+        assert store.find_request("k2", "req-1") == again
+        self._append(store, "k1", 1, expected=2)
+
+    def test_a_failed_append_leaves_the_transaction_usable(self) -> None:
+        store = self.make_store()
+        self._append(store, "k1", 1)
+        with store.transaction():
+            first = self._append(store, "k2", 1)
+            with raises(ConcurrencyConflict):
+                store.append(synthetic_summary("k1", 1), synthetic_records("k1", 1), 0)
+            tagged = attrs.evolve(synthetic_records("k3", 1)[0], request_id="req-1")
+            store.append(synthetic_summary("k3", 1, head=tagged.hash), [tagged], 0)
+            twice = attrs.evolve(synthetic_records("k3", 1, 2, tagged.hash)[0], request_id="req-1")
+            with raises(RequestConflict):
+                store.append(synthetic_summary("k3", 2, head=twice.hash), [twice], 1)
+            last = self._append(store, "k2", 1, expected=1)
+        fresh = self.reopen(store)
+        assert fresh.read("k2") == first + last
+        assert [r.seq for r in fresh.read("k1")] == [1] and fresh.read("k3") == [tagged]
+        summary = fresh.summary("k3")
+        assert summary is not None and summary.seq == 1
+
+    def test_transactions_nest_as_savepoints(self) -> None:
+        store = self.make_store()
+        with store.transaction():
+            outer = self._append(store, "k1", 1)
+            with raises(_Abort), store.transaction():
+                self._append(store, "k1", 1, expected=1)
+                self._append(store, "k2", 1)
+                raise _Abort
+            assert store.read("k1") == outer and store.read("k2") == []
+            with store.transaction():
+                inner = self._append(store, "k2", 2)
+            kept = self._append(store, "k1", 1, expected=1)
+        assert store.read("k1") == outer + kept and store.read("k2") == inner
+        # an outer block that raises takes its committed inner blocks with it
+        with raises(_Abort), store.transaction():
+            with store.transaction():
+                self._append(store, "k3", 1)
+            self._append(store, "k1", 1, expected=2)
+            raise _Abort
+        fresh = self.reopen(store)
+        assert fresh.read("k3") == [] and fresh.summary("k3") is None
+        assert fresh.read("k1") == outer + kept and fresh.read("k2") == inner
+
+    def test_other_threads_never_see_a_transaction_that_rolls_back(self) -> None:
+        """Another thread's reads see none of the block's appends before it commits (they may wait
+        for it to end), and its own appends stand when the block rolls back."""
+        store = self.make_store()
+        self._append(store, "k0", 1)
+        seen: list[object] = []
+
+        def other() -> None:
+            try:
+                seen.append(len(store.read("k1")))
+                seen.append(store.summary("k1"))
+                seen.append(len(self._append(store, "k2", 1)))
+            except BaseException as exc:  # pragma: no cover - reported by the assertion below
+                seen.append(exc)
+
+        thread = threading.Thread(target=other)
+        with raises(_Abort), store.transaction():
+            self._append(store, "k1", 2)
+            thread.start()
+            thread.join(0.3)  # the other thread may have to wait for the block: do not wait long
+            raise _Abort
+        thread.join(60)
+        assert seen == [0, None, 1]
+        fresh = self.reopen(store)
+        assert fresh.read("k1") == [] and len(fresh.read("k2")) == 1
 
     def test_a_real_case_verifies_from_the_store(self) -> None:
         from ._strategies import World
