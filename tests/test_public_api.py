@@ -17,7 +17,6 @@ import mediation
 
 EXPECTED_ALL = [
     "WORKFLOW",
-    "__version__",
     "AESGCMVault",
     "Actor",
     "Case",
@@ -29,7 +28,9 @@ EXPECTED_ALL = [
     "ClockSkew",
     "CommandSpec",
     "ConcurrencyConflict",
+    "Confidentiality",
     "Deadline",
+    "DeadlineSpec",
     "Directory",
     "Event",
     "Fault",
@@ -44,6 +45,7 @@ EXPECTED_ALL = [
     "MemoryStore",
     "NotPermitted",
     "OutcomeUnknown",
+    "PeopleRule",
     "Permission",
     "Policy",
     "Relation",
@@ -62,11 +64,14 @@ EXPECTED_ALL = [
     "Vault",
     "Verdict",
     "Workflow",
+    "__version__",
     "canonical_bytes",
     "commands",
     "event_hash",
+    "register_workflow",
     "replay",
     "verify",
+    "workflow_of",
 ]
 
 EXPECTED_TESTING = [

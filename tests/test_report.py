@@ -21,11 +21,11 @@ import pytest
 
 from mediation import WORKFLOW, Stage
 from mediation._audit import Verdict
-from mediation.commands import Command
 from mediation._diagrams import layout, mermaid
 from mediation._html import PAGE, PARTS, render_html, template, template_text
 from mediation._report import event_stages, path_of, state_svg
 from mediation._views import CaseView, TimelineEntry
+from mediation.commands import Command
 from test_cli import build_store, run
 
 

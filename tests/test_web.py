@@ -45,11 +45,11 @@ from mediation import (
     RequestConflict,
     StoredEvent,
     StoreError,
+    _web,
     verify,
     web,
 )
 from mediation import commands as cmd
-from mediation import _web
 from mediation._audit import Verdict
 from mediation.commands import COMMAND_TYPES
 from mediation.testing import command_for, driven_cases

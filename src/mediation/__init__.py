@@ -28,6 +28,8 @@ from ._errors import (
 from ._events import Event, StoredEvent, canonical_bytes, event_hash
 from ._privacy import AESGCMVault, SQLiteKeyStore, Vault
 from ._service import CaseService, Permission
+from ._spec import Confidentiality, DeadlineSpec, PeopleRule, workflow_of
+from ._spec import register as register_workflow
 from ._stats import Statistics
 from ._views import CaseView, TimelineEntry
 from ._workflow import WORKFLOW, CommandSpec, GuardSpec, Relation, Role, Stage, StateSpec, Workflow
@@ -37,7 +39,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "WORKFLOW",
-    "__version__",
     "AESGCMVault",
     "Actor",
     "Case",
@@ -49,7 +50,9 @@ __all__ = [
     "ClockSkew",
     "CommandSpec",
     "ConcurrencyConflict",
+    "Confidentiality",
     "Deadline",
+    "DeadlineSpec",
     "Directory",
     "Event",
     "Fault",
@@ -64,6 +67,7 @@ __all__ = [
     "MemoryStore",
     "NotPermitted",
     "OutcomeUnknown",
+    "PeopleRule",
     "Permission",
     "Policy",
     "Relation",
@@ -82,9 +86,12 @@ __all__ = [
     "Vault",
     "Verdict",
     "Workflow",
+    "__version__",
     "canonical_bytes",
     "commands",
     "event_hash",
+    "register_workflow",
     "replay",
     "verify",
+    "workflow_of",
 ]

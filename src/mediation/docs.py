@@ -332,8 +332,8 @@ def example_problem() -> dict[str, Any]:
     """A real problem body: scheduling the meeting before the parties were told their rights."""
     from . import commands as cmd
     from ._service import CaseService
-    from .stores.memory import MemoryStore
     from ._web import problem
+    from .stores.memory import MemoryStore
 
     directory = StaticDirectory()
     director = directory.add(Actor.with_roles("dir-li", {"rongyue": ["director"]}))

@@ -4,7 +4,7 @@
 (install ``mediation[postgres]``).
 """
 
-from typing import Any
+import typing as _typing
 
 from ._base import Store
 from .memory import MemoryStore
@@ -13,7 +13,7 @@ from .sqlite import SQLiteStore
 __all__ = ["MemoryStore", "PostgresStore", "SQLiteStore", "Store"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name == "PostgresStore":
         from .postgres import PostgresStore
 
