@@ -368,7 +368,7 @@ def test_allowed_agrees_with_the_declaration(state: str) -> None:
             p = permissions[spec.name]
             state_ok = state in spec.sources
             grant_ok = grant in spec.grants
-            reasons = [r[0] for r in p.reasons]
+            reasons = [r.en for r in p.reasons]
             where = f"{spec.name} as {grant} in {state}: {p}"
             # one reason: the first check that refuses, in the decision's order
             assert len(reasons) == (0 if p.allowed else 1), where

@@ -663,7 +663,7 @@ def test_g8b_the_reason_names_what_is_missing() -> None:
     def reason(actor: str, acted_as: str) -> str | None:
         ctx = Context(case, "sign", {}, actor, acted_as, AT, None)
         r = GUARDS["G8b"].fn(ctx)
-        return None if r is None else r[0]
+        return None if r is None else r.en
 
     assert reason("p1", "applicant") == "party(ies) p2 have not signed"
     case.signatures = frozenset({"p1", "p2"})

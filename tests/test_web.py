@@ -993,7 +993,7 @@ def test_permissions_are_json(followed_up: Env, who: str) -> None:
     assert [p["command"] for p in out] == [p.command for p in permissions]
     for row, p in zip(out, permissions, strict=True):
         assert row["allowed"] is p.allowed and row["acted_as"] == p.acted_as
-        assert [(r["en"], r["zh"]) for r in row["reasons"]] == list(p.reasons)
+        assert [(r["en"], r["zh"]) for r in row["reasons"]] == [(r.en, r.zh) for r in p.reasons]
         assert row["pending_guards"] == list(p.pending_guards)
     if who == "stranger":
         assert not any(row["allowed"] for row in out)

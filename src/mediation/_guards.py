@@ -1,6 +1,6 @@
 """The guards of DOMAIN.md, G1 to G13 and the smaller ones, as functions of one context.
 
-A guard returns ``None`` when it holds and a ``(english, chinese)`` reason when it does not; the
+A guard returns ``None`` when it holds and a :class:`~mediation._text.Text` reason when it does not; the
 callers turn a reason into :class:`GuardFailed` naming the guard, its basis, the case and the state.
 The same functions serve the live command path (as ``transitions`` conditions), replay, and the
 "what may this actor do now" query.
@@ -19,7 +19,8 @@ from ._case import Case, signature_slot
 from ._errors import GuardFailed, InvalidCommand
 from ._events import parse_time
 from ._spec import CommandSpec, PeopleRule
-from ._vocab import CLOSE_RELATIVES, JudicialStatus, Role
+from ._text import Text
+from ._vocab import CLOSE_RELATIVES, JudicialStatus, Level, Role
 
 __all__ = [
     "GUARDS",
@@ -30,7 +31,8 @@ __all__ = [
     "failure",
 ]
 
-Reason = tuple[str, str]
+#: why a guard does not hold
+Reason = Text
 
 
 @attrs.define(slots=True)
@@ -83,8 +85,8 @@ def _guard(
 def failure(name: str, reason: Reason, ctx: Context) -> GuardFailed:
     spec = ctx.case.workflow.guard(name)
     return GuardFailed(
-        f"{name} ({spec.en}) failed: {reason[0]}",
-        message_zh=f"{name}（{spec.zh}）未满足：{reason[1]}",
+        f"{name} ({spec.en}) failed: {reason.en}",
+        message_zh=f"{name}（{spec.zh}）未满足：{reason.zh}",
         guard=name,
         basis=spec.basis,
         case=ctx.case.id,
@@ -144,9 +146,12 @@ def check_people(case: Case, spec: CommandSpec, payload: Mapping[str, Any]) -> N
 def _parties_named(ctx: Context) -> Reason | None:
     p = ctx.payload
     if not p.get("applicants") or not p.get("respondents"):
-        return ("at least one applicant and one respondent must be named", "须列明申请人和被申请人")
+        return Text(
+            en="at least one applicant and one respondent must be named",
+            zh="须列明申请人和被申请人",
+        )
     if not str(p.get("description", "")).strip():
-        return ("the dispute must be described", "须描述纠纷事实")
+        return Text(en="the dispute must be described", zh="须描述纠纷事实")
     return None
 
 
@@ -154,9 +159,11 @@ def _parties_named(ctx: Context) -> Reason | None:
 def _source_recorded(ctx: Context) -> Reason | None:
     p = ctx.payload
     if p.get("source") in ("court_referral", "police_referral") and not p.get("source_ref"):
-        return ("a referral must record the referring file number", "移送案件须记录来源文号")
+        return Text(
+            en="a referral must record the referring file number", zh="移送案件须记录来源文号"
+        )
     if not p.get("source"):
-        return ("the source of the report must be recorded", "须记录线索来源")
+        return Text(en="the source of the report must be recorded", zh="须记录线索来源")
     return None
 
 
@@ -164,16 +171,19 @@ def _source_recorded(ctx: Context) -> Reason | None:
 def _reason_and_route(ctx: Context) -> Reason | None:
     p = ctx.payload
     if not str(p.get("reason", "")).strip() or not p.get("route"):
-        return ("record the reason and the route the applicant should take", "须记录理由及救济途径")
+        return Text(
+            en="record the reason and the route the applicant should take",
+            zh="须记录理由及救济途径",
+        )
     return None
 
 
 @_guard("respondent_side")
 def _respondent_side(ctx: Context) -> Reason | None:
     if ctx.case.party_of(ctx.actor) not in ctx.case.respondents:
-        return (
-            "only a respondent (or a respondent's agent) consents to or refuses mediation",
-            "只有被申请人（或其代理人）可以同意或拒绝调解",
+        return Text(
+            en="only a respondent (or a respondent's agent) consents to or refuses mediation",
+            zh="只有被申请人（或其代理人）可以同意或拒绝调解",
         )
     return None
 
@@ -186,9 +196,9 @@ def _g1(ctx: Context) -> Reason | None:
     c = ctx.case
     missing = [r for r in c.respondents if r not in c.consents.get("mediation", frozenset())]
     if missing:
-        return (
-            f"respondent(s) {', '.join(missing)} have not consented to mediation",
-            f"被申请人 {'、'.join(missing)} 尚未同意调解",
+        return Text(
+            en=f"respondent(s) {', '.join(missing)} have not consented to mediation",
+            zh=f"被申请人 {'、'.join(missing)} 尚未同意调解",
         )
     return None
 
@@ -197,19 +207,19 @@ def _g1(ctx: Context) -> Reason | None:
 def _g2(ctx: Context) -> Reason | None:
     s = ctx.payload.get("scope") or {}
     if s.get("criminal") or s.get("public_security"):
-        return (
-            "a criminal or public-security matter must be reported to the police (transfer it)",
-            "涉及刑事或治安案件，应移交公安机关",
+        return Text(
+            en="a criminal or public-security matter must be reported to the police (transfer it)",
+            zh="涉及刑事或治安案件，应移交公安机关",
         )
     if not s.get("civil", False):
-        return ("not a civil dispute", "不属于民间纠纷")
+        return Text(en="not a civil dispute", zh="不属于民间纠纷")
     if s.get("handled_elsewhere"):
         where = s["handled_elsewhere"]
-        return (f"already accepted or decided by {where}", f"已由{where}受理或处理")
+        return Text(en=f"already accepted or decided by {where}", zh=f"已由{where}受理或处理")
     if s.get("reserved_matter"):
-        return (
-            f"{s['reserved_matter']} is reserved to another authority",
-            "属于其他机关专属管辖的事项（如婚姻、收养关系的确认）",
+        return Text(
+            en=f"{s['reserved_matter']} is reserved to another authority",
+            zh="属于其他机关专属管辖的事项（如婚姻、收养关系的确认）",
         )
     return None
 
@@ -225,9 +235,9 @@ def _g3(ctx: Context) -> Reason | None:
     if not any(
         g.role is Role.MEDIATOR and g.committee == committee for g in ctx.directory.grants_of(who)
     ):
-        return (
-            f"{who} holds no mediator role in committee {committee}",
-            f"{who} 不是本调委会（{committee}）的人民调解员",
+        return Text(
+            en=f"{who} holds no mediator role in committee {committee}",
+            zh=f"{who} 不是本调委会（{committee}）的人民调解员",
         )
     return None
 
@@ -244,9 +254,11 @@ def _g4(ctx: Context) -> Reason | None:
     c, p = ctx.case, ctx.payload
     person: str = p.get("mediator") or p.get("invitee") or ""
     if person in c.parties or person in c.agents:
-        return (f"{person} is a party or agent of this case", f"{person} 是本案当事人或代理人")
+        return Text(
+            en=f"{person} is a party or agent of this case", zh=f"{person} 是本案当事人或代理人"
+        )
     if person in c.recused:
-        return (f"{person} was recused from this case", f"{person} 已被决定回避")
+        return Text(en=f"{person} was recused from this case", zh=f"{person} 已被决定回避")
     # the property-company rule: an employee of an organisation that is a party never acts on
     # the case, whatever the invitation calls them, and no waiver lifts it
     employer = p.get("employer", "")
@@ -256,22 +268,22 @@ def _g4(ctx: Context) -> Reason | None:
     if (employer and (employer in organisations or employer in names)) or any(
         t["kind"] == "employee" and t["person"] in organisations for t in recorded
     ):
-        return (
-            f"{person} is employed by an organisation that is a party to this dispute",
-            f"{person} 受雇于本案当事人单位，不得参与本案调解",
+        return Text(
+            en=f"{person} is employed by an organisation that is a party to this dispute",
+            zh=f"{person} 受雇于本案当事人单位，不得参与本案调解",
         )
     related = set(c.parties) | set(c.agents)
     ties = [t for t in recorded if t["kind"] in _DISQUALIFYING and t["person"] in related]
     if ties and not _is_waived(c, person):
         t = ties[0]
-        return (
-            f"{person} has a {t['kind']} tie to {t['person']}"
+        return Text(
+            en=f"{person} has a {t['kind']} tie to {t['person']}"
             + (
                 " (the court profile allows every party to waive this)"
                 if c.profile == "court"
                 else ""
             ),
-            f"{person} 与 {t['person']} 存在{_TIE_ZH.get(t['kind'], t['kind'])}关系，应当回避",
+            zh=f"{person} 与 {t['person']} 存在{_TIE_ZH.get(t['kind'], t['kind'])}关系，应当回避",
         )
     return None
 
@@ -288,12 +300,12 @@ def _g5(ctx: Context) -> Reason | None:
     c, who = ctx.case, ctx.payload["invitee"]
     if not c.all_consented("invitee:" + who):
         missing = sorted(set(c.party_ids) - c.consents.get("invitee:" + who, frozenset()))
-        return (
-            f"party(ies) {', '.join(missing)} have not consented to inviting {who}",
-            f"当事人 {'、'.join(missing)} 尚未同意邀请 {who}",
+        return Text(
+            en=f"party(ies) {', '.join(missing)} have not consented to inviting {who}",
+            zh=f"当事人 {'、'.join(missing)} 尚未同意邀请 {who}",
         )
     if not ctx.payload.get("undertaking"):
-        return ("the invitee's confidentiality undertaking is missing", "缺少保密承诺书")
+        return Text(en="the invitee's confidentiality undertaking is missing", zh="缺少保密承诺书")
     return None
 
 
@@ -305,9 +317,9 @@ def _g6(ctx: Context) -> Reason | None:
     c = ctx.case
     missing = [p for p in c.party_ids if p not in c.rights_notified]
     if missing:
-        return (
-            f"party(ies) {', '.join(missing)} were not told their rights and duties",
-            f"尚未告知当事人 {'、'.join(missing)} 权利义务",
+        return Text(
+            en=f"party(ies) {', '.join(missing)} were not told their rights and duties",
+            zh=f"尚未告知当事人 {'、'.join(missing)} 权利义务",
         )
     return None
 
@@ -318,12 +330,12 @@ def _g7(ctx: Context) -> Reason | None:
     if not ctx.payload.get("public"):
         return None
     if c.involves_privacy or c.trade_secrets:
-        return (
-            "privacy or trade secrets are involved: the meeting must not be public",
-            "涉及个人隐私或商业秘密，应不公开进行",
+        return Text(
+            en="privacy or trade secrets are involved: the meeting must not be public",
+            zh="涉及个人隐私或商业秘密，应不公开进行",
         )
     if c.consents.get("non_public"):
-        return ("a party objected to a public meeting", "有当事人反对公开调解")
+        return Text(en="a party objected to a public meeting", zh="有当事人反对公开调解")
     return None
 
 
@@ -334,7 +346,7 @@ def _g7(ctx: Context) -> Reason | None:
 def _proposal_exists(ctx: Context) -> Reason | None:
     n = ctx.payload.get("proposal", 0)
     if not isinstance(n, int) or not 1 <= n <= ctx.case.proposals:
-        return (f"there is no proposal {n}", f"不存在第 {n} 号方案")
+        return Text(en=f"there is no proposal {n}", zh=f"不存在第 {n} 号方案")
     return None
 
 
@@ -355,9 +367,9 @@ def _g8a(ctx: Context) -> Reason | None:
     missing = [f for f in _G8A_FIELDS if not str(content.get(f, "")).strip()]
     unnamed = [p for p, d in ctx.case.parties.items() if not d.get("name")]
     if missing or unnamed:
-        return (
-            f"the agreement lacks: {', '.join(missing + ['basic information of ' + p for p in unnamed])}",
-            f"协议缺少：{'、'.join(missing)}",
+        return Text(
+            en=f"the agreement lacks: {', '.join(missing + ['basic information of ' + p for p in unnamed])}",
+            zh=f"协议缺少：{'、'.join(missing)}",
         )
     return None
 
@@ -367,7 +379,7 @@ def _not_signed_yet(ctx: Context) -> Reason | None:
     slot = signature_slot(ctx.case, ctx.actor, ctx.acted_as)
     if slot in ctx.case.signatures:
         what = "the committee seal is" if slot == "seal" else f"the signature of {slot} is"
-        return (f"{what} already on the agreement", "已签署（盖章）")
+        return Text(en=f"{what} already on the agreement", zh="已签署（盖章）")
     return None
 
 
@@ -377,18 +389,18 @@ def _g8b(ctx: Context) -> Reason | None:
     signed = c.signatures | {signature_slot(c, ctx.actor, ctx.acted_as)}
     missing = [p for p in c.party_ids if p not in signed]
     if missing:
-        return (f"party(ies) {', '.join(missing)} have not signed", "尚有当事人未签名")
+        return Text(en=f"party(ies) {', '.join(missing)} have not signed", zh="尚有当事人未签名")
     if not any(m in signed for m in c.mediators):
-        return ("no mediator has signed", "调解员尚未签名")
+        return Text(en="no mediator has signed", zh="调解员尚未签名")
     if "seal" not in signed:
-        return ("the committee seal is missing", "尚未加盖调委会印章")
+        return Text(en="the committee seal is missing", zh="尚未加盖调委会印章")
     return None
 
 
 @_guard("G12")
 def _g12(ctx: Context) -> Reason | None:
     if not ctx.case.performed:
-        return ("no follow-up record shows performance", "回访记录未显示已履行")
+        return Text(en="no follow-up record shows performance", zh="回访记录未显示已履行")
     return None
 
 
@@ -397,9 +409,9 @@ def _all_parties_consent(ctx: Context) -> Reason | None:
     subject = ctx.command  # "reopen" or "extend_term": the consent subject is the command
     if not ctx.case.all_consented(subject):
         missing = sorted(set(ctx.case.party_ids) - ctx.case.consents.get(subject, frozenset()))
-        return (
-            f"party(ies) {', '.join(missing)} have not consented to {subject}",
-            f"当事人 {'、'.join(missing)} 尚未同意",
+        return Text(
+            en=f"party(ies) {', '.join(missing)} have not consented to {subject}",
+            zh=f"当事人 {'、'.join(missing)} 尚未同意",
         )
     return None
 
@@ -410,7 +422,9 @@ def _all_parties_consent(ctx: Context) -> Reason | None:
 @_guard("termination_proposed")
 def _termination_proposed(ctx: Context) -> Reason | None:
     if ctx.case.termination is None:
-        return ("the lead mediator has not proposed termination", "调解员尚未提出终止调解")
+        return Text(
+            en="the lead mediator has not proposed termination", zh="调解员尚未提出终止调解"
+        )
     return None
 
 
@@ -418,11 +432,13 @@ def _termination_proposed(ctx: Context) -> Reason | None:
 def _g9(ctx: Context) -> Reason | None:
     t = ctx.case.termination or {}
     if not t.get("reason") or not t.get("route"):
-        return ("the reason and referral route are not recorded", "未记录终止理由和其他救济途径")
+        return Text(
+            en="the reason and referral route are not recorded", zh="未记录终止理由和其他救济途径"
+        )
     if not ctx.payload.get("parties_informed"):
-        return (
-            "the parties have not been informed of other routes",
-            "尚未告知当事人可依法通过仲裁、行政、司法等途径维护权利",
+        return Text(
+            en="the parties have not been informed of other routes",
+            zh="尚未告知当事人可依法通过仲裁、行政、司法等途径维护权利",
         )
     return None
 
@@ -436,33 +452,35 @@ def _g11(ctx: Context) -> Reason | None:
     status = p.get("status")
     if status == JudicialStatus.APPLIED:
         if ctx.acted_as not in ("applicant", "respondent", "agent"):
-            return ("only the parties apply for judicial confirmation", "司法确认须由当事人申请")
+            return Text(
+                en="only the parties apply for judicial confirmation", zh="司法确认须由当事人申请"
+            )
         if c.judicial not in ("none", "rejected"):
-            return (f"judicial confirmation is already {c.judicial}", "已申请司法确认")
+            return Text(en=f"judicial confirmation is already {c.judicial}", zh="已申请司法确认")
         missing = sorted(set(c.party_ids) - set(p.get("joint_applicants", ())))
         if missing:
-            return (
-                f"the application must be joint; missing {', '.join(missing)}",
-                "须由双方当事人共同申请",
+            return Text(
+                en=f"the application must be joint; missing {', '.join(missing)}",
+                zh="须由双方当事人共同申请",
             )
         if c.category == "婚姻家庭" and c.subtype != "赡养/抚养":
-            return (
-                "not available for identity, marriage or adoption matters",
-                "不涉及身份、婚姻、收养关系的协议方可申请",
+            return Text(
+                en="not available for identity, marriage or adoption matters",
+                zh="不涉及身份、婚姻、收养关系的协议方可申请",
             )
         if c.effective_at is None or ctx.now - parse_time(c.effective_at) > _G11_WINDOW:
-            return (
-                "more than 30 days since the agreement took effect",
-                "已超过协议生效之日起三十日",
+            return Text(
+                en="more than 30 days since the agreement took effect",
+                zh="已超过协议生效之日起三十日",
             )
         return None
     if ctx.acted_as in ("applicant", "respondent", "agent"):
-        return (
-            "the court's ruling is recorded by a mediator or the director",
-            "法院裁定由调解员或主任登记",
+        return Text(
+            en="the court's ruling is recorded by a mediator or the director",
+            zh="法院裁定由调解员或主任登记",
         )
     if c.judicial != JudicialStatus.APPLIED:
-        return ("no judicial confirmation has been applied for", "尚未申请司法确认")
+        return Text(en="no judicial confirmation has been applied for", zh="尚未申请司法确认")
     return None
 
 
@@ -492,7 +510,9 @@ def required_documents(c: Case) -> list[str]:
 def _g13(ctx: Context) -> Reason | None:
     missing = required_documents(ctx.case)
     if missing:
-        return (f"the case file lacks: {', '.join(missing)}", f"卷宗缺少：{'、'.join(missing)}")
+        return Text(
+            en=f"the case file lacks: {', '.join(missing)}", zh=f"卷宗缺少：{'、'.join(missing)}"
+        )
     return None
 
 
@@ -501,30 +521,35 @@ def _g13(ctx: Context) -> Reason | None:
 
 @_guard("not_paused")
 def _not_paused(ctx: Context) -> Reason | None:
-    return ("the case is already paused", "案件已中止计时") if ctx.case.paused else None
+    return Text(en="the case is already paused", zh="案件已中止计时") if ctx.case.paused else None
 
 
 @_guard("paused")
 def _paused(ctx: Context) -> Reason | None:
-    return None if ctx.case.paused else ("the case is not paused", "案件未中止计时")
+    return None if ctx.case.paused else Text(en="the case is not paused", zh="案件未中止计时")
 
 
 @_guard("level_L0")
 def _level_l0(ctx: Context) -> Reason | None:
-    if ctx.case.level != "L0":
-        return (f"the case is already at level {ctx.case.level}", f"案件已在 {ctx.case.level} 层级")
+    if ctx.case.level != Level.L0:
+        return Text(
+            en=f"the case is already at level {ctx.case.level}",
+            zh=f"案件已在 {ctx.case.level} 层级",
+        )
     return None
 
 
 @_guard("recusal_pending", payload=True)
 def _recusal_pending(ctx: Context) -> Reason | None:
     if ctx.payload.get("person") not in ctx.case.recusal_requests:
-        return ("no recusal request is pending for this person", "该人员无待决的回避申请")
+        return Text(en="no recusal request is pending for this person", zh="该人员无待决的回避申请")
     if ctx.payload.get("person") == ctx.actor:
-        return ("nobody decides on a request for their own recusal", "不得自行决定本人的回避申请")
+        return Text(
+            en="nobody decides on a request for their own recusal", zh="不得自行决定本人的回避申请"
+        )
     return None
 
 
 @_guard("not_archived")
 def _not_archived(ctx: Context) -> Reason | None:
-    return ("the case is already archived", "案件已归档") if ctx.case.archived else None
+    return Text(en="the case is already archived", zh="案件已归档") if ctx.case.archived else None

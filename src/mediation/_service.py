@@ -60,6 +60,7 @@ from ._events import (
 from ._privacy import Vault, seal_payload, unseal_payload
 from ._spec import Workflow, workflow_of
 from ._stats import Statistics, compute_statistics
+from ._text import Text
 from ._validators import _ID_RE
 from ._views import CaseView, view_case
 from ._vocab import NEW, Role
@@ -95,8 +96,8 @@ class Permission:
     command: str
     allowed: bool
     acted_as: str | None = None
-    #: why not (English, Chinese), when not allowed
-    reasons: tuple[tuple[str, str], ...] = ()
+    #: why not, when not allowed: the refusal the command would meet now
+    reasons: tuple[Text, ...] = ()
     #: guards that also depend on the command's payload and are judged when it is issued
     pending_guards: tuple[str, ...] = ()
 
@@ -245,7 +246,8 @@ class CaseService:
                     directory=self.directory,
                 )  # fmt: skip
             except _REFUSALS as exc:
-                out.append(Permission(spec.name, False, None, ((exc.message, exc.message_zh),)))
+                reason = Text(zh=exc.message_zh, en=exc.message)
+                out.append(Permission(spec.name, False, None, (reason,)))
             else:
                 out.append(Permission(spec.name, True, d.acted_as, (), d.pending))
         return tuple(out)

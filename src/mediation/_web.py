@@ -481,7 +481,7 @@ def permissions_json(permissions: Iterable[Permission]) -> list[dict[str, Any]]:
             "command": p.command,
             "allowed": p.allowed,
             "acted_as": p.acted_as,
-            "reasons": [{"en": en, "zh": zh} for en, zh in p.reasons],
+            "reasons": [{"en": r.en, "zh": r.zh} for r in p.reasons],
             "pending_guards": list(p.pending_guards),
         }
         for p in permissions
