@@ -165,18 +165,23 @@ def decide(
     spec = workflow.command(command)
     given = {} if payload is None else payload
     acted_as = authorize(spec, case, actor, given, claim, grants)
-    ctx = Context(
-        case,
-        command,
-        given,
-        actor,
-        acted_as,
-        at,
-        directory,
-        spec,
-        claim,
-        grants,
-        payload is None,
+    # the conditions read a context; a command without any needs none
+    ctx = (
+        Context(
+            case,
+            command,
+            given,
+            actor,
+            acted_as,
+            at,
+            directory,
+            spec,
+            claim,
+            grants,
+            payload is None,
+        )  # fmt: skip
+        if spec.checked
+        else None
     )
     probe = _Probe(case.state)
     try:
@@ -191,5 +196,5 @@ def decide(
             command=command,
             actor=actor,
         ) from exc
-    pending = tuple(dict.fromkeys(ctx.pending)) if ctx.pending else ()
+    pending = tuple(dict.fromkeys(ctx.pending)) if ctx is not None and ctx.pending else ()
     return Decision(spec, acted_as, probe.state, pending)

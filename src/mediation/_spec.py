@@ -154,10 +154,14 @@ class CommandSpec:
     people: tuple[tuple[str, PeopleRule], ...] = ()
     #: relations first (they are case-specific), then roles, in declaration order
     grants: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
+    #: whether anything beyond the state and the grants is checked (people, guards, completion)
+    checked: bool = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         grants = tuple(r.value for r in self.relations) + tuple(r.value for r in self.roles)
         object.__setattr__(self, "grants", grants)
+        checked = bool(self.people or self.guards or self.completes_when)
+        object.__setattr__(self, "checked", checked)
 
     @property
     def opens(self) -> bool:
