@@ -133,6 +133,12 @@ def machine_of(workflow: Workflow) -> Machine:
     return machine
 
 
+def _illegal(case: Case, command: str, actor: str, en: str, zh: str) -> IllegalTransition:
+    return IllegalTransition(
+        en, message_zh=zh, case=case.id, state=case.state, command=command, actor=actor
+    )
+
+
 def decide(
     case: Case,
     command: str,
@@ -154,13 +160,12 @@ def decide(
     workflow = case.workflow
     event = machine_of(workflow).events.get(command)
     if event is None:
-        raise IllegalTransition(
+        raise _illegal(
+            case,
+            command,
+            actor,
             f"{command} is not a command of workflow {workflow.version}",
-            message_zh=f"流程 {workflow.version} 中没有「{command}」",
-            case=case.id,
-            state=case.state,
-            command=command,
-            actor=actor,
+            f"流程 {workflow.version} 中没有「{command}」",
         )
     spec = workflow.command(command)
     given = {} if payload is None else payload
@@ -179,7 +184,7 @@ def decide(
             claim,
             grants,
             payload is None,
-        )  # fmt: skip
+        )
         if spec.checked
         else None
     )
@@ -188,13 +193,12 @@ def decide(
         event.trigger(probe, ctx=ctx)
     except MachineError as exc:  # not allowed from this state (a failed check raises its own)
         where = "a new case" if case.state == NEW else f"state {case.state}"
-        raise IllegalTransition(
+        raise _illegal(
+            case,
+            command,
+            actor,
             f"{command} is not allowed from {where}",
-            message_zh=f"当前状态下不能「{spec.zh}」",
-            case=case.id,
-            state=case.state,
-            command=command,
-            actor=actor,
+            f"当前状态下不能「{spec.zh}」",
         ) from exc
     pending = tuple(dict.fromkeys(ctx.pending)) if ctx is not None and ctx.pending else ()
     return Decision(spec, acted_as, probe.state, pending)

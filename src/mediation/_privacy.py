@@ -19,7 +19,7 @@ import base64
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Protocol
 
 from ._errors import MediationError, StoreError
@@ -124,12 +124,21 @@ def _standin_person(person: object) -> object:
     return {k: SEALED_STANDIN if k in fields and is_sealed(v) else v for k, v in person.items()}
 
 
-def _persons(out: dict[str, Any], field: str) -> list[Any]:
-    """The person objects of one ``persons`` member of a payload (one object or a list)."""
-    value = out.get(field)
-    if isinstance(value, list):
-        return value
-    return [value] if isinstance(value, dict) else []
+def map_persons(
+    spec: CommandSpec, payload: dict[str, Any], each: Callable[[Any], Any]
+) -> dict[str, Any]:
+    """A copy of ``payload`` with ``each`` applied to every person object of the members its
+    declaration names in ``persons`` (each one object or a list of them)."""
+    if not spec.persons:
+        return payload
+    out = dict(payload)
+    for key in spec.persons:
+        value = out.get(key)
+        if isinstance(value, list):
+            out[key] = [each(p) for p in value]
+        elif key in out:
+            out[key] = each(value)
+    return out
 
 
 def with_sealed_standins(spec: CommandSpec, payload: dict[str, Any]) -> dict[str, Any]:
@@ -140,16 +149,11 @@ def with_sealed_standins(spec: CommandSpec, payload: dict[str, Any]) -> dict[str
     validated before it was sealed.  So the shape of a sealed payload is checked, not the length
     of the ciphertext.  Only the personal fields of parties and agents are replaced.
     """
-    if not spec.persons:
-        return payload
-    out = dict(payload)
-    for key in spec.persons:
-        value = out.get(key)
-        if isinstance(value, list):
-            out[key] = [_standin_person(p) for p in value]
-        elif key in out:
-            out[key] = _standin_person(value)
-    return out
+    return map_persons(spec, payload, _standin_person)
+
+
+class _Erased(Exception):
+    """A sealed value no longer opens: its case's key was erased."""
 
 
 def unseal_payload(
@@ -157,35 +161,29 @@ def unseal_payload(
 ) -> dict[str, Any] | None:
     """``payload`` with its sealed personal values opened, to compare it with a plaintext one;
     None if a value no longer opens (the case's key was erased)."""
-    if not spec.persons:
-        return payload
-    out = dict(payload)
-    for key in spec.persons:
-        value = out.get(key)
-        if isinstance(value, list):
-            out[key] = [dict(p) for p in value]
-        elif isinstance(value, dict):
-            out[key] = dict(value)
-    people = [p for key in spec.persons for p in _persons(out, key)]
-    for person in people:
-        for field, value in list(person.items()):
+
+    def opened(person: Any) -> Any:
+        if not isinstance(person, dict):
+            return person
+        out = dict(person)
+        for field, value in person.items():
             if is_sealed(value):
-                opened = vault.unseal(case_id, value)
-                if opened is None:
-                    return None
-                person[field] = opened
-    return out
+                plain = vault.unseal(case_id, value)
+                if plain is None:
+                    raise _Erased
+                out[field] = plain
+        return out
+
+    try:
+        return map_persons(spec, payload, opened)
+    except _Erased:
+        return None
 
 
 def seal_payload(vault: Vault, case_id: str, spec: CommandSpec, payload: dict[str, Any]) -> None:
     """Replace, in place, the personal fields of the people a payload carries (the members its
     declaration names in ``persons``)."""
-    for key in spec.persons:
-        value = payload[key]
-        if isinstance(value, list):
-            payload[key] = [_seal_person(vault, case_id, p) for p in value]
-        else:
-            payload[key] = _seal_person(vault, case_id, value)
+    payload.update(map_persons(spec, payload, lambda p: _seal_person(vault, case_id, p)))
 
 
 def unseal_party(vault: Vault | None, case_id: str, party: dict[str, Any]) -> dict[str, Any]:
