@@ -242,9 +242,14 @@ class CaseService:
         for spec in case.workflow.commands:
             try:
                 d = decide(
-                    case, spec.name, actor.id, None, at, grants=actor.grants,
+                    case,
+                    spec.name,
+                    actor.id,
+                    None,
+                    at,
+                    grants=actor.grants,
                     directory=self.directory,
-                )  # fmt: skip
+                )
             except _REFUSALS as exc:
                 reason = Text(zh=exc.message_zh, en=exc.message)
                 out.append(Permission(spec.name, False, None, (reason,)))
