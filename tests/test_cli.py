@@ -646,6 +646,20 @@ def test_demo_creates_then_adds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert "2 case(s): 2 valid" in verified.out
 
 
+def test_python_dash_m(db: Path) -> None:
+    """``python -m mediation.cli``, with worker processes: they re-import its main module."""
+    import os
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    args = [sys.executable, "-m", "mediation.cli", "verify", "--db", str(db), "--jobs", "2"]
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "4 case(s): 4 valid, 0 invalid (exit 0)" in done.stdout and not done.stderr
+
+
 def test_conninfo_is_not_a_path() -> None:
     result = run("import", "x.jsonl", "--db", "host=localhost dbname=x")
     assert result.code == 2 and "postgresql://" in result.err

@@ -295,6 +295,7 @@ def test_open_refuses_what_is_not_a_store(tmp_path: Path) -> None:
         "dbname=x",
         "sqlite:relative.db",
         "sqlite://host/cases.db",
+        "sqlite://u:hunter2@host/cases.db",
         "sqlite:///",
         "sqlite:///cases.db?mode=ro",
     ],

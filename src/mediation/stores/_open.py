@@ -143,10 +143,11 @@ def parse_url(url: str | os.PathLike[str]) -> StoreURL:
             or parsed.query
             or parsed.fragment
         ):
+            shown = mask_password(url)
             raise InvalidStoreURL(
-                f"{url!r} is not a SQLite URL: write sqlite:///relative/path or "
+                f"{shown!r} is not a SQLite URL: write sqlite:///relative/path or "
                 "sqlite:////absolute/path",
-                message_zh=f"{url!r} 不是有效的 SQLite 地址（应为 sqlite:///相对路径 或 "
+                message_zh=f"{shown!r} 不是有效的 SQLite 地址（应为 sqlite:///相对路径 或 "
                 "sqlite:////绝对路径）",
             )
         path = urllib.parse.unquote(parsed.path[1:])
