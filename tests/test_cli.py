@@ -646,10 +646,39 @@ def test_demo_creates_then_adds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert "2 case(s): 2 valid" in verified.out
 
 
+def test_python_dash_m(db: Path) -> None:
+    """``python -m mediation.cli``, with worker processes: they re-import its main module."""
+    import os
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    args = [sys.executable, "-m", "mediation.cli", "verify", "--db", str(db), "--jobs", "2"]
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "4 case(s): 4 valid, 0 invalid (exit 0)" in done.stdout and not done.stderr
+
+
 def test_conninfo_is_not_a_path() -> None:
     result = run("import", "x.jsonl", "--db", "host=localhost dbname=x")
     assert result.code == 2 and "postgresql://" in result.err
     assert run("verify", "--db", "mysql://x/y").code == 2
+
+
+def test_no_password_in_any_message() -> None:
+    result = run("verify", "--db", "mysql://auditor:s3cretpw@db.example/cases")
+    assert result.code == ExitCode.USAGE and "s3cretpw" not in result.text
+    assert "'mysql://auditor:***@db.example/cases'" in result.err
+    result = run("import", "x.jsonl", "--db", "host=db password=s3cretpw dbname=x")
+    assert result.code == ExitCode.USAGE and "s3cretpw" not in result.text
+    pytest.importorskip("psycopg")
+    for url in (
+        "postgresql://auditor:s3cretpw@127.0.0.1:1/cases?connect_timeout=2",
+        "postgresql://auditor:s3c%zzretpw@127.0.0.1/cases",
+    ):
+        result = run("verify", "--db", url)
+        assert result.code == ExitCode.IO and "s3c" not in result.text, result.text
 
 
 def test_a_damaged_checkpoints_file(db: Path, keys: tuple[Path, Path]) -> None:
@@ -685,21 +714,22 @@ class Ranges:
 
 @pytest.fixture
 def ranges(monkeypatch: pytest.MonkeyPatch) -> Ranges:
-    import mediation.cli as cli
+    import mediation._verify_store as verifier
 
     seen = Ranges()
-    run_chunks, verify_chunk = cli._run_chunks, cli._verify_chunk
+    run_chunks, verify_chunk = verifier._run_chunks, verifier._verify_chunk
 
     def spy_run(store: Any, setup: Any, *args: Any) -> Any:
         seen.cut.extend(setup.ranges)
         return run_chunks(store, setup, *args)
 
-    def spy_chunk(store: Any, bounds: Any, setup: Any) -> Any:
-        seen.here.append(bounds)
-        return verify_chunk(store, bounds, setup)
+    def spy_chunk(store: Any, bounds: Any, setup: Any, **kw: Any) -> Any:
+        if not kw.get("whole"):
+            seen.here.append(bounds)
+        return verify_chunk(store, bounds, setup, **kw)
 
-    monkeypatch.setattr(cli, "_run_chunks", spy_run)
-    monkeypatch.setattr(cli, "_verify_chunk", spy_chunk)
+    monkeypatch.setattr(verifier, "_run_chunks", spy_run)
+    monkeypatch.setattr(verifier, "_verify_chunk", spy_chunk)
     return seen
 
 
@@ -794,11 +824,11 @@ def _die(*setup: Any) -> None:
 def test_a_dead_worker_falls_back_to_one_process(
     db: Path, raw: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mediation.cli as cli
+    import mediation._verify_store as verifier
 
     raw.execute("DELETE FROM mediation_events WHERE case_id = 'case-c' AND seq = 7")
     one = run("verify", "--db", str(db), "--jobs", "1")
-    monkeypatch.setattr(cli, "_init_worker", _die)
+    monkeypatch.setattr(verifier, "_init_worker", _die)
     two = run("verify", "--db", str(db), "--jobs", "2")
     assert (two.code, two.out) == (one.code, one.out) and two.code == 1
     assert "worker processes failed" in two.err and "verifying in one process" in two.err
@@ -809,17 +839,21 @@ def test_a_worker_that_cannot_open_the_store_reports_it(
 ) -> None:
     import multiprocessing
 
-    import mediation.cli as cli
+    import mediation._verify_store as verifier
+    from mediation import StoreError
 
-    monkeypatch.setattr(cli.signal, "signal", lambda *args: None)  # not in this process
-    monkeypatch.setattr(cli, "_worker", None)
-    setup = cli._Setup(str(tmp_path / "gone.db"), "en", False, None, ((None, "b"), ("b", None)))
+    monkeypatch.setattr(verifier.signal, "signal", lambda *args: None)  # not in this process
+    monkeypatch.setattr(verifier, "_worker", None)
+    setup = verifier._Setup(
+        str(tmp_path / "gone.db"), False, None, None, ((None, "b"), ("b", None))
+    )
     claims = multiprocessing.get_context("spawn").Array("q", [0, 2])
-    cli._init_worker(setup, claims)
-    gone = (ExitCode.IO, f"no such database file: {tmp_path / 'gone.db'}")
-    assert cli._verify_next() == (0, gone)
-    assert cli._claim(claims, front=False) == 1  # the command takes the last range
-    assert cli._verify_next() is None  # none left
+    verifier._init_worker(setup, claims)
+    index, error = verifier._verify_next() or (None, None)
+    assert index == 0 and isinstance(error, StoreError)
+    assert str(error) == f"no such database file: {tmp_path / 'gone.db'}"
+    assert verifier._claim(claims, front=False) == 1  # the command takes the last range
+    assert verifier._verify_next() is None  # none left
 
 
 def test_strict_also_validates_payloads_and_canonical_form(

@@ -109,6 +109,8 @@ EXPECTED_STATUS: dict[str, int] = {
     "CheckpointError": 500,  # mediation.audit: keys and checkpoint files, not a request's fault
     "ExportError": 500,  # mediation.audit: export files
     "DocsError": 500,  # mediation.docs
+    "InvalidStoreURL": 500,  # mediation.stores.open: the host's configuration
+    "NotADatabase": 503,  # mediation.stores.open: a StoreError
 }
 
 

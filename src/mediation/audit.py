@@ -1,5 +1,10 @@
-"""The auditor's API: signed checkpoints and portable exports (the CLI is built on these).
+"""The auditor's API: whole-store verification, signed checkpoints and portable exports (the CLI
+is built on these).
 
+- Whole stores: :func:`verify_store` verifies every case of a store, in several processes when it
+  is large (``mediation verify --jobs``); it returns a :class:`StoreVerification`, one verdict per
+  case in case-id order.  :func:`checkpointed_seqs` lists the seqs a checkpoint log names, for its
+  ``hashes_at``.
 - Checkpoints (``pip install mediation[crypto]``): :func:`generate_key`, :func:`load_private_key`,
   :func:`load_public_key`, :func:`issue_checkpoint` (a call the host makes, e.g. after each
   agreement or hourly), :class:`CheckpointLog`, :class:`CheckpointAuditor`; receipts are the
@@ -25,6 +30,7 @@ from ._checkpoints import (
     verify_inclusion,
 )
 from ._export import ExportError, ExportReader, export_store, import_export, write_export
+from ._verify_store import StoreVerification, checkpointed_seqs, verify_store
 
 __all__ = [
     "CaseCheckpoint",
@@ -34,6 +40,8 @@ __all__ = [
     "ExportError",
     "ExportReader",
     "StoreCheckpoint",
+    "StoreVerification",
+    "checkpointed_seqs",
     "export_store",
     "generate_key",
     "import_export",
@@ -43,5 +51,6 @@ __all__ = [
     "load_public_key",
     "merkle_root",
     "verify_inclusion",
+    "verify_store",
     "write_export",
 ]

@@ -1,0 +1,449 @@
+"""Verifying a whole store, in one process or several: :func:`verify_store`.
+
+The store is cut into half-open ranges of case ids that together cover every possible id, in
+order.  The calling process and ``jobs - 1`` worker processes (started with "spawn") verify them
+range by range: workers take ranges from the front, the caller from the back, each reading its
+range with ``store.scan(start, stop)`` over its own connection (workers reopen the store by URL),
+and verifying each case exactly as one process would.  The verdicts are put back in range order:
+the result is the one-process result.
+
+The cuts are taken from the summary rows (:meth:`Store.cases`), which only balance the load:
+whatever they say (an attacker may have edited them), the ranges cover every id, so every event is
+read.  With one process, or when workers cannot be used, the store is read with one ``scan()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import itertools
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import warnings
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from ._audit import Verdict, verify
+from ._authz import Directory
+from ._errors import MediationError, StoreError
+from ._events import StoredEvent
+from .stores import _open
+from .stores._base import Store
+from .stores.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from ._checkpoints import CheckpointLog
+
+__all__ = ["StoreVerification", "checkpointed_seqs", "verify_store"]
+
+#: with the default ``jobs``, a store of fewer events than this (by its summary rows) is verified
+#: in one process: starting workers would cost more than they save
+PARALLEL_MIN_EVENTS = 50_000
+#: ranges per process at least, so that one that finishes early takes another
+_CHUNKS_PER_JOB = 4
+#: events per range at most (about): small ranges keep the processes finishing together
+_CHUNK_EVENTS = 10_000
+
+
+@attrs.frozen
+class StoreVerification:
+    """What :func:`verify_store` found: one verdict per case, in case-id order.
+
+    Iterating over it gives the verdicts.  The verdicts do not carry the rebuilt case
+    (:meth:`Verdict.without_case`): a whole store of them stays small.
+    """
+
+    #: one per case that has events, in case-id order (the order of ``store.scan()``)
+    verdicts: tuple[Verdict, ...]
+    #: case id -> seq -> the stored hash of the seq-th event read, for the seqs ``hashes_at``
+    #: asked for (what checkpoints compare); empty without ``hashes_at``
+    hashes: Mapping[str, Mapping[int, str]] = attrs.field(factory=dict)
+    #: how many processes verified the store (1: this one alone)
+    processes: int = 1
+
+    @property
+    def ok(self) -> bool:
+        """Every case verified."""
+        return all(v.ok for v in self.verdicts)
+
+    @property
+    def invalid(self) -> tuple[Verdict, ...]:
+        """The verdicts with a fault."""
+        return tuple(v for v in self.verdicts if not v.ok)
+
+    def __iter__(self) -> Iterator[Verdict]:
+        return iter(self.verdicts)
+
+    def __len__(self) -> int:
+        return len(self.verdicts)
+
+
+def verify_store(
+    store: Store,
+    *,
+    jobs: int | None = None,
+    strict: bool = False,
+    directory: Directory | None = None,
+    url: str | None = None,
+    hashes_at: Mapping[str, Collection[int]] | None = None,
+    on_fallback: Callable[[BaseException], object] | None = None,
+) -> StoreVerification:
+    """Verify every case of ``store`` (as :func:`~mediation.verify` does, case by case), in
+    ``jobs`` processes.
+
+    - ``jobs``: the number of processes; by default one per CPU for a store of 50,000 events or
+      more (by its summary rows) and one below that; ``1`` is this process alone.  Several
+      processes need a store that reads a range of case ids (``store.scan(start, stop)``) and can
+      be reopened in a worker: by ``url`` (any form :func:`mediation.stores.open` takes), or, for a
+      SQLite file store, by its path.  Otherwise, and in a daemon process, the store is verified
+      in this one.  Workers are started with "spawn", which re-imports the main module: a program
+      calling this with several jobs needs the ``if __name__ == "__main__":`` guard.
+    - ``strict`` and ``directory`` are :func:`~mediation.verify`'s (the directory is sent to the
+      workers, so it must pickle; one that does not is used in this process alone).
+    - ``hashes_at``: case id -> seqs whose stored hashes to return in
+      :attr:`StoreVerification.hashes` (e.g. :func:`checkpointed_seqs` of a checkpoint log, for
+      :class:`~mediation.audit.CheckpointAuditor`).
+    - ``on_fallback(exc)`` is called when the worker processes fail (one was killed, none could
+      start) and the store is verified again in this process; by default a ``RuntimeWarning``.
+
+    With several processes each range is read in its own snapshot; on a store being written to, a
+    range read later may include events appended after an earlier one was read.  Raises
+    :class:`~mediation.StoreError` (or what :func:`mediation.stores.open` raises in a worker) when
+    the store cannot be read.
+    """
+    return run(
+        store,
+        jobs=jobs,
+        strict=strict,
+        directory=directory,
+        url=url,
+        hashes_at=hashes_at,
+        on_fallback=on_fallback,
+    )
+
+
+def run(
+    store: Store,
+    *,
+    jobs: int | None = None,
+    strict: bool = False,
+    directory: Directory | None = None,
+    url: str | None = None,
+    hashes_at: Mapping[str, Collection[int]] | None = None,
+    on_fallback: Callable[[BaseException], object] | None = None,
+    meanwhile: Callable[[], object] | None = None,
+) -> StoreVerification:
+    """:func:`verify_store`, and ``meanwhile()``: called once, while the workers verify (or
+    before verifying in one process) — the CLI checks the checkpoints' signatures then."""
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
+    attested = None if hashes_at is None else {c: tuple(s) for c, s in hashes_at.items()}
+    setup = _Setup(url or "", strict, directory, attested)
+    once = _Once(meanwhile)
+    n = jobs if jobs is not None else _cpus()
+    target = _worker_url(store, url) if n > 1 else None
+    if target is not None and _can_use_workers(directory):
+        ranges = _chunk_bounds(store, n, explicit=jobs is not None)
+        if len(ranges) >= 2:
+            setup = attrs.evolve(setup, url=target, ranges=tuple(ranges))
+            workers = min(n, len(ranges)) - 1
+            chunks = _run_chunks(store, setup, workers, once)
+            if not isinstance(chunks, BaseException):
+                return _result(chunks, workers + 1)
+            if on_fallback is not None:
+                on_fallback(chunks)
+            else:
+                warnings.warn(
+                    f"worker processes failed ({chunks}); verifying in one process",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+    once()
+    return _result([_verify_chunk(store, (None, None), setup, whole=True)], 1)
+
+
+def checkpointed_seqs(log: CheckpointLog) -> dict[str, tuple[int, ...]]:
+    """Every (case, seq) a checkpoint of ``log`` names, as ``hashes_at`` takes them: a superset of
+    those a :class:`~mediation.audit.CheckpointAuditor` of the log compares."""
+    from ._checkpoints import CaseCheckpoint
+
+    seqs: dict[str, set[int]] = {}
+    for _, rec in log.records:
+        if isinstance(rec, CaseCheckpoint):
+            seqs.setdefault(rec.case_id, set()).add(rec.seq)
+        else:
+            for leaf in rec.leaves:
+                seqs.setdefault(leaf.case_id, set()).add(leaf.seq)
+    return {case_id: tuple(sorted(s)) for case_id, s in seqs.items()}
+
+
+# -- choosing how many processes --------------------------------------------------------------------
+
+
+class _Once:
+    """Calls ``action`` the first time it is called, never again."""
+
+    def __init__(self, action: Callable[[], object] | None) -> None:
+        self._action = action
+
+    def __call__(self) -> None:
+        action, self._action = self._action, None
+        if action is not None:
+            action()
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (the default of ``jobs``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def _reads_ranges(store: Store) -> bool:
+    """Does ``store.scan`` take a case-id range (``scan(start, stop)``)?  A store whose ``scan``
+    takes no range (a third-party store written against the older interface) is verified in one
+    process."""
+    try:
+        params = inspect.signature(store.scan).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - a scan without a signature
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in positional for p in params) >= 2 or any(
+        p.kind is inspect.Parameter.VAR_POSITIONAL for p in params
+    )
+
+
+def _worker_url(store: Store, url: str | None) -> str | None:
+    """The URL workers reopen ``store`` by: ``url``, or a SQLite file store's own path; None when
+    there is none or the store reads no range (then one process verifies)."""
+    if not _reads_ranges(store):
+        return None
+    if url is not None:
+        _open.parse_url(url)  # a bad URL is refused here, not in every worker
+        return url
+    path = getattr(store, "path", None) if isinstance(store, SQLiteStore) else None
+    if not isinstance(path, str) or path in ("", ":memory:"):
+        return None
+    return _open.sqlite_url(path)
+
+
+def _can_use_workers(directory: Directory | None) -> bool:
+    """Can spawned workers start and be given ``directory``?  Not from a daemon process (it may
+    have no children), nor when the main module cannot be re-imported (a script read from stdin),
+    nor with a directory that does not pickle."""
+    if multiprocessing.current_process().daemon:
+        return False
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None) is None:
+        path = getattr(main, "__file__", None)
+        if path is not None and not os.path.isfile(path):
+            return False
+    if directory is not None:
+        try:
+            pickle.dumps(directory)
+        except Exception:  # anything pickling raises: verify here instead
+            return False
+    return True
+
+
+_Bounds = tuple[str | None, str | None]
+
+
+def _chunk_bounds(store: Store, jobs: int, explicit: bool) -> list[_Bounds]:
+    """Half-open ranges ``[start, stop)`` of case ids (None: unbounded) that cover every possible
+    id, in order: at least ``jobs * _CHUNKS_PER_JOB`` of them (fewer for fewer cases), of about as
+    many events each, at most about ``_CHUNK_EVENTS``.  A single range means "one process".
+
+    The cuts are taken from the summary rows, which only balance the load: whatever they say,
+    the ranges cover every id, so every event is read.
+    """
+    rows = [(s.case_id, s.seq) for s in store.cases()]
+    weights = [seq if type(seq) is int and seq > 0 else 1 for _, seq in rows]
+    total = sum(weights)
+    if not explicit and total < PARALLEL_MIN_EVENTS:
+        return [(None, None)]
+    parts = min(max(jobs * _CHUNKS_PER_JOB, -(-total // _CHUNK_EVENTS)), len(rows))
+    cuts: list[str] = []
+    done = 0
+    for (case_id, _), weight in zip(rows, weights, strict=True):
+        if done > 0 and done >= total * (len(cuts) + 1) / parts:
+            cuts.append(case_id)
+        done += weight
+    return list(itertools.pairwise([None, *cuts, None]))
+
+
+# -- verifying ranges ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Setup:
+    """What verifying ranges needs (sent once to each worker)."""
+
+    url: str
+    strict: bool
+    directory: Directory | None
+    #: case id -> the seqs whose stored hashes to return
+    attested: dict[str, tuple[int, ...]] | None
+    ranges: tuple[_Bounds, ...] = ()
+
+
+#: the verdicts of one range: per case, its id, its verdict (without the case) and the stored
+#: hashes asked for; or the error that stopped reading the range
+_Chunk = list[tuple[str, Verdict, dict[int, str] | None]] | MediationError
+
+
+def _verify_chunk(store: Store, bounds: _Bounds, setup: _Setup, *, whole: bool = False) -> _Chunk:
+    """Verify every case whose id is in ``bounds``, grouping the records of that slice of the scan
+    into cases; ``whole``: the whole store, with ``store.scan()``."""
+    out: list[tuple[str, Verdict, dict[int, str] | None]] = []
+    strict, attested, directory = setup.strict, setup.attested, setup.directory
+
+    def one(case_id: str, batch: list[StoredEvent]) -> None:
+        verdict = verify(batch, case_id, strict=strict, directory=directory).without_case()
+        hashes: dict[int, str] | None = None
+        if attested is not None:
+            hashes = {}
+            for seq in attested.get(case_id, ()):
+                with contextlib.suppress(IndexError):
+                    hashes[seq] = batch[seq - 1].hash  # as a list of the records is indexed
+        out.append((case_id, verdict, hashes))
+
+    # Store.scan takes (start, stop); typed loosely for stores written before it did
+    scan: Callable[..., Iterator[StoredEvent]] = store.scan
+    records = scan() if whole else scan(*bounds)
+    current: str | None = None
+    batch: list[StoredEvent] = []
+    try:
+        for record in records:
+            if record.case_id != current:
+                if batch:
+                    one(current or "", batch)
+                current, batch = record.case_id, []
+            batch.append(record)
+    except StoreError as exc:
+        if whole:
+            raise
+        return exc
+    if batch:
+        one(current or "", batch)
+    return out
+
+
+def _result(chunks: Sequence[_Chunk], processes: int) -> StoreVerification:
+    """The verdicts of ``chunks`` in order; the first range that could not be read raises."""
+    verdicts: list[Verdict] = []
+    hashes: dict[str, dict[int, str]] = {}
+    for chunk in chunks:
+        if isinstance(chunk, MediationError):
+            raise chunk
+        for case_id, verdict, found in chunk:
+            verdicts.append(verdict)
+            if found is not None:
+                hashes[case_id] = found
+    return StoreVerification(tuple(verdicts), hashes, processes)
+
+
+# -- the processes ----------------------------------------------------------------------------------
+
+
+class _Claims(Protocol):
+    """``[next range from the front, end of the ranges left]``, shared by every process."""
+
+    def __getitem__(self, i: int) -> int: ...
+    def __setitem__(self, i: int, value: int) -> None: ...
+    def get_lock(self) -> contextlib.AbstractContextManager[Any]: ...
+
+
+def _claim(claims: _Claims, front: bool) -> int | None:
+    """The index of a range no process has taken yet, from the front or the back; None when none
+    is left."""
+    with claims.get_lock():
+        lo, hi = claims[0], claims[1]
+        if lo >= hi:
+            return None
+        if front:
+            claims[0] = lo + 1
+            return lo
+        claims[1] = hi - 1
+        return hi - 1
+
+
+_worker: tuple[_Setup, _Claims] | None = None  # in a worker process
+
+
+def _init_worker(setup: _Setup, claims: _Claims) -> None:
+    global _worker
+    _worker = setup, claims
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
+
+
+def _verify_next() -> tuple[int, _Chunk] | None:
+    """In a worker: verify the next range from the front, if one is left."""
+    assert _worker is not None
+    setup, claims = _worker
+    i = _claim(claims, front=True)
+    if i is None:
+        return None
+    try:
+        store = _open.open(setup.url, read_only=True)
+    except MediationError as exc:
+        return i, _portable(exc)
+    try:
+        chunk = _verify_chunk(store, setup.ranges[i], setup)
+    finally:
+        store.close()
+    return i, _portable(chunk) if isinstance(chunk, MediationError) else chunk
+
+
+def _portable(exc: MediationError) -> MediationError:
+    """``exc``, or a :class:`StoreError` with its messages if it does not survive pickling (the
+    trip back from a worker); without its cause either way."""
+    exc.__cause__ = exc.__context__ = None
+    exc.__traceback__ = None
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # a subclass that does not pickle: keep what the caller shows
+        return StoreError(exc.message, message_zh=exc.message_zh, case=exc.case, seq=exc.seq)
+    return exc
+
+
+def _run_chunks(
+    store: Store, setup: _Setup, workers: int, meanwhile: Callable[[], object]
+) -> list[_Chunk] | BaseException:
+    """Verify ``setup.ranges`` in ``workers`` processes and this one; the results in range order,
+    or the exception that made the workers fail (the caller then verifies in one process).
+
+    The workers take ranges from the front, each when it is ready for one; this process first calls
+    ``meanwhile``, then takes ranges from the back, until none is left.
+    """
+    context = multiprocessing.get_context("spawn")
+    claims: _Claims = context.Array("q", [0, len(setup.ranges)])
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(setup, claims)
+    )
+    results: dict[int, _Chunk] = {}
+    try:
+        try:
+            futures = [pool.submit(_verify_next) for _ in setup.ranges]
+        except OSError as exc:  # no worker could be started
+            return exc
+        meanwhile()
+        while (i := _claim(claims, front=False)) is not None:
+            results[i] = _verify_chunk(store, setup.ranges[i], setup)
+        for f in futures:
+            done = f.result()
+            if done is not None:
+                results[done[0]] = done[1]
+    except BrokenProcessPool as exc:  # a worker was killed (out of memory, say): start again
+        return exc
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return [results[i] for i in range(len(setup.ranges))]

@@ -1,0 +1,206 @@
+"""What every sub-command shares: the run context, failures and exit codes, messages in two
+languages, reading files, and the argument groups several sub-commands take."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from collections.abc import Callable
+from typing import IO, Any
+
+import attrs
+
+from .._audit import Verdict
+from .._checkpoints import CheckpointError
+from .._errors import (
+    CaseExists,
+    CaseNotFound,
+    IntegrityViolation,
+    MediationError,
+    StoreError,
+)
+from .._export import ExportError
+from .._report import ExitCode
+from .._workflow import Role
+from ..stores import _open
+from ..stores._base import Store
+from ..stores._open import InvalidStoreURL, NotADatabase
+
+__all__ = [
+    "VIEW_ROLES",
+    "AddParser",
+    "Context",
+    "code_for",
+    "default_lang",
+    "describe_with_line",
+    "err_text",
+    "key_args",
+    "msg",
+    "open_db",
+    "parse_db",
+    "positive",
+    "read_bytes",
+    "role_arg",
+    "source_args",
+    "verdict_code",
+    "write_atomic",
+]
+
+#: the roles ``--as`` may view a case as
+VIEW_ROLES = ("auditor", "supervisor", "director", "mediator")
+
+#: ``add(name, help)``: a new sub-command's parser (with the common options)
+AddParser = Callable[[str, str], argparse.ArgumentParser]
+
+
+@attrs.frozen
+class Context:
+    """Where a sub-command writes (``stderr`` is ``sys.stderr``, redirected by :func:`main`),
+    what it may read as standard input, and the language of human output."""
+
+    out: IO[str]
+    stdin: IO[Any]
+    lang: str
+
+
+class _Fail(Exception):
+    """Stop the command with ``code`` after printing ``message`` (already translated)."""
+
+    def __init__(self, code: ExitCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def default_lang() -> str:
+    env = os.environ.get("MEDIATION_LANG", "").strip().lower()
+    if env in ("zh", "en"):
+        return env
+    return "zh" if os.environ.get("LANG", "").lower().startswith("zh") else "en"
+
+
+def msg(lang: str, zh: str, en: str) -> str:
+    return zh if lang == "zh" else en
+
+
+def err_text(exc: MediationError, lang: str) -> str:
+    return exc.message_zh if lang == "zh" else exc.message
+
+
+def verdict_code(verdict: Verdict) -> ExitCode:
+    if verdict.fault is None:
+        return ExitCode.OK
+    return ExitCode.INTEGRITY if verdict.fault.kind.integrity else ExitCode.ILLEGAL
+
+
+def code_for(exc: MediationError) -> ExitCode:
+    """The exit code of a library error that stopped a command."""
+    if isinstance(exc, IntegrityViolation):
+        verdict = exc.verdict
+        if isinstance(verdict, Verdict):
+            return verdict_code(verdict)
+        return ExitCode.INTEGRITY
+    if isinstance(exc, InvalidStoreURL):
+        return ExitCode.USAGE
+    if isinstance(exc, NotADatabase):
+        return ExitCode.INPUT
+    if isinstance(exc, StoreError):
+        return ExitCode.IO
+    if isinstance(exc, (ExportError, CheckpointError, CaseNotFound, CaseExists)):
+        return ExitCode.INPUT
+    return ExitCode.INPUT
+
+
+# -- stores and files -------------------------------------------------------------------------------
+
+
+def parse_db(url: str, lang: str) -> _open.StoreURL:
+    """The parsed ``--db`` value; a form no store has is a usage error (exit 2)."""
+    try:
+        return _open.parse_url(url)
+    except InvalidStoreURL as exc:
+        raise _Fail(ExitCode.USAGE, "--db " + err_text(exc, lang)) from exc
+
+
+def open_db(url: str, lang: str, *, write: bool = False) -> Store:
+    """The store a ``--db`` value names: read-only (a SQLite file opened ``mode=ro``) unless
+    ``write``, which creates it if missing."""
+    parse_db(url, lang)
+    return _open.open(url, create=write, read_only=not write)
+
+
+def read_bytes(path: str, lang: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise _Fail(
+            ExitCode.IO, msg(lang, f"找不到{what}文件 {path}", f"no such {what} file: {path}")
+        ) from None
+    except OSError as exc:
+        raise _Fail(ExitCode.IO, f"cannot read {path}: {exc.strerror}") from exc
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it, renamed into place."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "x", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def describe_with_line(
+    verdict: Verdict, line_of: Callable[[int], int | None] | None, lang: str
+) -> str:
+    """The verdict, and the export file's line of its fault."""
+    text = verdict.describe(lang)
+    if verdict.fault is not None and line_of is not None:
+        line = line_of(verdict.fault.seq)
+        if line is not None:
+            text += f"（第 {line} 行）" if lang == "zh" else f" [line {line}]"
+    return text
+
+
+# -- arguments --------------------------------------------------------------------------------------
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return value
+
+
+def source_args(sp: argparse.ArgumentParser, file: bool = True) -> None:
+    sp.add_argument("--db", metavar="URL", help="SQLite path, sqlite:///path or postgresql://...")
+    if file:
+        sp.add_argument("file", nargs="?", metavar="FILE", help="an export (JSON Lines)")
+
+
+def key_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--key",
+        metavar="PUBLIC_KEY",
+        help="check signed checkpoints under this Ed25519 public key",
+    )
+    sp.add_argument(
+        "--checkpoints",
+        metavar="FILE",
+        help="checkpoints file (default: <db>.checkpoints.jsonl, or those embedded in an export)",
+    )
+
+
+def role_arg(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--as", dest="role", choices=VIEW_ROLES, default=Role.AUDITOR.value,
+        help="view as this role of the case's committee (default auditor)",
+    )  # fmt: skip

@@ -1,0 +1,251 @@
+"""Where histories come from (a store given by ``--db``, or an export file), the checkpoint auditor
+``--key`` asks for, and one case as a role may see it (``timeline``, ``report``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+import attrs
+
+from .._audit import Verdict, verify
+from .._authz import Actor
+from .._checkpoints import CheckpointAuditor, CheckpointLog, _json_lines, load_public_key
+from .._errors import CaseNotFound
+from .._events import decode_event
+from .._export import ExportCase, ExportReader
+from .._report import AuditInput, ExitCode, audit_case
+from .._views import CaseView, view_case
+from ..stores import _open
+from ._common import _Fail, msg, open_db, parse_db, read_bytes
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+__all__ = [
+    "FileSource",
+    "LazyAuditor",
+    "Source",
+    "StoreSource",
+    "Viewed",
+    "auditor",
+    "case_view",
+    "lazy_auditor",
+    "source",
+]
+
+
+class Source:
+    """Where histories come from: a store (``--db``) or an export file."""
+
+    label: str
+
+    def cases(self, only: str | None) -> Iterator[AuditInput]:
+        raise NotImplementedError
+
+    def case(self, case_id: str) -> tuple[list[Any], Callable[[int], int | None] | None]:
+        for cid, records, line_of in self.cases(case_id):
+            if cid == case_id:
+                return list(records), line_of
+        raise CaseNotFound(
+            f"no case {case_id} in {self.label}",
+            message_zh=f"{self.label} 中没有案件 {case_id}",
+            case=case_id,
+        )
+
+    def checkpoints(self, explicit: str | None, lang: str) -> CheckpointLog:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def _no_pg_checkpoints(lang: str) -> _Fail:
+    return _Fail(
+        ExitCode.USAGE,
+        msg(
+            lang,
+            "PostgreSQL 存储请用 --checkpoints 指定检查点文件",
+            "with a PostgreSQL store, give --checkpoints FILE",
+        ),
+    )
+
+
+class StoreSource(Source):
+    def __init__(self, url: str, lang: str, *, write: bool = False) -> None:
+        self.url = url
+        self.parsed = parse_db(url, lang)
+        self.store = open_db(url, lang, write=write)
+        self.label = self.parsed.display  # a PostgreSQL URL without its password
+
+    def cases(self, only: str | None) -> Iterator[AuditInput]:
+        if only is not None:
+            records = self.store.read(only)
+            if records:
+                yield only, records, None
+            return
+        current: str | None = None
+        batch: list[Any] = []
+        for rec in self.store.scan():
+            if rec.case_id != current:
+                if batch:
+                    yield current or "", batch, None
+                current, batch = rec.case_id, []
+            batch.append(rec)
+        if batch:
+            yield current or "", batch, None
+
+    def default_checkpoints(self) -> str | None:
+        """``<db>.checkpoints.jsonl`` beside a SQLite file; None for PostgreSQL."""
+        return default_checkpoints(self.parsed)
+
+    def checkpoints_path(self, explicit: str | None, lang: str) -> str:
+        """``explicit``, or the default (a usage error for PostgreSQL, which has none)."""
+        path = explicit or self.default_checkpoints()
+        if path is None:
+            raise _no_pg_checkpoints(lang)
+        return path
+
+    def checkpoints(self, explicit: str | None, lang: str) -> CheckpointLog:
+        path = self.checkpoints_path(explicit, lang)
+        if explicit is None and not os.path.exists(path):
+            return CheckpointLog((), path)
+        return read_checkpoints(path, lang)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def default_checkpoints(parsed: _open.StoreURL) -> str | None:
+    """Where a store's checkpoints live by default: beside a SQLite file; PostgreSQL has none."""
+    path = parsed.sqlite_path
+    return None if path is None else path + ".checkpoints.jsonl"
+
+
+def read_checkpoints(path: str, lang: str) -> CheckpointLog:
+    return CheckpointLog.parse(_json_lines(read_bytes(path, lang, "checkpoints"), path), path)
+
+
+class FileSource(Source):
+    def __init__(self, path: str, stream: IO[bytes] | None = None) -> None:
+        self.path = path
+        self.label = path
+        self._stream = stream
+        self.reader: ExportReader | None = None
+
+    def _open(self) -> IO[bytes]:
+        if self._stream is not None:
+            return self._stream
+        try:
+            return open(self.path, "rb")
+        except FileNotFoundError:
+            raise _Fail(ExitCode.IO, f"no such file: {self.path}") from None
+        except OSError as exc:
+            raise _Fail(ExitCode.IO, f"cannot read {self.path}: {exc.strerror}") from exc
+
+    def export_cases(self) -> Iterator[ExportCase]:
+        """The file's cases, streamed; :attr:`reader` holds its checkpoints once exhausted."""
+        stream = self._open()
+        try:
+            self.reader = ExportReader(stream, self.path)
+            yield from self.reader
+        finally:
+            if stream is not self._stream:
+                stream.close()
+
+    def cases(self, only: str | None) -> Iterator[AuditInput]:
+        for case in self.export_cases():
+            if only is None or case.case_id == only:
+                yield case.case_id, case.records, case.line_of
+
+    def checkpoints(self, explicit: str | None, lang: str) -> CheckpointLog:
+        if explicit is not None:
+            return read_checkpoints(explicit, lang)
+        # the checkpoints embedded in the export come after its events: one pass to collect them
+        for _ in self.cases(None):
+            pass
+        assert self.reader is not None
+        return CheckpointLog.parse(self.reader.checkpoints, self.path)
+
+
+def source(args: argparse.Namespace, lang: str) -> Source:
+    """``--db URL`` or ``FILE`` (an export; a SQLite file given there is opened as a store)."""
+    db: str | None = args.db
+    file: str | None = getattr(args, "file", None)
+    if (db is None) == (file is None):
+        raise _Fail(
+            ExitCode.USAGE,
+            msg(
+                lang,
+                "请给出 --db URL 或一个导出文件（二选一）",
+                "give either --db URL or an export FILE",
+            ),
+        )
+    if db is not None:
+        return StoreSource(db, lang)
+    assert file is not None
+    if _open.read_magic(file) == _open.SQLITE_MAGIC:
+        return StoreSource(file, lang)
+    return FileSource(file)
+
+
+# -- the checkpoint auditor -------------------------------------------------------------------------
+
+
+def auditor(args: argparse.Namespace, src: Source, lang: str) -> CheckpointAuditor | None:
+    return lazy_auditor(args, src, lang)()
+
+
+def lazy_auditor(args: argparse.Namespace, src: Source, lang: str) -> LazyAuditor:
+    """The checkpoint auditor ``--key`` asks for, built on first call (checking every signature
+    takes a while: ``verify --jobs`` does it while the workers run); the key and the checkpoints
+    are read, and refused if they are not usable, now."""
+    if args.key is None:
+        if getattr(args, "checkpoints", None):
+            raise _Fail(
+                ExitCode.USAGE,
+                msg(lang, "--checkpoints 需要配合 --key 使用", "--checkpoints needs --key"),
+            )
+        return LazyAuditor(None, None)
+    public = load_public_key(read_bytes(args.key, lang, "key"))
+    return LazyAuditor(src.checkpoints(args.checkpoints, lang), public)
+
+
+class LazyAuditor:
+    """Calling it gives the :class:`CheckpointAuditor` (None without ``--key``), built once."""
+
+    def __init__(self, log: CheckpointLog | None, public_key: Ed25519PublicKey | None) -> None:
+        self.log = log
+        self._public_key = public_key
+        self._auditor: CheckpointAuditor | None = None
+
+    def __call__(self) -> CheckpointAuditor | None:
+        if self._auditor is None and self.log is not None and self._public_key is not None:
+            self._auditor = CheckpointAuditor(self.log, self._public_key)
+        return self._auditor
+
+
+# -- one case as a role sees it ---------------------------------------------------------------------
+
+
+@attrs.frozen
+class Viewed:
+    view: CaseView | None  # None when not even the first event verifies
+    verdict: Verdict
+    line_of: Callable[[int], int | None] | None
+    subtype: str = ""
+
+
+def case_view(src: Source, case_id: str, role: str, checker: CheckpointAuditor | None) -> Viewed:
+    """The case as ``role`` of its committee may see it: its verified prefix, and the verdict."""
+    records, line_of = src.case(case_id)
+    verdict = verify(records, case_id, strict=True)
+    case = verdict.case
+    checked = audit_case(case_id, records, checker) if checker else verdict
+    if case is None:
+        return Viewed(None, checked, line_of)
+    history = [decode_event(r) for r in records[: verdict.events]]
+    actor = Actor.with_roles(f"cli-{role}", {case.committee: [role]})
+    return Viewed(view_case(case, history, actor, False), checked, line_of, case.subtype)

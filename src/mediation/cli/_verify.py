@@ -1,0 +1,150 @@
+"""``mediation verify``: every case (or one), its chain, transitions, permissions and guards, and
+with ``--key`` the signed checkpoints; a whole store through :func:`mediation.audit.verify_store`
+(in ``--jobs`` processes)."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+
+from .. import _verify_store
+from .._authz import Actor, StaticDirectory
+from .._errors import CaseNotFound, InvalidCommand
+from .._report import AuditResult, ExitCode, VerifiedCase, audit, audit_verified
+from ._common import AddParser, Context, _Fail, key_args, msg, positive, source_args
+from ._sources import LazyAuditor, StoreSource, lazy_auditor, source
+
+__all__ = ["register", "run"]
+
+
+def register(add: AddParser) -> None:
+    sp = add("verify", "verify every case (chain, transitions, permissions, checkpoints)")
+    source_args(sp)
+    sp.add_argument("--case", metavar="ID", help="only this case")
+    key_args(sp)
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument(
+        "-q", "--quiet", action="store_true", help="print only invalid cases and the summary"
+    )
+    sp.add_argument(
+        "--strict",
+        action="store_true",
+        help="also re-validate every payload against its command class and check canonical form",
+    )
+    sp.add_argument(
+        "--jobs",
+        type=positive,
+        metavar="N",
+        help="verify a SQLite store in N processes (default: one per CPU, from 50,000 events)",
+    )
+    sp.add_argument(
+        "--directory",
+        metavar="FILE",
+        help='the host\'s grants as JSON, {"actor": {"committee": ["role", ...]}}: every role '
+        "claim in the log (and G3) is checked against it; without it role claims are trusted",
+    )
+    sp.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    out, lang = ctx.out, ctx.lang
+    src = source(args, lang)
+    directory = load_directory(args.directory, lang)
+    try:
+        auditor = lazy_auditor(args, src, lang)
+        if args.case is None and isinstance(src, StoreSource):
+            result = _whole_store(src, args, auditor, directory, lang)
+        else:
+            result = audit(
+                src.cases(args.case),
+                auditor=auditor(),
+                only=args.case,
+                strict=args.strict,
+                directory=directory,
+            )
+        if args.case is not None and not result.verdicts:
+            raise CaseNotFound(
+                f"no case {args.case} in {src.label}",
+                message_zh=f"{src.label} 中没有案件 {args.case}",
+                case=args.case,
+            )
+        if args.json:
+            print(json.dumps(result.to_json(), ensure_ascii=False, indent=2), file=out)
+        else:
+            for v in result.verdicts:
+                if not (args.quiet and v.ok):
+                    print(result.describe(v, lang), file=out)
+            for line in result.summary_lines(lang):
+                print(line, file=out)
+        return int(result.exit_code)
+    finally:
+        src.close()
+
+
+def _whole_store(
+    src: StoreSource,
+    args: argparse.Namespace,
+    auditor: LazyAuditor,
+    directory: StaticDirectory | None,
+    lang: str,
+) -> AuditResult:
+    """Every case of the store, verified by :func:`~mediation.audit.verify_store` (in
+    ``--jobs`` processes), then checked against the checkpoints here: the checkpoints' signatures
+    are checked while the workers verify."""
+    log = auditor.log
+    verification = _verify_store.run(
+        src.store,
+        jobs=args.jobs,
+        strict=args.strict,
+        directory=directory,
+        url=src.url,
+        hashes_at=None if log is None else _verify_store.checkpointed_seqs(log),
+        on_fallback=functools.partial(_note, lang),
+        meanwhile=auditor,
+    )
+    verified: list[VerifiedCase] = [
+        (v.case_id, v, verification.hashes.get(v.case_id, {}).get, None) for v in verification
+    ]
+    return audit_verified(verified, auditor=auditor())
+
+
+def _note(lang: str, exc: BaseException) -> None:
+    print(
+        msg(
+            lang,
+            f"mediation：工作进程失败（{exc}），改为单进程核验",
+            f"mediation: worker processes failed ({exc}); verifying in one process",
+        ),
+        file=sys.stderr,
+    )
+
+
+def load_directory(path: str | None, lang: str) -> StaticDirectory | None:
+    """``--directory FILE``: the host's grants, ``{"actor": {"committee": ["role", ...]}}``."""
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise _Fail(ExitCode.IO, msg(lang, f"找不到文件 {path}", f"no such file: {path}")) from None
+    except OSError as exc:
+        raise _Fail(ExitCode.IO, f"cannot read {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise _Fail(ExitCode.INPUT, f"{path} is not JSON: {exc}") from exc
+    directory = StaticDirectory()
+    try:
+        if not isinstance(data, dict):
+            raise InvalidCommand("expected an object of actor ids")
+        for actor_id, roles in data.items():
+            if not isinstance(roles, dict) or not all(isinstance(r, list) for r in roles.values()):
+                raise InvalidCommand(f"{actor_id}: expected {{committee: [role, ...]}}")
+            directory.add(Actor.with_roles(actor_id, roles))
+    except InvalidCommand as exc:
+        raise _Fail(
+            ExitCode.INPUT,
+            msg(lang, f"{path} 不是有效的人员名录：{exc}", f"{path} is not a directory: {exc}"),
+        ) from exc
+    return directory
