@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mediation import AESGCMVault, Actor, CaseService, SQLiteKeyStore, SQLiteStore, verify
+from mediation import Actor, AESGCMVault, CaseService, SQLiteKeyStore, SQLiteStore, verify
 from mediation import commands as cmd
 from mediation.cli import main
 from mediation.demo import StepClock, directory, leak_dispute, noise_dispute
