@@ -14,7 +14,6 @@ from .._checkpoints import CheckpointAuditor, CheckpointLog, load_public_key
 from .._errors import IntegrityViolation
 from .._export import ExportCase, ImportResult, import_export
 from .._report import ExitCode, audit_case
-from ..stores import _open
 from ._common import AddParser, Context, _Fail, msg, open_db, parse_db, read_bytes
 from ._sources import FileSource, default_checkpoints
 
@@ -55,7 +54,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     # checkpoints carried by the file are checked too when a key is given
     if args.key is not None:
         _check_checkpoints(cases, CheckpointLog.parse(reader.checkpoints, src.label), args, lang)
-    result = _write(args.db, target, cases, lang)
+    result = _write(args.db, cases, lang)
     copied = ""
     if reader.checkpoints:
         dest = args.checkpoints or default_checkpoints(target)
@@ -111,10 +110,8 @@ def _check_checkpoints(
         )
 
 
-def _write(url: str, target: _open.StoreURL, cases: list[ExportCase], lang: str) -> ImportResult:
-    """Import into the store: all cases or none."""
-    if target.postgres:  # one connection, one transaction
-        with _open.postgres_transaction(url, create=True) as store:
-            return import_export(cases, store, lang=lang)
+def _write(url: str, cases: list[ExportCase], lang: str) -> ImportResult:
+    """Import into the store: all cases or none (``import_export`` writes in one
+    ``store.transaction()``)."""
     with contextlib.closing(open_db(url, lang, write=True)) as store:
         return import_export(cases, store, lang=lang)

@@ -16,12 +16,10 @@ are quoted with the password masked, and a driver's error that quotes it is scru
 from __future__ import annotations
 
 import builtins
-import contextlib
 import os
 import re
 import sqlite3
 import urllib.parse
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -39,7 +37,6 @@ __all__ = [
     "mask_password",
     "open",
     "parse_url",
-    "postgres_transaction",
     "read_magic",
     "sqlite_url",
 ]
@@ -282,29 +279,3 @@ def _open_postgres(url: str, *, create: bool, **options: Any) -> Store:
         if clean is None:
             raise
     raise clean
-
-
-@contextlib.contextmanager
-def postgres_transaction(url: str, *, create: bool = False) -> Iterator[Store]:
-    """A :class:`PostgresStore` on one connection, inside one transaction that commits when the
-    block ends (and rolls back if it raises): every append in the block commits, or none.
-
-    What ``mediation import`` writes into PostgreSQL through; errors are
-    :class:`~mediation.StoreError` without the password.
-    """
-    postgres = _postgres_module()
-    psycopg = postgres.psycopg
-    failed: StoreError | None = None
-    try:
-        conn = psycopg.connect(url, autocommit=True)
-    except psycopg.Error as exc:
-        failed = StoreError(_scrub(f"cannot connect to PostgreSQL: {exc}", url))
-    if failed is not None:
-        raise failed  # outside the except block: the driver's error, which may quote the
-        # password, does not come along
-    with conn:
-        try:
-            with conn.transaction():
-                yield postgres.PostgresStore(connection=conn, create=create)
-        except psycopg.Error as exc:
-            raise StoreError(f"the transaction did not commit: {exc}") from exc
