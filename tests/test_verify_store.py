@@ -354,5 +354,6 @@ def test_postgres_open_and_verify_store(db: Path) -> None:
                 target.append(summary, source.read(summary.case_id), 0)
             expected = one_by_one(source)
         with mediation.stores.open(url, read_only=True) as store:
-            assert verify_store(store, jobs=2, url=url).verdicts == expected
+            two = verify_store(store, jobs=2, url=url)
+            assert two.verdicts == expected and two.processes == 2  # workers reopen it by URL
             assert verify_store(store, jobs=1).verdicts == expected
