@@ -10,8 +10,7 @@ import pytest
 from mediation import CaseService, MemoryStore, SQLiteStore, Store, StoreError, verify
 from mediation import commands as cmd
 from mediation.cli import main
-from mediation.testing import StoreConformance, World
-from mediation.testing._conformance import _run_short_case
+from mediation.testing import PathOptions, StoreConformance, World, drive
 
 
 class TestMemoryStore(StoreConformance):
@@ -58,7 +57,7 @@ def test_a_version_1_sqlite_file_is_migrated_and_keeps_its_history(tmp_path: Pat
     path = tmp_path / "v1.db"
     store = SQLiteStore(path)
     world = World()
-    _run_short_case(world, world.service(store))
+    drive(world.service(store), world, "case-1", "registered", PathOptions(lead=None))
     records = store.read("case-1")
     store.close()
     # turn the file back into version 1: the events table without request ids
