@@ -2,8 +2,9 @@
 
 :class:`Env` bundles a :class:`~mediation.testing.World` (the cast of one committee), a
 :class:`ManualClock` and a :class:`~mediation.CaseService`; :meth:`Env.drive` moves a case to a
-named state through the service (never by writing events by hand), so every step of every test
-went through authorization, the machine and the guards.
+named state along its path (:func:`mediation.testing.path_to`) through the service (never by
+writing events by hand), so every step of every test went through authorization, the machine and
+the guards.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import attrs
 from mediation import WORKFLOW, Actor, CaseService, GuardFailed, MemoryStore, Policy, Store
 from mediation import commands as cmd
 from mediation._case import Case
-from mediation.testing import World
+from mediation.testing import PathOptions, World, drive, follow, routes
 
 C1 = "c1"
 #: Monday 5 January 2026, 08:00 UTC
@@ -101,17 +102,8 @@ def snapshot(store: Store) -> tuple[Any, ...]:
     return (tuple(store.scan()), tuple(store.cases()))
 
 
-#: the states :meth:`Env.drive` knows how to reach, in the order of the happy path
-HAPPY_PATH = (
-    "applied",
-    "registered",
-    "meeting_scheduled",
-    "negotiating",
-    "agreement_drafted",
-    "agreement_effective",
-    "following_up",
-    "resolved",
-)
+#: the states of the happy path, in order (from :func:`mediation.testing.routes`)
+HAPPY_PATH = routes().states[1:]
 
 
 @attrs.define
@@ -166,68 +158,22 @@ class Env:
             self.run(pid, cmd.Consent(subject, person))
 
     def drive(self, target: str, opening: cmd.Command | None = None, **opts: Any) -> Case:
-        """Open a case and move it to ``target`` along the usual path, through the service.
+        """Open a case and move it to ``target`` along its path, through the service.
 
-        ``target`` is a state of the workflow (terminal ones included).  Options: ``lead``
-        (default ``med1``), ``minutes`` (record minutes and a proposal while negotiating, default
-        True), ``performed`` (the follow-up outcome, default ``"yes"``).
+        The path is :func:`mediation.testing.path_to` ``target``, each command issued with
+        :meth:`run`; on a case opened already, the path goes on from its opening.  ``target`` is a state of the workflow (terminal ones included); ``opening``
+        defaults to :func:`apply_cmd`.  Options are those of :class:`~mediation.testing.PathOptions`:
+        ``lead`` (default ``med1``), ``minutes`` (minutes and a proposal while negotiating,
+        default True), ``performed`` (the follow-up outcome, default ``"yes"``), ...
         """
-        lead: str = opts.get("lead", "med1")
-        self.open(opening)
-        if target == "applied":
-            return self.case
-        if target == "refused":
-            self.run(self.case.respondents[0], cmd.Refuse("不同意调解"))
-            return self.case
-        if target == "not_accepted":
-            self.run("director", cmd.NotAccept("属于法院管辖", "litigation"))
-            return self.case
-        if target == "withdrawn":
-            self.run(self.case.applicants[0], cmd.Withdraw("已自行和解"))
-            return self.case
-        for r in self.case.respondents:
-            self.run(r, cmd.RecordConsent())
-        self.run("director", cmd.Register(cmd.Scope()))
-        if target == "transferred":
-            self.run("director", cmd.Transfer("street_committee", "胜利办调委会", "案情复杂"))
-            return self.case
-        self.run("director", cmd.AssignMediator(lead, lead=True))
-        if target in ("registered", "failed"):
-            if target == "failed":
-                self.terminate()
-            return self.case
-        self.run(lead, cmd.NotifyRights(self.case.party_ids))
-        self.run(lead, cmd.ScheduleMeeting(EPOCH + dt.timedelta(days=3), "荣悦调解室"))
-        if target == "meeting_scheduled":
-            return self.case
-        self.run(lead, cmd.OpenSession())
-        if opts.get("minutes", True):
-            self.run(lead, cmd.RecordMinutes("双方陈述：机密笔录内容"))
-            self.run(lead, cmd.ShareProposal("机密方案：晚十点后停止"))
-        if target == "negotiating":
-            return self.case
-        self.run(lead, cmd.DraftAgreement(content()))
-        if target == "agreement_drafted":
-            return self.case
-        self.sign_all(lead)
-        if target == "agreement_effective":
-            return self.case
-        self.run(lead, cmd.RecordFollowUp("已履行", opts.get("performed", "yes"), 5))
-        if target == "following_up":
-            return self.case
-        self.run(lead, cmd.ConfirmPerformed("双方满意"))
-        assert target == "resolved", f"drive() does not know how to reach {target!r}"
-        return self.case
+        options = PathOptions(opening=opening or apply_cmd(), **opts)
+        return drive(self.service, self.world, self.case_id, target, options, execute=self.run)
 
-    def sign_all(self, mediator: str = "med1") -> None:
-        for pid in self.case.party_ids:
-            self.run(pid, cmd.Sign())
-        self.run(mediator, cmd.Sign())
-        self.run("director", cmd.Sign("seal"))
-
-    def terminate(self, lead: str = "med1") -> None:
-        self.run(lead, cmd.ProposeTermination("双方分歧过大", "litigation"))
-        self.run("director", cmd.Terminate(parties_informed=True))
+    def sign_all(self) -> None:
+        """Every party, the lead mediator and the committee's seal sign the drafted agreement."""
+        follow(
+            self.service, self.world, self.case_id, routes().leg(cmd.Sign).steps, execute=self.run
+        )
 
 
 def assert_guard(

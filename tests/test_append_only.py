@@ -16,7 +16,7 @@ import pytest
 import pg
 from mediation import SQLiteStore, verify
 from mediation import commands as cmd
-from mediation.testing import World
+from mediation.testing import PathOptions, World, drive
 
 _TAMPERING = (
     "UPDATE mediation_events SET body = body WHERE seq = 2",
@@ -29,18 +29,7 @@ _TAMPERING = (
 def _short_case(store: Any) -> list[Any]:
     """Apply, consent, register: three real events of case-1."""
     world = World()
-    service = world.service(store)
-    parties = {
-        "applicants": (cmd.Party("p1", "陈女士"),),
-        "respondents": (cmd.Party("p2", "刘先生"),),
-    }
-    service.open(
-        world["p1"],
-        cmd.Apply(committee=world.committee, category="邻里", description="噪声", **parties),
-        case_id="case-1",
-    )
-    service.execute(world["p2"], "case-1", cmd.RecordConsent())
-    service.execute(world["director"], "case-1", cmd.Register())
+    drive(world.service(store), world, "case-1", "registered", PathOptions(lead=None))
     records = store.read("case-1")
     assert len(records) == 3
     return list(records)

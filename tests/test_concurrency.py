@@ -9,7 +9,6 @@ number of events is exactly the setup events plus the commands the writers repor
 
 from __future__ import annotations
 
-import datetime as dt
 import multiprocessing as mp
 import queue
 import traceback
@@ -23,7 +22,7 @@ import pg
 from mediation import CaseService, ConcurrencyConflict, MemoryStore, SQLiteStore, Store, verify
 from mediation import commands as cmd
 from mediation._service import utc_now
-from mediation.testing import World
+from mediation.testing import PathOptions, World, drive
 
 WRITERS = 4
 COMMANDS = 250
@@ -51,28 +50,10 @@ def service_for(store: Store) -> tuple[World, CaseService]:
 
 
 def to_negotiating(store: Store, case_ids: Sequence[str]) -> int:
-    """Open each case and drive it to ``negotiating``; returns the events per case."""
+    """Open each case and drive it to ``negotiating`` along its path; returns the events per case."""
     world, service = service_for(store)
-    med = world["med1"]
     for cid in case_ids:
-        service.open(
-            world["p1"],
-            cmd.Apply(
-                committee=world.committee,
-                category="邻里",
-                description="楼上噪声",
-                applicants=(cmd.Party("p1", "陈女士"),),
-                respondents=(cmd.Party("p2", "刘先生"),),
-            ),
-            case_id=cid,
-        )
-        service.execute(world["p2"], cid, cmd.RecordConsent())
-        service.execute(world["director"], cid, cmd.Register())
-        service.execute(world["director"], cid, cmd.AssignMediator("med1", lead=True))
-        service.execute(med, cid, cmd.NotifyRights(("p1", "p2")))
-        service.execute(med, cid, cmd.ScheduleMeeting(utc_now() + dt.timedelta(days=1), "调解室"))
-        service.execute(med, cid, cmd.OpenSession())
-        assert service.case(cid).state == "negotiating"
+        drive(service, world, cid, "negotiating", PathOptions(minutes=False))
     return service.case(case_ids[0]).seq
 
 

@@ -27,9 +27,7 @@ def registered_on_day(days: float, **opening: Any) -> Env:
     e = Env()
     e.open(apply_cmd(**opening))
     e.clock.advance(days=days)
-    e.run("p2", cmd.RecordConsent())
-    e.run("director", cmd.Register())
-    e.run("director", cmd.AssignMediator("med1", lead=True))
+    e.drive("registered")  # the rest of the path: the case is open already
     return e
 
 

@@ -1,8 +1,9 @@
 """Every state × every command × every grant: the service decides what the declaration says.
 
-For each state a case is driven there through the service by a fixed script, with every relation
-present where the flow allows it (applicant p1, respondent p2, agent agent1 for p1, lead mediator
-med1, co-mediator med2, invitee inv1).  Then, for every command and every grant (a role or a
+For each state a case is driven there through the service along its path
+(:func:`mediation.testing.paths`), with every relation present where the flow allows it (applicant
+p1, respondent p2, agent agent1 for p1, lead mediator med1, co-mediator med2, invitee inv1: the
+branches leave the happy path as late as they may).  Then, for every command and every grant (a role or a
 relation), an actor holding exactly that grant and nothing else issues the command:
 
 - the grant is not one the command lists → :class:`NotPermitted` (authorization runs first, in
@@ -42,7 +43,7 @@ from mediation._decide import machine_of
 from mediation._events import parse_body, parse_time
 from mediation._guards import GUARDS
 from mediation._workflow import NEW, Relation, Role
-from mediation.testing._strategies import TickClock, World
+from mediation.testing import PathOptions, TickClock, World, follow, paths
 
 C = "c1"
 CID = "x"
@@ -80,77 +81,24 @@ CONTENT = cmd.AgreementContent(
     performance_deadline=dt.date(2026, 3, 1),
 )
 
-# -- the scripts -----------------------------------------------------------------------------------
+# -- the paths -------------------------------------------------------------------------------------
 
-Step = tuple[str, cmd.Command]
-
-OPEN: list[Step] = [
-    (
-        "p1",
-        cmd.Apply(
-            committee=C,
-            category="邻里",
-            description="楼上夜间噪声",
-            applicants=(party("p1", "陈女士"),),
-            respondents=(party("p2", "刘先生"),),
-            level="L0",
-        ),
+OPTIONS = PathOptions(
+    opening=cmd.Apply(
+        committee=C,
+        category="邻里",
+        description="楼上夜间噪声",
+        applicants=(party("p1", "陈女士"),),
+        respondents=(party("p2", "刘先生"),),
+        level="L0",
     ),
-    ("p1", cmd.AppointAgent(party("agent1", "代理人"), doc("授权委托书"))),
-]
-APPLIED = OPEN
-CONSENTED = [*APPLIED, ("p2", cmd.RecordConsent())]
-REGISTERED = [
-    *CONSENTED,
-    ("director", cmd.Register(cmd.Scope())),
-    ("director", cmd.AssignMediator("med1", lead=True)),
-    ("director", cmd.AssignMediator("med2")),
-    ("p1", cmd.Consent("invitee", "inv1")),
-    ("p2", cmd.Consent("invitee", "inv1")),
-    ("med1", cmd.Invite("inv1", "street_cadre", doc("保密承诺书"))),
-]
-MEETING = [
-    *REGISTERED,
-    ("med1", cmd.NotifyRights(("p1", "p2"))),
-    ("med1", cmd.ScheduleMeeting(dt.datetime(2026, 1, 9, 19, tzinfo=dt.timezone.utc), "调解室")),
-]
-NEGOTIATING = [*MEETING, ("med1", cmd.OpenSession())]
-DRAFTED = [
-    *NEGOTIATING,
-    ("med1", cmd.RecordMinutes("双方陈述")),
-    ("med1", cmd.ShareProposal("晚十点后停止")),
-    ("med1", cmd.DraftAgreement(CONTENT)),
-]
-EFFECTIVE = [
-    *DRAFTED,
-    ("p1", cmd.Sign()),
-    ("p2", cmd.Sign("fingerprint")),
-    ("med1", cmd.Sign()),
-    ("director", cmd.Sign("seal")),
-]
-FOLLOWING = [*EFFECTIVE, ("med1", cmd.RecordFollowUp("已整改", "yes", 5))]
-SCRIPTS: dict[str, list[Step]] = {
-    "applied": APPLIED,
-    "registered": REGISTERED,
-    "meeting_scheduled": MEETING,
-    "negotiating": NEGOTIATING,
-    "agreement_drafted": DRAFTED,
-    "agreement_effective": EFFECTIVE,
-    "following_up": FOLLOWING,
-    "resolved": [*FOLLOWING, ("med1", cmd.ConfirmPerformed())],
-    "not_accepted": [*APPLIED, ("director", cmd.NotAccept("不属于受理范围", "litigation"))],
-    "refused": [*APPLIED, ("p2", cmd.Refuse("不同意调解"))],
-    "failed": [
-        *NEGOTIATING,
-        ("med1", cmd.ProposeTermination("分歧过大", "litigation")),
-        ("director", cmd.Terminate(True)),
-    ],
-    "withdrawn": [*NEGOTIATING, ("p1", cmd.Withdraw("已自行和解"))],
-    "transferred": [
-        *NEGOTIATING,
-        ("director", cmd.Transfer("street_committee", "胜利办调委会", "涉及多户")),
-    ],
-}
+    lead=HOLDERS[Relation.LEAD_MEDIATOR.value],
+    co_mediator=HOLDERS[Relation.CO_MEDIATOR.value],
+    agent=HOLDERS[Relation.AGENT.value],
+    invitee=HOLDERS[Relation.INVITEE.value],
+    late=True,
+)
+PATHS = paths(OPTIONS)
 
 #: relations nobody can hold in that state: before registration no mediator or invitee exists,
 #: and before a case exists only the applicant named in the opening payload is related to it
@@ -224,12 +172,10 @@ def holder(grant: str) -> Actor:
 
 @functools.cache
 def template(state: str) -> tuple[StoredEvent, ...]:
-    """The records of a case driven to ``state`` by its script."""
+    """The records of a case driven to ``state`` along its path."""
     world = World()
     service = world.service()
-    for who, command in SCRIPTS[state]:
-        service.execute(world[who], CID, command)
-    case = service.case(CID)
+    case = follow(service, world, CID, PATHS[state])
     assert case.state == state
     return tuple(service.store.read(CID))
 
@@ -271,9 +217,9 @@ def outcome(service: CaseService, actor: Actor, case_id: str, command: cmd.Comma
 # -- the tests -------------------------------------------------------------------------------------
 
 
-def test_every_state_has_a_script() -> None:
-    assert set(SCRIPTS) == {s.name for s in WORKFLOW.states}
-    for state in SCRIPTS:
+def test_every_state_has_a_path() -> None:
+    assert set(PATHS) == {s.name for s in WORKFLOW.states}
+    for state in PATHS:
         assert replay(list(template(state)), CID).state == state
 
 

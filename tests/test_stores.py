@@ -24,8 +24,14 @@ from mediation import commands as cmd
 from mediation.cli import main
 from mediation.stores._base import DEFAULT_WORKFLOW
 from mediation.stores.sqlite import SCHEMA_VERSION
-from mediation.testing import StoreConformance, World, synthetic_records, synthetic_summary
-from mediation.testing._conformance import _run_short_case
+from mediation.testing import (
+    PathOptions,
+    StoreConformance,
+    World,
+    drive,
+    synthetic_records,
+    synthetic_summary,
+)
 
 
 class TestMemoryStore(StoreConformance):
@@ -72,7 +78,7 @@ def test_a_version_1_sqlite_file_is_migrated_and_keeps_its_history(tmp_path: Pat
     path = tmp_path / "v1.db"
     store = SQLiteStore(path)
     world = World()
-    _run_short_case(world, world.service(store))
+    drive(world.service(store), world, "case-1", "registered", PathOptions(lead=None))
     records = store.read("case-1")
     store.close()
     # turn the file back into version 1: the events table without request ids

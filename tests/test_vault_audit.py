@@ -75,9 +75,7 @@ def sealed_db(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_sealed_store_verifies_strictly_and_checkpoints(
-    sealed_db: Path, tmp_path: Path
-) -> None:
+def test_a_sealed_store_verifies_strictly_and_checkpoints(sealed_db: Path, tmp_path: Path) -> None:
     code, text = run("verify", "--db", str(sealed_db), "--strict")
     assert code == 0, text
     code, text = run("keygen", "--out", str(tmp_path / "signer.key"))

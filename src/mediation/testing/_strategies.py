@@ -1,11 +1,12 @@
 """Hypothesis strategies derived from the workflow declaration.
 
-A :class:`World` is a cast for one committee (director, mediators, parties, agents, invitees, a grid
-worker, the platform, a supervisor, an auditor and a stranger) with its directory.  From the
-declaration and a case, :func:`command_for` draws a command of a given name whose payload fits the
+A :class:`World` (from :mod:`mediation.testing._world`) is a cast for one committee (director,
+mediators, parties, agents, invitees, a grid worker, the platform, a supervisor, an auditor and a
+stranger) with its directory.  From the declaration and a case, :func:`command_for` draws a command of a given name whose payload fits the
 case (mostly valid, sometimes not, so guards get exercised), and :func:`actor_for` draws an actor
 that holds one of the grants the declaration lists for it (or, sometimes, anyone).
-:func:`histories` walks the workflow and returns the records of a case built through the service.
+:func:`histories` walks the workflow and returns the records of a case built through the service;
+the guided walks (:func:`guided_step`) follow the paths of :mod:`mediation.testing._paths`.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from .. import commands as cmd
-from .._authz import Actor, StaticDirectory
+from .._authz import Actor
 from .._case import Case
 from .._errors import MediationError
 from .._events import StoredEvent
 from .._service import CaseService
-from .._vocab import PERSONAL_CONSENTS
-from .._workflow import NEW, WORKFLOW, CommandSpec, Role
-from ..stores.memory import MemoryStore
+from .._vocab import PERSONAL_CONSENTS, Role
+from .._workflow import NEW, WORKFLOW, CommandSpec
+from ._paths import FromCase, PathOptions, Step, assignment, routes
+from ._world import AGENT_IDS, EPOCH, INVITEE_IDS, PARTY_IDS, TickClock, World, party
 
 __all__ = [
     "Driven",
@@ -45,76 +47,7 @@ __all__ = [
     "step",
 ]
 
-COMMITTEE = "c1"
-OTHER_COMMITTEE = "c2"
-_EPOCH = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.timezone.utc)
-
-
-@attrs.define
-class TickClock:
-    """A deterministic clock that advances by ``step`` on every call."""
-
-    now: dt.datetime = _EPOCH
-    step: dt.timedelta = dt.timedelta(minutes=7)
-
-    def __call__(self) -> dt.datetime:
-        self.now += self.step
-        return self.now
-
-
-@attrs.define
-class World:
-    """The people of one committee, the directory that knows them, and handy actors by name."""
-
-    committee: str = COMMITTEE
-    directory: StaticDirectory = attrs.field(factory=StaticDirectory)
-    people: dict[str, Actor] = attrs.field(factory=dict)
-
-    def __attrs_post_init__(self) -> None:
-        c = self.committee
-        roles: dict[str, dict[str, list[str]]] = {
-            "director": {c: ["director"]},
-            "med1": {c: ["mediator"]},
-            "med2": {c: ["mediator"]},
-            "med3": {c: ["mediator"]},
-            "outsider-med": {OTHER_COMMITTEE: ["mediator", "director"]},
-            "grid": {c: ["grid_worker"]},
-            "platform": {c: ["system"]},
-            "supervisor": {c: ["supervisor"]},
-            "auditor": {c: ["auditor"]},
-        }
-        for pid in (*PARTY_IDS, *AGENT_IDS, *INVITEE_IDS, "stranger"):
-            roles.setdefault(pid, {})
-        for name, grants in roles.items():
-            self.people[name] = self.directory.add(Actor.with_roles(name, grants))
-
-    def __getitem__(self, name: str) -> Actor:
-        return self.people[name]
-
-    def service(self, store: Any | None = None, **kw: Any) -> CaseService:
-        return CaseService(
-            store if store is not None else MemoryStore(),
-            directory=self.directory,
-            clock=kw.pop("clock", TickClock()),
-            **kw,
-        )
-
-    def holders(self, case: Case, grant: str) -> list[Actor]:
-        """Actors who hold ``grant`` (a relation to ``case``, or a role in its committee)."""
-        out = []
-        for actor in self.people.values():
-            if grant in case.relations_of(actor.id) or (
-                grant in _ROLES and actor.has_role(grant, case.committee)
-            ):
-                out.append(actor)
-        return out
-
-
-_ROLES = frozenset(r.value for r in Role)
-PARTY_IDS = ("p1", "p2", "p3", "org1")
-AGENT_IDS = ("agent1", "agent2")
-INVITEE_IDS = ("inv1", "inv2")
-_NAMES = {"p1": "陈女士", "p2": "刘先生", "p3": "王阿姨", "org1": "天鹅堡物业公司"}
+_EPOCH = EPOCH
 
 _text = st.text(
     alphabet=st.sampled_from("调解邻里噪声漏水停车协议abc 123"), min_size=1, max_size=20
@@ -126,15 +59,7 @@ _docs = st.builds(
 )
 
 
-def _party(pid: str) -> cmd.Party:
-    n = str(sum(map(ord, pid)) % 10000).zfill(4)
-    return cmd.Party(
-        pid,
-        _NAMES[pid],
-        kind="organisation" if pid.startswith("org") else "person",
-        phone="1380000" + n,
-        id_number="41090219800101" + n,
-    )
+_party = party
 
 
 @st.composite
@@ -358,108 +283,63 @@ def step(draw: st.DrawFn, world: World, case: Case, legal_only: bool = True) -> 
     return draw(actor_for(world, case, spec)), draw(command_for(world, case, spec.name))
 
 
-def _mediator_candidates(case: Case) -> list[str]:
-    related = set(case.parties) | set(case.agents)
-    out = []
-    for m in ("med1", "med2", "med3"):
-        ties = case.ties.get(m, ())
-        if m in case.recused or m in case.mediators or any(t["person"] in related for t in ties):
-            continue
-        out.append(m)
-    return out
+#: the guided walks' paths, with spare mediators for when the one named is recused or tied to a party
+_CAST = PathOptions(spare_mediators=("med1", "med2", "med3"))
+_GUIDE = routes(_CAST)
+_TERMINATE = _GUIDE.leg(cmd.Terminate)
+_PROPOSE = tuple(s for s in _TERMINATE.steps if s.kind is cmd.ProposeTermination)
+_PROMOTE = Step(  # the co-mediator takes the lead
+    Role.DIRECTOR,
+    FromCase(cmd.AssignMediator, lambda c, w: cmd.AssignMediator(c.co_mediators[0], lead=True)),
+    pending=lambda c, a: bool(c.co_mediators),
+)
+#: other ways on, offered beside the moves of a happy leg: the "1+N" team (a co-mediator joins,
+#: and may later take the lead), an oral agreement or a proposal to terminate
+_DETOURS: Mapping[type[cmd.Command], tuple[Step, ...]] = {
+    cmd.ScheduleMeeting: (assignment(_CAST, "med2", lead=False),),
+    cmd.DraftAgreement: (*_GUIDE.leg(cmd.RecordOralAgreement).steps, *_PROPOSE),
+    cmd.OpenSession: (_PROMOTE,),
+}
 
 
-_UNTIL_DRAFTED = ("registered", "meeting_scheduled", "negotiating", "agreement_drafted")
+def _take(world: World, case: Case, steps: Sequence[Step]) -> list[tuple[Actor, cmd.Command]]:
+    """The pending (actor, command) pairs of ``steps`` that the declaration allows from here."""
+    return [pair for s in steps if case.state in s.spec.sources for pair in s.resolve(world, case)]
 
 
 def progress_steps(world: World, case: Case) -> list[tuple[Actor, cmd.Command]]:
     """Steps that move ``case`` along the happy path 申请—登记—会议—协商—协议—回访 from where it is.
 
-    Each is built to pass its guards on the case as it stands (assignment of a lead mediator when
-    there is none, consents, rights notices, signatures, a follow-up showing performance, the
-    termination of a case whose termination was proposed, the archive of a closed case); a step may
-    still be refused when earlier random steps changed the case (a recused lead, an objection),
-    which is what the tests want to see too.
+    They are the pending steps of the paths (:mod:`mediation.testing._paths`) that the declaration
+    allows from the case's state, each built to pass its guards on the case as it stands (a lead
+    mediator when there is none, consents, rights notices, signatures, a follow-up showing
+    performance); then the termination of a case whose termination was proposed, the archive of a
+    closed case.  A step may still be refused when earlier random steps changed the case (a
+    recused lead, an objection), which is what the tests want to see too.
     """
-    s = case.state
-    if s == NEW:
+    if case.state == NEW:
         return []
     if case.terminal:
-        return [] if case.archived else [(world["director"], cmd.Archive())]
+        return _take(world, case, _GUIDE.leg(cmd.Archive).steps)
     out: list[tuple[Actor, cmd.Command]] = []
-    if case.termination is not None and s in _UNTIL_DRAFTED:
-        out.append((world["director"], cmd.Terminate(True)))
+    if case.termination is not None:
+        out = _take(world, case, _TERMINATE.steps)
     return out + _forward(world, case)
 
 
 def _forward(world: World, case: Case) -> list[tuple[Actor, cmd.Command]]:
-    s = case.state
-    lead = world.people.get(case.lead) if case.lead else None
-    if s == "applied":
-        consented = case.consents.get("mediation", frozenset())
-        waiting: list[tuple[Actor, cmd.Command]] = [
-            (world[r], cmd.RecordConsent()) for r in case.respondents if r not in consented
-        ]
-        return waiting or [(world["director"], cmd.Register(cmd.Scope()))]
-    if s in ("registered", "meeting_scheduled", "negotiating") and lead is None:
-        return [
-            (world["director"], cmd.AssignMediator(m, lead=True))
-            for m in _mediator_candidates(case)
-        ]
-    if s == "registered":
-        assert lead is not None
-        # the "1+N" team: a co-mediator joins (and may later take the lead)
-        team: list[tuple[Actor, cmd.Command]] = []
-        if not case.co_mediators:
-            team = [
-                (world["director"], cmd.AssignMediator(m)) for m in _mediator_candidates(case)[:1]
-            ]
-        missing = tuple(p for p in case.party_ids if p not in case.rights_notified)
-        if missing:
-            return [(lead, cmd.NotifyRights(missing)), *team]
-        meeting = cmd.ScheduleMeeting(_EPOCH + dt.timedelta(days=3), "调解室", False)
-        return [(lead, meeting), *team]
-    if s == "meeting_scheduled":
-        assert lead is not None
-        promote: list[tuple[Actor, cmd.Command]] = [
-            (world["director"], cmd.AssignMediator(m, lead=True)) for m in case.co_mediators[:1]
-        ]
-        return [(lead, cmd.OpenSession()), *promote]
-    if s == "negotiating":
-        assert lead is not None
-        if case.minutes == 0:
-            return [(lead, cmd.RecordMinutes("双方陈述"))]
-        content = cmd.AgreementContent(
-            facts="夜间噪声",
-            issues="噪声",
-            responsibilities="被申请人减噪",
-            obligations="晚十点后停止",
-            performance_method="自行整改",
-            performance_place="楼栋",
-            performance_deadline=dt.date(2026, 3, 1),
-        )
-        return [
-            (lead, cmd.DraftAgreement(content)),
-            (lead, cmd.DraftAgreement(content)),
-            (lead, cmd.RecordOralAgreement("口头达成一致")),
-            (lead, cmd.ShareProposal("方案")),
-            (lead, cmd.ProposeTermination("双方分歧过大", cmd.Route.LITIGATION)),
-        ]
-    if s == "agreement_drafted":
-        out: list[tuple[Actor, cmd.Command]] = [
-            (world[p], cmd.Sign()) for p in case.party_ids if p not in case.signatures
-        ]
-        if lead is not None and lead.id not in case.signatures:
-            out.append((lead, cmd.Sign()))
-        if "seal" not in case.signatures:  # the committee seal's slot
-            out.append((world["director"], cmd.Sign(cmd.SignMethod.SEAL)))
-        return out
-    mediator = lead or (world.people.get(case.co_mediators[0]) if case.co_mediators else None)
-    if mediator is None:
-        return []
-    if s == "following_up" and case.performed:
-        return [(mediator, cmd.ConfirmPerformed())]
-    return [(mediator, cmd.RecordFollowUp("已回访", cmd.Performed.YES, 5))]
+    """What prepares the next move of the happy path (when something does), else the move (twice
+    as likely as each of its detours)."""
+    steps = [s for leg in _GUIDE.happy for s in leg.steps]
+    prepare = _take(world, case, [s for s in steps if s.spec.target is None])
+    if prepare:
+        return prepare
+    out: list[tuple[Actor, cmd.Command]] = []
+    for leg in _GUIDE.happy:
+        moves = _take(world, case, [s for s in leg.steps if s.spec.target is not None])
+        if moves:
+            out += [*moves, *moves, *_take(world, case, _DETOURS.get(leg.command, ()))]
+    return out
 
 
 @st.composite
