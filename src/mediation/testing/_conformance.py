@@ -312,7 +312,7 @@ class StoreConformance:
         store = self.make_store()
         self._append(store, "k1", 1)
         with store.transaction():
-            added = self._append(store, "k1", 2, expected=1, state="registered")
+            added = self._append(store, "k1", 2, expected=1, state=_REGISTERED)
             new = self._append(store, "k2", 3)
             # what the block wrote, it reads
             assert store.read("k1")[1:] == added and store.read("k2") == new
@@ -321,15 +321,15 @@ class StoreConformance:
         fresh = self.reopen(store)
         assert fresh.read("k1")[1:] == added and fresh.read("k2") == new
         assert [(s.case_id, s.seq, s.state) for s in fresh.cases()] == [
-            ("k1", 3, "registered"),
-            ("k2", 3, "applied"),
+            ("k1", 3, _REGISTERED),
+            ("k2", 3, _OPENED),
         ]
 
     def test_a_transaction_that_raises_writes_nothing(self) -> None:
         store = self.make_store()
         before = self._append(store, "k1", 2)
         with raises(_Abort), store.transaction():
-            self._append(store, "k1", 1, expected=2, state="failed")
+            self._append(store, "k1", 1, expected=2, state=_ENDED)
             first = attrs.evolve(synthetic_records("k2", 1)[0], request_id="req-1")
             store.append(synthetic_summary("k2", 1, head=first.hash), [first], 0)
             self._append(store, "k2", 2, expected=1)
@@ -337,7 +337,7 @@ class StoreConformance:
         for seen in (store, self.reopen(store)):
             assert seen.read("k1") == before and seen.read("k2") == []
             summary = seen.summary("k1")
-            assert summary is not None and (summary.seq, summary.state) == (2, "applied")
+            assert summary is not None and (summary.seq, summary.state) == (2, _OPENED)
             assert seen.summary("k2") is None
             assert [s.case_id for s in seen.cases()] == ["k1"]
             assert seen.find_request("k2", "req-1") is None
