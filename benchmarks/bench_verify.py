@@ -56,12 +56,12 @@ def build(path: str, target: int) -> int:
                 [(r.case_id, r.seq, r.hash, r.body) for r in records],
             )
             conn.execute(
-                "INSERT INTO mediation_cases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO mediation_cases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     summary.case_id, summary.committee, summary.state, summary.level,
                     summary.category, summary.seq, summary.head, summary.opened_at,
                     summary.updated_at, summary.registered_at, int(summary.paused),
-                    summary.paused_seconds, summary.extra_days,
+                    summary.paused_seconds, summary.extra_days, summary.workflow,
                 ),
             )  # fmt: skip
             total += len(records)

@@ -26,9 +26,8 @@ error with a reason; only ``completes_when`` predicates choose a branch.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-import attrs
 from transitions import Machine, MachineError
 
 from ._authz import Directory, Grant, _Trusted, authorize
@@ -41,9 +40,9 @@ from ._vocab import NEW
 __all__ = ["Decision", "decide", "machine_of"]
 
 
-@attrs.frozen
-class Decision:
-    """An accepted command: under which role or relation, and the state it leads to."""
+class Decision(NamedTuple):
+    """An accepted command: under which role or relation, and the state it leads to (a named
+    tuple: made on every command, so the cheapest immutable value)."""
 
     command: CommandSpec
     acted_as: str
@@ -129,8 +128,8 @@ def _build(workflow: Workflow) -> Machine:
 
 def machine_of(workflow: Workflow) -> Machine:
     """The ``transitions`` machine of ``workflow``, built once and shared (it has no models)."""
-    machine: Machine = workflow.cached("machine", _build)
-    return machine
+    machine: Machine | None = workflow._cache.get("machine")
+    return machine if machine is not None else workflow.cached("machine", _build)
 
 
 def _illegal(case: Case, command: str, actor: str, en: str, zh: str) -> IllegalTransition:

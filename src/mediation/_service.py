@@ -146,6 +146,8 @@ class CaseService:
         self.workflow = workflow_of(getattr(workflow, "version", None))
         if self.workflow != workflow:
             raise InvalidCommand(f"workflow {workflow.version} is not the one registered")
+        #: the names of the commands that open a case of that workflow
+        self._opening = frozenset(c.name for c in self.workflow.opening)
         self.clock = clock
         self.directory: Directory = directory if directory is not None else StaticDirectory()
         self.policy = policy or Policy()
@@ -323,7 +325,7 @@ class CaseService:
             raise InvalidCommand(f"not a valid case id: {case_id!r:.80}", field="case_id")
         if request_id is not None:
             _check_request_id(request_id)
-        opening = self.workflow.has_command(name) and self.workflow.command(name).opens
+        opening = name in self._opening
         lock = self._case_locks[hash(case_id) % _CASE_LOCKS]
         case: Case | None = None
         for attempt in range(self.attempts):
@@ -407,7 +409,7 @@ class CaseService:
         case_id = case.id
         workflow = case.workflow
         opening = case.state == NEW
-        spec = workflow.command(command.name) if workflow.has_command(command.name) else None
+        spec = workflow.find(command.name)
         if spec is not None and type(command) is not spec.payload:
             raise InvalidCommand(
                 f"not a command: {command!r:.200} ({command.name} on workflow "

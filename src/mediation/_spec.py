@@ -224,6 +224,10 @@ class Workflow:
     def guard(self, name: str) -> GuardSpec:
         return self._guard_index[name]
 
+    def find(self, name: str) -> CommandSpec | None:
+        """The command ``name``, or None when this version has no such command."""
+        return self._command_index.get(name)
+
     def has_command(self, name: str) -> bool:
         return name in self._command_index
 
