@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mediation import (
+    WORKFLOW,
     Actor,
     CaseService,
     CaseSummary,
@@ -277,7 +278,7 @@ def _data_bytes(case: Any) -> int:
 
 def memory_per_case(n: int = 10_000) -> dict[str, Any]:
     """Open ``n`` cases in one service whose cache holds them all; traced bytes per case."""
-    from mediation import _service
+    from mediation._decide import machine_of
 
     cast = Cast()
     service = cast.service(DiscardStore(), cache_size=n + 1)
@@ -299,7 +300,7 @@ def memory_per_case(n: int = 10_000) -> dict[str, Any]:
         "data_bytes": data,
         "beyond_data_bytes": per_case - data,
         "case_object_bytes": sys.getsizeof(cases[0]),
-        "machine_models": len(_service.MACHINE.models),
+        "machine_models": len(machine_of(WORKFLOW).models),
     }
 
 
@@ -323,12 +324,12 @@ def open_growth(n: int = 20_000, window: int = 1000) -> dict[str, Any]:
     """Time every open of ``n`` cases on a ``MemoryStore``; compare the first ``window`` opens
     with the last.  Twice: with the service's default cache (10,000 cases, so the last opens also
     evict), and with a cache that holds every case (no eviction), to tell the two costs apart."""
-    from mediation import _service
+    from mediation._decide import machine_of
 
     out: dict[str, Any] = {"cases": n, "window": window}
     for label, cache_size in (("default_cache", 10_000), ("cache_holds_all", n + 1)):
         times = _open_times(n, cache_size)
         first, last = statistics.median(times[:window]), statistics.median(times[-window:])
         out[label] = {"first_us": first, "last_us": last, "ratio": last / first}
-    out["machine_models"] = len(_service.MACHINE.models)
+    out["machine_models"] = len(machine_of(WORKFLOW).models)
     return out
