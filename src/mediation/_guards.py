@@ -20,7 +20,7 @@ from ._errors import GuardFailed, InvalidCommand
 from ._events import parse_time
 from ._spec import CommandSpec, PeopleRule
 from ._text import Text
-from ._vocab import CLOSE_RELATIVES, JudicialStatus, Level, Role
+from ._vocab import CLOSE_RELATIVES, JudicialStatus, Level, Relation, Role
 
 __all__ = [
     "GUARDS",
@@ -33,6 +33,10 @@ __all__ = [
 
 #: why a guard does not hold
 Reason = Text
+
+
+#: the relations that speak for a party
+_PARTY_SIDE = frozenset((Relation.APPLICANT, Relation.RESPONDENT, Relation.AGENT))
 
 
 @attrs.define(slots=True)
@@ -451,7 +455,7 @@ def _g11(ctx: Context) -> Reason | None:
     c, p = ctx.case, ctx.payload
     status = p.get("status")
     if status == JudicialStatus.APPLIED:
-        if ctx.acted_as not in ("applicant", "respondent", "agent"):
+        if ctx.acted_as not in _PARTY_SIDE:
             return Text(
                 en="only the parties apply for judicial confirmation", zh="司法确认须由当事人申请"
             )
@@ -474,7 +478,7 @@ def _g11(ctx: Context) -> Reason | None:
                 zh="已超过协议生效之日起三十日",
             )
         return None
-    if ctx.acted_as in ("applicant", "respondent", "agent"):
+    if ctx.acted_as in _PARTY_SIDE:
         return Text(
             en="the court's ruling is recorded by a mediator or the director",
             zh="法院裁定由调解员或主任登记",

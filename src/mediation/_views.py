@@ -22,12 +22,12 @@ from ._errors import NotPermitted
 from ._events import Event
 from ._privacy import Vault, unseal_party
 from ._spec import CommandSpec, Confidentiality
-from ._vocab import Role, Standing
+from ._vocab import Relation, Role, Standing
 
 __all__ = ["CaseView", "TimelineEntry", "mask_id_number", "mask_name", "mask_phone", "view_case"]
 
-_PARTY_RELATIONS = frozenset(("applicant", "respondent", "agent"))
-_MEDIATOR_RELATIONS = frozenset(("lead_mediator", "co_mediator"))
+_PARTY_RELATIONS = frozenset((Relation.APPLICANT, Relation.RESPONDENT, Relation.AGENT))
+_MEDIATOR_RELATIONS = frozenset((Relation.LEAD_MEDIATOR, Relation.CO_MEDIATOR))
 _PERSONAL = ("name", "phone", "address", "id_number")
 
 
@@ -111,17 +111,17 @@ class CaseView:
 def standing_of(case: Case, actor: Actor) -> tuple[str, set[str]]:
     rels = case.relations_of(actor.id)
     if rels & _MEDIATOR_RELATIONS:
-        return "mediator", rels
+        return Standing.MEDIATOR.value, rels
     if rels & _PARTY_RELATIONS:
-        return "party", rels
+        return Standing.PARTY.value, rels
     if actor.has_role(Role.DIRECTOR, case.committee):
-        return "director", rels
-    if "invitee" in rels:
-        return "invitee", rels
+        return Standing.DIRECTOR.value, rels
+    if Relation.INVITEE in rels:
+        return Standing.INVITEE.value, rels
     if actor.has_role(Role.AUDITOR, case.committee):
-        return "auditor", rels
+        return Standing.AUDITOR.value, rels
     if actor.has_role(Role.SUPERVISOR, case.committee):
-        return "supervisor", rels
+        return Standing.SUPERVISOR.value, rels
     raise NotPermitted(
         f"{actor.id} has no standing to view case {case.id}",
         message_zh=f"{actor.id} 无权查看案件 {case.id}",
@@ -186,21 +186,25 @@ def view_case(
     """``actor``'s view of ``case``; sealed personal data is opened with ``vault`` where the viewer
     may see it (and shows as ``[sealed]`` without a vault, ``[erased]`` once the key is gone)."""
     standing, _ = standing_of(case, actor)
-    reveal = reveal_personal and standing in ("auditor", "supervisor")
-    keep = reveal or standing in ("mediator", "director")
+    reveal = reveal_personal and standing in (Standing.AUDITOR, Standing.SUPERVISOR)
+    keep = reveal or standing in (Standing.MEDIATOR, Standing.DIRECTOR)
     parties: tuple[Mapping[str, Any], ...] = ()
-    if standing != "supervisor":
+    if standing != Standing.SUPERVISOR:
         parties = tuple(
             _mask_party(
                 p,
-                keep_name=keep or standing in ("party", "invitee"),
+                keep_name=keep or standing in (Standing.PARTY, Standing.INVITEE),
                 keep_contact=keep or case.party_of(actor.id) == pid,
                 vault=vault,
                 case_id=case.id,
             )
             for pid, p in case.parties.items()
         )
-    agreement = case.agreement if standing in ("mediator", "party", "director") else None
+    agreement = (
+        case.agreement
+        if standing in (Standing.MEDIATOR, Standing.PARTY, Standing.DIRECTOR)
+        else None
+    )
     specs = {c.name: c for c in case.workflow.commands}
     timeline = tuple(
         TimelineEntry(
@@ -209,7 +213,7 @@ def view_case(
             type=e.type,
             label_zh=specs[e.type].zh if e.type in specs else e.type,
             label_en=specs[e.type].en if e.type in specs else e.type,
-            actor=None if standing == "supervisor" else e.actor,
+            actor=None if standing == Standing.SUPERVISOR else e.actor,
             acted_as=e.acted_as,
             state=e.state,
             payload=_redact_payload(specs.get(e.type), e.payload, standing, reveal, vault, case.id),
@@ -229,7 +233,7 @@ def view_case(
         level=case.level,
         category=case.category,
         parties=parties,
-        mediators=case.mediators if standing != "supervisor" else (),
+        mediators=case.mediators if standing != Standing.SUPERVISOR else (),
         agreement=agreement,
         timeline=timeline,
     )
