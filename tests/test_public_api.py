@@ -60,6 +60,7 @@ EXPECTED_ALL = [
     "Store",
     "StoreError",
     "StoredEvent",
+    "Text",
     "TimelineEntry",
     "Vault",
     "Verdict",

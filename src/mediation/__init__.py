@@ -31,6 +31,7 @@ from ._service import CaseService, Permission
 from ._spec import Confidentiality, DeadlineSpec, PeopleRule, workflow_of
 from ._spec import register as register_workflow
 from ._stats import Statistics
+from ._text import Text
 from ._views import CaseView, TimelineEntry
 from ._workflow import WORKFLOW, CommandSpec, GuardSpec, Relation, Role, Stage, StateSpec, Workflow
 from .stores import MemoryStore, SQLiteStore, Store
@@ -82,6 +83,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredEvent",
+    "Text",
     "TimelineEntry",
     "Vault",
     "Verdict",
