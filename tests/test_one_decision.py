@@ -27,6 +27,7 @@ from mediation import (
     WORKFLOW,
     Actor,
     CaseService,
+    ClockSkew,
     FaultKind,
     GuardFailed,
     IllegalTransition,
@@ -44,10 +45,18 @@ from mediation._events import (
     event_hash,
     format_time,
     make_body,
+    parse_body,
     parse_time,
 )
 from mediation.commands import to_payload
-from mediation.testing import Driven, command_for, driven_cases, opening_step
+from mediation.testing import (
+    Driven,
+    TickClock,
+    World,
+    command_for,
+    driven_cases,
+    opening_step,
+)
 
 REFUSALS = (NotPermitted, IllegalTransition, GuardFailed, InvalidCommand)
 FRESH = "case-fresh"
@@ -175,3 +184,90 @@ def test_replay_decides_as_the_live_path(fresh: bool, d: Driven, data: st.DataOb
         FaultKind.UNAUTHORIZED if isinstance(error, NotPermitted) else FaultKind.ILLEGAL_TRANSITION
     )
     assert fault.kind is want
+
+
+# -- what the review of the one decision found ------------------------------------------------------
+
+
+def test_a_recorded_role_is_a_grant_never_any_grant() -> None:
+    """An event whose ``as`` is not an id (``null``, say) is malformed: replay never lets the
+    decision pick a grant the event does not record."""
+    world = World()
+    service = world.service()
+    service.execute(world["p1"], "c", cmd.Apply(
+        committee=world.committee, category="邻里", description="噪声",
+        applicants=(cmd.Party("p1", "陈女士"),), respondents=(cmd.Party("p2", "刘先生"),),
+    ))  # fmt: skip
+    service.execute(world["p2"], "c", cmd.RecordConsent())
+    records = service.store.read("c")
+    last = parse_body(records[-1].body)
+    for claim in (None, 7, "", "director"):
+        body = canonical_bytes(
+            make_body(
+                case_id="c", seq=3, type="register", at=last["at"], actor="director",
+                acted_as=claim,  # type: ignore[arg-type]
+                state="registered", payload=to_payload(cmd.Register()), prev=records[-1].hash,
+                workflow=WORKFLOW.version,
+            )
+        )  # fmt: skip
+        forged = StoredEvent("c", 3, event_hash(body), body)
+        verdict = verify([*records, forged], "c", strict=True, directory=world.directory)
+        if claim == "director":
+            assert verdict.ok, verdict.describe()
+        else:
+            assert verdict.fault is not None and verdict.fault.kind is FaultKind.MALFORMED
+
+
+def test_a_stranger_with_a_slow_clock_learns_nothing_of_the_case() -> None:
+    """Authorization comes first even when the host's clock is behind the case: a stranger is
+    told NotPermitted, not the time of the case's last event (ClockSkew)."""
+    world = World()
+    clock = TickClock()
+    service = world.service(clock=clock)
+    service.execute(world["p1"], "c", cmd.Apply(
+        committee=world.committee, category="邻里", description="噪声",
+        applicants=(cmd.Party("p1", "陈女士"),), respondents=(cmd.Party("p2", "刘先生"),),
+    ))  # fmt: skip
+    clock.now -= dt.timedelta(hours=1)
+    with pytest.raises(NotPermitted) as info:
+        service.execute(world["stranger"], "c", cmd.RecordConsent())
+    assert info.value.state is None and "20" not in info.value.message
+    with pytest.raises(ClockSkew):  # the respondent may act: it is told about the clock
+        service.execute(world["p2"], "c", cmd.RecordConsent())
+
+
+def test_strict_replay_accepts_payloads_only_in_the_form_the_service_writes() -> None:
+    """A payload the command class would accept but the service never writes (a defaulted member
+    left out, a time not in the log's normal form) is malformed under strict verification."""
+    from mediation.testing import PathOptions, drive
+
+    world = World()
+    service = world.service()
+    case = drive(service, world, "c", "registered", PathOptions(lead="med1"))
+    service.execute(world["med1"], "c", cmd.NotifyRights(case.party_ids))  # G6 holds then
+    case = service.case("c")
+    records = service.store.read("c")
+    last = parse_body(records[-1].body)
+    good = to_payload(
+        cmd.ScheduleMeeting(dt.datetime(2030, 1, 10, 2, tzinfo=dt.timezone.utc), "室")
+    )
+    variants = {
+        "as written": good,
+        "a member left out": {k: v for k, v in good.items() if k != "public"},
+        "another spelling of the time": {**good, "at": "2030-01-10t10:00:00.000000+08:00"},
+    }
+    for what, payload in variants.items():
+        body = canonical_bytes(
+            make_body(
+                case_id="c", seq=case.seq + 1, type="schedule_meeting", at=last["at"],
+                actor="med1", acted_as="lead_mediator", state="meeting_scheduled",
+                payload=payload, prev=records[-1].hash, workflow=WORKFLOW.version,
+            )
+        )  # fmt: skip
+        forged = StoredEvent("c", case.seq + 1, event_hash(body), body)
+        verdict = verify([*records, forged], "c", strict=True)
+        if what == "as written":
+            assert verdict.ok, verdict.describe()
+        else:
+            assert verdict.fault is not None, what
+            assert verdict.fault.kind is FaultKind.MALFORMED, (what, verdict.describe())

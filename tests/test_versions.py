@@ -180,12 +180,59 @@ def test_a_case_cannot_change_version(store: Store) -> None:
     # and an event that claims another version than the case's is malformed
     assert _forge_after(store, "v1-case", workflow=V2.version) is FaultKind.MALFORMED
     assert _forge_after(store, "v2-case", workflow=WORKFLOW.version) is FaultKind.MALFORMED
-    # a version this process does not know cannot be replayed
+    # a version this process does not know cannot be judged (a newer library may know it)
     records = store.read("v1-case")
     body = parse_body(records[0].body)
     body["workflow"] = "nobody/9"
     raw = canonical_bytes(body)
     first = attrs.evolve(records[0], hash=event_hash(raw), body=raw)
     verdict = verify([first], "v1-case")
-    assert verdict.fault is not None and verdict.fault.kind is FaultKind.MALFORMED
+    assert verdict.fault is not None and verdict.fault.kind is FaultKind.UNKNOWN_WORKFLOW
+    assert not verdict.fault.kind.integrity  # intact bytes this process cannot judge
     assert "unknown workflow version" in verdict.fault.message
+
+
+def test_verify_store_knows_the_versions_in_its_worker_processes(tmp_path: Path) -> None:
+    """Workers import the modules that declare the registered versions' payload classes, so a
+    version registered on import is known there too, and the verdicts are those of one process."""
+    from mediation.audit import verify_store
+
+    with SQLiteStore(tmp_path / "mixed.db") as store:
+        world, old, new = services(store)
+        for i in range(6):
+            registered_case(world, old if i % 2 else new, f"case-{i}")
+        one = verify_store(store, jobs=1)
+        two = verify_store(store, jobs=2)
+    assert one.ok and two.ok and two.processes == 2
+    assert one.verdicts == two.verdicts
+
+
+def test_verify_store_judges_here_what_a_worker_cannot(tmp_path: Path) -> None:
+    """A version registered at run time (not on import) is unknown to a fresh worker process: the
+    cases a worker could not judge are verified again in this process, so the verdicts are those
+    of one process."""
+    from mediation.audit import verify_store
+
+    later = register(
+        WORKFLOW.evolve("test-workflow/runtime", changes="registered by a function at run time")
+    )
+    with SQLiteStore(tmp_path / "runtime.db") as store:
+        world = World()
+        service = world.service(store, workflow=later)
+        for i in range(4):
+            registered_case(world, service, f"case-{i}")
+        result = verify_store(store, jobs=2)
+        assert result.verdicts == verify_store(store, jobs=1).verdicts
+    assert result.ok and result.processes == 2 and len(result) == 4
+
+
+def test_a_declaration_that_cannot_run_is_refused_when_registered() -> None:
+    guard = attrs.evolve(WORKFLOW.guards[0], name="G99")
+    with pytest.raises(ValueError, match="G99 has no implementation"):
+        register(WORKFLOW.evolve("test-workflow/bad-guard", changes="x", guards=[guard]))
+    typo = attrs.evolve(WORKFLOW.command("appoint_agent"), persons=("agents",))
+    with pytest.raises(ValueError, match="does not have: agents"):
+        register(WORKFLOW.evolve("test-workflow/bad-persons", changes="x", commands=[typo]))
+    assert {w.version for w in registered()}.isdisjoint(
+        {"test-workflow/bad-guard", "test-workflow/bad-persons"}
+    )

@@ -25,7 +25,7 @@ import attrs
 
 from ._authz import TRUSTED, Directory
 from ._case import Case, apply_event
-from ._commands import from_payload
+from ._commands import from_payload, to_payload
 from ._decide import decide
 from ._errors import (
     GuardFailed,
@@ -60,6 +60,7 @@ class FaultKind(str, enum.Enum):
     MALFORMED = "malformed"  # the bytes hash right but are not a well-formed event
     BROKEN_LINK = "broken_link"  # prev does not match the previous event's hash
     UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    UNKNOWN_WORKFLOW = "unknown_workflow"  # the case's version is not registered in this process
     ILLEGAL_TRANSITION = "illegal_transition"  # not allowed from that state, a guard failed, ...
     UNAUTHORIZED = "unauthorized"  # the recorded role or relation did not permit the command
     EMPTY = "empty"  # no events at all
@@ -71,6 +72,7 @@ class FaultKind(str, enum.Enum):
         """True for faults of the bytes (tampering); False for an illegal but intact history."""
         return self not in (
             FaultKind.UNKNOWN_EVENT_TYPE,
+            FaultKind.UNKNOWN_WORKFLOW,
             FaultKind.ILLEGAL_TRANSITION,
             FaultKind.UNAUTHORIZED,
         )
@@ -83,6 +85,7 @@ _ZH = {
     FaultKind.MALFORMED: "事件格式错误",
     FaultKind.BROKEN_LINK: "哈希链断裂",
     FaultKind.UNKNOWN_EVENT_TYPE: "未知事件类型",
+    FaultKind.UNKNOWN_WORKFLOW: "本程序未登记该流程版本",
     FaultKind.ILLEGAL_TRANSITION: "不合法的状态变更",
     FaultKind.UNAUTHORIZED: "无权限的操作",
     FaultKind.EMPTY: "没有任何事件",
@@ -181,10 +184,17 @@ def _check_event(
         raise _Stop(FaultKind.MALFORMED, "payload is not an object")
     spec = workflow.command(name)
     if strict:
+        shown = with_sealed_standins(spec, payload)
         try:
-            from_payload(spec.payload, with_sealed_standins(spec, payload))
+            command = from_payload(spec.payload, shown)
         except MediationError as exc:
             raise _Stop(FaultKind.MALFORMED, f"payload of {name}: {exc}") from exc
+        if to_payload(command) != shown:  # every member, in the form the service writes it
+            raise _Stop(
+                FaultKind.MALFORMED,
+                f"payload of {name} is not in the form the service writes (a member missing, "
+                "or a value not in its normal form)",
+            )
     actor = body["actor"]
     try:
         decision = decide(
@@ -205,6 +215,8 @@ def _check_event(
             else FaultKind.ILLEGAL_TRANSITION
         )
         raise _Stop(kind, exc.message, exc) from exc
+    if decision.acted_as != body["as"]:  # the claim is the grant used (never "any grant")
+        raise _Stop(FaultKind.UNAUTHORIZED, f"{name} decided as {decision.acted_as!r}")
     if body["state"] != decision.state:
         raise _Stop(
             FaultKind.ILLEGAL_TRANSITION,
@@ -309,6 +321,8 @@ def _run(
             type(body["seq"]) is not int
             or type(body["actor"]) is not str
             or not id_format(body["actor"])
+            or type(body["as"]) is not str
+            or not id_format(body["as"])
             or type(at) is not str
             or not time_format(at)
             or at < case.updated_at
@@ -316,7 +330,8 @@ def _run(
             fault = Fault(
                 expected,
                 FaultKind.MALFORMED,
-                "the envelope's seq, actor or time is not of the log format, or time went back",
+                "the envelope's seq, actor, role or time is not of the log format, or time went "
+                "back",
             )
             break
         if rec.request_id is not None and rec.request_id != body.get("request"):
@@ -344,8 +359,8 @@ def _run(
         if seq == 0:  # the first event names the version the case lives on
             try:
                 case.workflow = workflow_of(body["workflow"])
-            except InvalidCommand as exc:
-                fault = Fault(expected, FaultKind.MALFORMED, exc.message)
+            except InvalidCommand as exc:  # intact bytes this process cannot judge
+                fault = Fault(expected, FaultKind.UNKNOWN_WORKFLOW, exc.message)
                 break
         elif body["workflow"] != case.workflow.version:
             fault = Fault(
@@ -375,7 +390,7 @@ def _run(
         except _Stop as s:
             fault = Fault(expected, s.kind, s.message, s.error)
             break
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
             fault = Fault(
                 expected, FaultKind.MALFORMED, f"payload does not match its command: {exc!r}"
             )

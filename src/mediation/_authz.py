@@ -13,8 +13,9 @@ from typing import Any, Protocol
 import attrs
 
 from ._errors import InvalidCommand, NotPermitted
+from ._spec import CommandSpec
 from ._validators import ident
-from ._workflow import NEW, CommandSpec, Relation, Role
+from ._vocab import NEW, Relation, Role
 
 __all__ = [
     "TRUSTED",
@@ -155,10 +156,9 @@ def authorize(
         f"the actor holds {', '.join(held) or 'nothing here'}",
         message_zh=f"{actor} 无权对本案执行「{spec.zh}」",
         case=getattr(case, "id", None),
-        state=case.state,
         command=spec.name,
         actor=actor,
-    )
+    )  # no state: someone without standing learns nothing of the case
 
 
 def _holds(grants: frozenset[Grant] | _Trusted, role: str, committee: str) -> bool:

@@ -16,7 +16,7 @@ import attrs
 
 from ._case import Case, CaseSummary
 from ._events import parse_time
-from ._spec import DeadlineSpec, workflow_of
+from ._spec import DeadlineSpec, known
 from ._validators import int_in, one_of, plain_word
 from ._vocab import RecusalProfile
 
@@ -95,10 +95,13 @@ def _deadline(
     days = policy.days(spec) + (row.extra_days if spec.extendable else 0)
     paused = _dt.timedelta(seconds=row.paused_seconds)
     begin = parse_time(start)
-    if spec.working_days:
-        due = add_working_days(begin, days) + paused
-    else:
-        due = begin + _dt.timedelta(days=days) + paused
+    try:
+        if spec.working_days:
+            due = add_working_days(begin, days) + paused
+        else:
+            due = begin + _dt.timedelta(days=days) + paused
+    except OverflowError:  # a case that runs at the end of the calendar: due at its end
+        due = _dt.datetime.max.replace(tzinfo=_dt.timezone.utc)
     return Deadline(spec.kind, due, spec.warns and now > due, spec.basis)
 
 
@@ -107,7 +110,10 @@ def summary_deadlines(s: CaseSummary, now: _dt.datetime, policy: Policy) -> tupl
     workflow version declares that run from a time the row holds."""
     if s.paused:
         return ()  # the clock is stopped
-    out = (_deadline(spec, s, now, policy) for spec in workflow_of(s.workflow).deadlines)
+    workflow = known(s.workflow)
+    if workflow is None:  # a version this process does not know: its deadlines are not known
+        return ()
+    out = (_deadline(spec, s, now, policy) for spec in workflow.deadlines)
     return tuple(d for d in out if d is not None)
 
 

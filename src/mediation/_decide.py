@@ -132,9 +132,16 @@ def machine_of(workflow: Workflow) -> Machine:
     return machine if machine is not None else workflow.cached("machine", _build)
 
 
-def _illegal(case: Case, command: str, actor: str, en: str, zh: str) -> IllegalTransition:
+def _illegal(
+    case: Case, command: str, actor: str, en: str, zh: str, *, state: bool = True
+) -> IllegalTransition:
     return IllegalTransition(
-        en, message_zh=zh, case=case.id, state=case.state, command=command, actor=actor
+        en,
+        message_zh=zh,
+        case=case.id,
+        state=case.state if state else None,
+        command=command,
+        actor=actor,
     )
 
 
@@ -165,6 +172,7 @@ def decide(
             actor,
             f"{command} is not a command of workflow {workflow.version}",
             f"流程 {workflow.version} 中没有「{command}」",
+            state=False,  # not authorized yet: nothing of where the case is
         )
     spec = workflow.command(command)
     given = {} if payload is None else payload

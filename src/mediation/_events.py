@@ -192,10 +192,17 @@ class Event:
         return self.stored.hash
 
     def command(self) -> Any:
-        """The typed command object this event recorded."""
-        from ._commands import COMMAND_TYPES, from_payload
+        """The typed command object this event recorded (its class is the one the case's workflow
+        version declares)."""
+        from ._commands import from_payload
+        from ._spec import workflow_of
 
-        return from_payload(COMMAND_TYPES[self.type], dict(self.payload))
+        spec = workflow_of(self.workflow).find(self.type)
+        if spec is None:
+            raise InvalidCommand(
+                f"{self.type!r} is not a command of workflow {self.workflow}", field="type"
+            )
+        return from_payload(spec.payload, dict(self.payload))
 
 
 def make_body(

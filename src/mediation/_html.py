@@ -19,10 +19,18 @@ from collections.abc import Iterable, Mapping
 
 from ._audit import Verdict
 from ._diagrams import state_svg
-from ._timeline import STANDING_ZH, event_stages, path_of, state_label, state_spec, summarize
+from ._timeline import (
+    STANDING_ZH,
+    event_stages,
+    path_of,
+    state_label,
+    state_spec,
+    summarize,
+    workflow_of_view,
+)
 from ._views import CaseView
 from ._vocab import Stage
-from ._workflow import NEW, WORKFLOW
+from ._workflow import NEW
 
 __all__ = ["Markup", "escape", "fill", "render_html", "template", "template_text"]
 
@@ -120,7 +128,8 @@ def _columns(columns: Iterable[tuple[str, str]], zh: bool) -> Markup:
 def _stages(view: CaseView, lang: str) -> Markup:
     """The events grouped by the six stages, a section for each (an empty one when not reached)."""
     zh = lang == "zh"
-    stages = event_stages(view.timeline)
+    workflow = workflow_of_view(view)
+    stages = event_stages(view.timeline, workflow)
     sections = []
     state = NEW
     for i, stage in enumerate(Stage, start=1):
@@ -160,7 +169,7 @@ def _stages(view: CaseView, lang: str) -> Markup:
                         else f"{role} · {_ROLE_ZH.get(role, role)}"
                     ),
                     state_class="state changed" if changed else "state",
-                    state=state_label(e.state, lang) if changed else "—",
+                    state=state_label(e.state, lang, workflow) if changed else "—",
                     hash=e.hash,
                     hash_prefix=e.hash[:12],
                 )
@@ -205,10 +214,11 @@ def render_html(
     counts: dict[str, int] = {}
     for e in view.timeline:
         counts[e.state] = counts.get(e.state, 0) + 1
-    st = state_spec(view.state)
+    workflow = workflow_of_view(view)
+    st = state_spec(view.state, workflow)
     meta: list[object] = [
         fill("labelled_code", label="案件编号" if zh else "Case", code=view.case_id),
-        WORKFLOW.version,
+        view.workflow or workflow.version,
     ]
     if source:
         meta.append(fill("labelled_code", label="来源" if zh else "source", code=source))
@@ -262,7 +272,7 @@ def render_html(
         verdict_notes=_join(notes),
         diagram_heading=_t(lang, "状态图与本案路径", "State diagram and the path this case took"),
         # the SVG renderer escapes every text it draws
-        diagram=Markup(state_svg(path_of(view.timeline), view.state, counts, lang)),
+        diagram=Markup(state_svg(path_of(view.timeline), view.state, counts, lang, workflow)),
         legend=legend,
         stages_heading=_t(lang, "六个阶段的办理记录", "The history, stage by stage"),
         stages=_stages(view, lang),

@@ -416,25 +416,12 @@ class CaseService:
                 f"{workflow.version} takes a {spec.payload.__name__})"
             )
         payload = to_payload(command)
-        if opening and not payload["profile"]:
+        if opening and "profile" in payload and not payload["profile"]:
             payload["profile"] = self.policy.recusal
         now = self.clock()
         at = format_time(now)
         clock_reading = None
-        if at < case.updated_at:  # the host's clock is behind the case's last event
-            behind = parse_time(case.updated_at) - now
-            if self.clock_tolerance is not None and behind > self.clock_tolerance:
-                raise ClockSkew(
-                    f"the clock reads {at}, {behind.total_seconds():.3f} s before the case's last "
-                    f"event at {case.updated_at} (tolerance "
-                    f"{self.clock_tolerance.total_seconds():g} s)",
-                    message_zh=f"本机时钟 {at} 早于案件最后一个事件的时间 {case.updated_at}",
-                    clock=at,
-                    last=case.updated_at,
-                    tolerance=self.clock_tolerance.total_seconds(),
-                    case=case_id,
-                    command=command.name,
-                )
+        if at < case.updated_at:  # the host's clock is behind the case's last event: held back
             clock_reading, at = at, case.updated_at
         decision = decide(
             case,
@@ -447,6 +434,21 @@ class CaseService:
             directory=self.directory,
         )
         spec, acted_as, state = decision.command, decision.acted_as, decision.state
+        if clock_reading is not None:  # decided first: only those who may act learn the time
+            behind = parse_time(case.updated_at) - now
+            if self.clock_tolerance is not None and behind > self.clock_tolerance:
+                raise ClockSkew(
+                    f"the clock reads {clock_reading}, {behind.total_seconds():.3f} s before the "
+                    f"case's last event at {case.updated_at} (tolerance "
+                    f"{self.clock_tolerance.total_seconds():g} s)",
+                    message_zh=f"本机时钟 {clock_reading} 早于案件最后一个事件的时间 "
+                    f"{case.updated_at}",
+                    clock=clock_reading,
+                    last=case.updated_at,
+                    tolerance=self.clock_tolerance.total_seconds(),
+                    case=case_id,
+                    command=command.name,
+                )
         # only someone who may open a case learns that the id is taken
         if opening and self.store.summary(case_id) is not None:
             raise CaseExists(f"case {case_id} already exists", case=case_id)

@@ -36,6 +36,7 @@ __all__ = [
     "PeopleRule",
     "StateSpec",
     "Workflow",
+    "known",
     "register",
     "registered",
     "workflow_of",
@@ -284,7 +285,7 @@ class Workflow:
         )
 
 
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
 _REGISTRY: dict[str, Workflow] = {}
 
 
@@ -293,6 +294,7 @@ def register(workflow: Workflow) -> Workflow:
 
     Registering the same version twice is allowed only with an equal declaration.
     """
+    _check_runnable(workflow)
     with _LOCK:
         known = _REGISTRY.get(workflow.version)
         if known is not None and known != workflow:
@@ -301,9 +303,36 @@ def register(workflow: Workflow) -> Workflow:
     return workflow
 
 
+def _check_runnable(workflow: Workflow) -> None:
+    """Refuse a declaration that would fail later, or silently: a guard without an
+    implementation, a ``persons`` or ``people`` member its payload class does not have (personal
+    data left unsealed); then build its machine, so that a bad one fails here."""
+    from ._decide import machine_of
+    from ._guards import GUARDS
+
+    for g in workflow.guards:
+        if g.name not in GUARDS:
+            raise ValueError(f"workflow {workflow.version}: guard {g.name} has no implementation")
+    for c in workflow.commands:
+        fields = {f.name for f in attrs.fields(c.payload)} if attrs.has(c.payload) else set()
+        named = (*c.persons, *(field for field, _ in c.people))
+        missing = [m for m in named if m not in fields]
+        if missing:
+            raise ValueError(
+                f"workflow {workflow.version}: command {c.name} names payload members its "
+                f"payload class {c.payload.__name__} does not have: {', '.join(missing)}"
+            )
+    machine_of(workflow)
+
+
 def registered() -> tuple[Workflow, ...]:
     """Every registered version, in the order of registration."""
     return tuple(_REGISTRY.values())
+
+
+def known(version: object) -> Workflow | None:
+    """The registered workflow of ``version``, or None (a version this process does not know)."""
+    return _REGISTRY.get(version) if isinstance(version, str) else None
 
 
 def workflow_of(version: object) -> Workflow:

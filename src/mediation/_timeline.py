@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._audit import Verdict
+from ._errors import MediationError
+from ._spec import workflow_of
 from ._views import CaseView, TimelineEntry
 from ._vocab import Stage
-from ._workflow import NEW, WORKFLOW, StateSpec
+from ._workflow import NEW, WORKFLOW, StateSpec, Workflow
 
 __all__ = [
     "STANDING_ZH",
@@ -40,21 +42,30 @@ STANDING_ZH = {
 }
 
 
-def state_spec(name: str) -> StateSpec | None:
+def workflow_of_view(view: CaseView) -> Workflow:
+    """The workflow version the viewed case lives on (the current one if this process does not
+    know it: the drawing is then only as good as the current declaration)."""
+    try:
+        return workflow_of(view.workflow) if view.workflow else WORKFLOW
+    except MediationError:
+        return WORKFLOW
+
+
+def state_spec(name: str, workflow: Workflow = WORKFLOW) -> StateSpec | None:
     """The declaration of state ``name``; None for a name the workflow does not declare."""
     try:
-        return WORKFLOW.state(name)
+        return workflow.state(name)
     except KeyError:
         return None
 
 
-def event_stages(entries: Sequence[TimelineEntry]) -> list[Stage]:
+def event_stages(entries: Sequence[TimelineEntry], workflow: Workflow = WORKFLOW) -> list[Stage]:
     """The stage each event belongs to: the stage of the state it led to; an outcome that belongs
     to no stage (failed, withdrawn, transferred) stays in the stage the case had reached."""
     out: list[Stage] = []
     stage = Stage.APPLY
     for e in entries:
-        spec = state_spec(e.state)
+        spec = state_spec(e.state, workflow)
         if spec is not None and spec.stage is not None:
             stage = spec.stage
         out.append(stage)
@@ -110,9 +121,9 @@ def summarize(payload: Mapping[str, Any] | None, limit: int = 110) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def state_label(name: str, lang: str) -> str:
+def state_label(name: str, lang: str, workflow: Workflow = WORKFLOW) -> str:
     """A state's name with its short Chinese name, in the order ``lang`` reads first."""
-    spec = state_spec(name)
+    spec = state_spec(name, workflow)
     if spec is None:
         return name
     zh = spec.zh.split("（")[0]
@@ -124,7 +135,8 @@ def timeline_lines(
 ) -> list[str]:
     """The case's history as text lines, grouped by the six stages, as ``view`` may see it."""
     zh = lang == "zh"
-    st = state_spec(view.state)
+    workflow = workflow_of_view(view)
+    st = state_spec(view.state, workflow)
     out = []
     category = view.category + (f"/{subtype}" if subtype else "")
     if zh:
@@ -140,7 +152,7 @@ def timeline_lines(
         out.append(f"case {view.case_id} ({category}), level {view.level}")
         out.append(f"state: {view.state} ({st.en if st else ''}), stage: {view.stage}")
         out.append(f"viewed as: {view.standing} (redacted to that standing's rights)")
-    stages = event_stages(view.timeline)
+    stages = event_stages(view.timeline, workflow)
     current: Stage | None = None
     state = NEW
     for entry, stage in zip(view.timeline, stages, strict=True):

@@ -15,6 +15,7 @@ read.  With one process, or when workers cannot be used, the store is read with 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
 import itertools
 import multiprocessing
@@ -30,10 +31,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from ._audit import Verdict, verify
+from ._audit import FaultKind, Verdict, verify
 from ._authz import Directory
 from ._errors import MediationError, StoreError
 from ._events import StoredEvent
+from ._spec import registered
 from .stores import _open
 from .stores._base import Store
 from .stores.sqlite import SQLiteStore
@@ -152,11 +154,17 @@ def run(
     if target is not None and _can_use_workers(directory):
         ranges = _chunk_bounds(store, n, explicit=jobs is not None)
         if len(ranges) >= 2:
-            setup = attrs.evolve(setup, url=target, ranges=tuple(ranges))
+            versions = registered()
+            setup = attrs.evolve(
+                setup,
+                url=target,
+                ranges=tuple(ranges),
+                modules=tuple(sorted({c.payload.__module__ for w in versions for c in w.commands})),
+            )
             workers = min(n, len(ranges)) - 1
             chunks = _run_chunks(store, setup, workers, once)
             if not isinstance(chunks, BaseException):
-                return _result(chunks, workers + 1)
+                return _result([_judged_here(store, setup, c) for c in chunks], workers + 1)
             if on_fallback is not None:
                 on_fallback(chunks)
             else:
@@ -293,6 +301,9 @@ class _Setup:
     #: case id -> the seqs whose stored hashes to return
     attested: dict[str, tuple[int, ...]] | None
     ranges: tuple[_Bounds, ...] = ()
+    #: the modules that declare the payload classes of the versions registered here: a worker
+    #: imports them, so that the versions they register on import are known there too
+    modules: tuple[str, ...] = ()
 
 
 #: the verdicts of one range: per case, its id, its verdict (without the case) and the stored
@@ -334,6 +345,22 @@ def _verify_chunk(store: Store, bounds: _Bounds, setup: _Setup, *, whole: bool =
         return exc
     if batch:
         one(current or "", batch)
+    return out
+
+
+def _judged_here(store: Store, setup: _Setup, chunk: _Chunk) -> _Chunk:
+    """``chunk`` with every case a worker could not judge for want of its workflow version (one
+    registered in this process at run time) verified again here: the verdicts of several processes
+    are always those of one."""
+    if isinstance(chunk, MediationError):
+        return chunk
+    out = list(chunk)
+    for i, (case_id, verdict, _) in enumerate(out):
+        if verdict.fault is not None and verdict.fault.kind is FaultKind.UNKNOWN_WORKFLOW:
+            again = _verify_chunk(store, (case_id, case_id + "\x00"), setup)
+            if isinstance(again, MediationError):
+                return again
+            out[i] = next(entry for entry in again if entry[0] == case_id)
     return out
 
 
@@ -381,6 +408,9 @@ _worker: tuple[_Setup, _Claims] | None = None  # in a worker process
 
 def _init_worker(setup: _Setup, claims: _Claims) -> None:
     global _worker
+    for module in setup.modules:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
     _worker = setup, claims
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
 

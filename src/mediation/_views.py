@@ -106,6 +106,8 @@ class CaseView:
     mediators: tuple[str, ...]
     agreement: Mapping[str, Any] | None
     timeline: tuple[TimelineEntry, ...]
+    #: the workflow version the case lives on
+    workflow: str = ""
 
 
 def standing_of(case: Case, actor: Actor) -> tuple[str, set[str]]:
@@ -236,4 +238,5 @@ def view_case(
         mediators=case.mediators if standing != Standing.SUPERVISOR else (),
         agreement=agreement,
         timeline=timeline,
+        workflow=case.workflow.version,
     )
