@@ -19,7 +19,9 @@ The checks run in one order, each with one error:
    hold yet.
 
 ``transitions`` runs checks 2 to 5: one machine per workflow version, without models (a short-lived
-probe carries the state), whose transition conditions are the people check and the guards.  A raising condition never returns False: a failed check is an
+probe carries the state), whose transition conditions are the people check and the guards.  For a
+command with no condition at all the machine's answer depends on the state alone: it is asked once
+per (state, command) and its answer is remembered.  A raising condition never returns False: a failed check is an
 error with a reason; only ``completes_when`` predicates choose a branch.
 """
 
@@ -195,10 +197,14 @@ def decide(
         if spec.checked
         else None
     )
-    probe = _Probe(case.state)
-    try:
-        event.trigger(probe, ctx=ctx)
-    except MachineError as exc:  # not allowed from this state (a failed check raises its own)
+    if ctx is None:  # no condition: the machine's answer depends on the state alone
+        answers: dict[tuple[str, str], str | MachineError] = workflow.cached("answers", _no_answers)
+        answer = answers.get((case.state, command))
+        if answer is None:
+            answer = answers[(case.state, command)] = _ask(event, case.state)
+    else:
+        answer = _ask(event, case.state, ctx)
+    if isinstance(answer, MachineError):  # not allowed from this state
         where = "a new case" if case.state == NEW else f"state {case.state}"
         raise _illegal(
             case,
@@ -206,6 +212,23 @@ def decide(
             actor,
             f"{command} is not allowed from {where}",
             f"当前状态下不能「{spec.zh}」",
-        ) from exc
+        ) from answer
     pending = tuple(dict.fromkeys(ctx.pending)) if ctx is not None and ctx.pending else ()
-    return Decision(spec, acted_as, probe.state, pending)
+    return Decision(spec, acted_as, answer, pending)
+
+
+def _ask(event: Any, state: str, ctx: Context | None = None) -> str | MachineError:
+    """Trigger ``event`` on a probe in ``state``: the state it leads to, or the machine's refusal
+    of the state (a failed check raises its own error)."""
+    probe = _Probe(state)
+    try:
+        event.trigger(probe, ctx=ctx)
+    except MachineError as exc:
+        return exc.with_traceback(None)
+    return probe.state
+
+
+def _no_answers(workflow: Workflow) -> dict[tuple[str, str], str | MachineError]:
+    """The machine's answers for the commands without conditions, by (state, command): asked once
+    each, then remembered (the same state and command always get the same answer)."""
+    return {}

@@ -331,9 +331,10 @@ class CaseService:
         for attempt in range(self.attempts):
             with lock:  # this process's threads take turns on the case; the backoff is outside
                 try:
-                    repeat = self._held(case_id, actor, command, acting_as, request_id)
-                    if repeat is not None:
-                        return repeat
+                    if request_id is not None:
+                        repeat = self._held(case_id, actor, command, acting_as, request_id)
+                        if repeat is not None:
+                            return repeat
                     if opening:
                         case = Case(case_id, self.workflow)
                     elif case is None:
