@@ -362,3 +362,34 @@ def test_every_grant_of_the_declaration_exists() -> None:
     for spec in WORKFLOW.commands:
         assert set(spec.grants) <= set(GRANTS), spec.name
         assert spec.grants, spec.name
+
+
+def test_remembered_answers_are_the_machines() -> None:
+    """For a command without conditions the decision remembers the machine's answer per (state,
+    command): after every such pair was decided, each remembered answer is what a fresh machine,
+    built from the declaration, answers."""
+    from transitions import MachineError
+
+    from mediation._decide import _ask, _build
+
+    unconditioned = [spec for spec in WORKFLOW.commands if not spec.checked]
+    for state in STATES[1:]:  # decide every unconditioned command, by every grant, in every state
+        for spec in unconditioned:
+            for grant in spec.grants:
+                outcome(service_at(state), holder(grant), CID, probe_command(spec.name))
+    fresh = _build(WORKFLOW)
+    remembered = WORKFLOW.cached("answers", dict)
+    assert len(remembered) >= len(STATES[1:])
+    for state in STATES:
+        for spec in WORKFLOW.commands:
+            if spec.checked:
+                continue
+            want = _ask(fresh.events[spec.name], state)
+            if (state, spec.name) in remembered:
+                got = remembered[(state, spec.name)]
+                assert type(got) is type(want), (state, spec.name)
+                if not isinstance(want, MachineError):
+                    assert got == want == WORKFLOW.table[(state, spec.name)], (state, spec.name)
+            else:
+                assert isinstance(want, MachineError) or (state, spec.name) in WORKFLOW.table
+    assert any(not spec.checked for spec in WORKFLOW.commands)
