@@ -111,6 +111,7 @@ EXPECTED_STATUS: dict[str, int] = {
     "DocsError": 500,  # mediation.docs
     "InvalidStoreURL": 500,  # mediation.stores.open: the host's configuration
     "NotADatabase": 503,  # mediation.stores.open: a StoreError
+    "MalformedRecord": 503,  # a stored row of the wrong types: a StoreError
 }
 
 

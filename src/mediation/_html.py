@@ -19,7 +19,9 @@ from collections.abc import Iterable, Mapping
 
 from ._audit import Verdict
 from ._diagrams import state_svg
+from ._text import printable
 from ._timeline import (
+    ROLE_ZH,
     STANDING_ZH,
     event_stages,
     path_of,
@@ -45,14 +47,15 @@ class Markup(str):
 
 
 def escape(value: object) -> Markup:
-    """``value`` as HTML: a :class:`Markup` as it is, anything else escaped (quotes too)."""
+    """``value`` as HTML: a :class:`Markup` as it is, anything else escaped (quotes too), its
+    control characters, bidi controls and line breaks shown escaped (:func:`printable`)."""
     if isinstance(value, Markup):
         return value
-    return Markup(html.escape(str(value), quote=True))
+    return Markup(html.escape(printable(str(value)), quote=True))
 
 
 def _join(items: Iterable[object], sep: str = "\n") -> Markup:
-    return Markup(escape(sep).join(escape(item) for item in items))
+    return Markup(html.escape(sep).join(escape(item) for item in items))
 
 
 def template_text(name: str) -> str:
@@ -87,21 +90,6 @@ def fill(name: str, /, **values: object) -> Markup:
     a placeholder without a value is an error."""
     return Markup(template(name).substitute({k: escape(v) for k, v in values.items()}))
 
-
-_ROLE_ZH = {
-    "applicant": "申请人",
-    "respondent": "被申请人",
-    "agent": "代理人",
-    "lead_mediator": "主调解员",
-    "co_mediator": "协助调解员",
-    "invitee": "受邀人员",
-    "mediator": "调解员",
-    "director": "调委会主任",
-    "grid_worker": "网格员",
-    "supervisor": "监督",
-    "auditor": "审计",
-    "system": "平台（系统）",
-}
 
 _EVENT_COLUMNS = (
     ("#", "#"), ("时间 (UTC)", "time (UTC)"), ("操作", "action"), ("操作人", "actor"),
@@ -164,9 +152,9 @@ def _stages(view: CaseView, lang: str) -> Markup:
                     detail=fill("detail", text=detail) if detail else Markup(),
                     actor=e.actor or ("（已隐去）" if zh else "(hidden)"),
                     role=(
-                        f"{_ROLE_ZH.get(role, role)} · {role}"
+                        f"{ROLE_ZH.get(role, role)} · {role}"
                         if zh
-                        else f"{role} · {_ROLE_ZH.get(role, role)}"
+                        else f"{role} · {ROLE_ZH.get(role, role)}"
                     ),
                     state_class="state changed" if changed else "state",
                     state=state_label(e.state, lang, workflow) if changed else "—",
@@ -189,7 +177,7 @@ def _people(view: CaseView) -> Markup:
         fill(
             "person",
             actor=actor,
-            role_zh=_ROLE_ZH.get(role, role),
+            role_zh=ROLE_ZH.get(role, role),
             role=role,
             count=len(seqs),
             seqs=", ".join(map(str, seqs)),

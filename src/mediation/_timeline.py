@@ -9,6 +9,8 @@ rendering of the timeline (``mediation timeline``).
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,8 +23,10 @@ from ._vocab import Stage
 from ._workflow import NEW, WORKFLOW, StateSpec, Workflow
 
 __all__ = [
+    "ROLE_ZH",
     "STANDING_ZH",
     "event_stages",
+    "local_time",
     "path_of",
     "state_label",
     "state_spec",
@@ -40,6 +44,39 @@ STANDING_ZH = {
     "party": "当事人",
     "invitee": "受邀人员",
 }
+
+
+#: the roles an event is recorded as acting in (:attr:`TimelineEntry.acted_as`), in Chinese
+ROLE_ZH = {
+    "applicant": "申请人",
+    "respondent": "被申请人",
+    "agent": "代理人",
+    "lead_mediator": "主调解员",
+    "co_mediator": "协助调解员",
+    "invitee": "受邀人员",
+    "mediator": "调解员",
+    "director": "调委会主任",
+    "grid_worker": "网格员",
+    "supervisor": "监督",
+    "auditor": "审计",
+    "system": "平台（系统）",
+}
+
+_UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?Z")
+
+
+def local_time(at: str, tz: dt.tzinfo | None) -> str:
+    """A UTC time as recorded (``2026-03-02T09:00:00Z``) shown to the minute in ``tz``
+    (``2026-03-02 17:00``); None keeps UTC.  Anything else is returned unchanged."""
+    if not _UTC_TIME.fullmatch(at):
+        return at
+    if tz is None:
+        return at[:16].replace("T", " ")
+    try:
+        when = dt.datetime.fromisoformat(at[:-1] + "+00:00")
+    except ValueError:
+        return at
+    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
 def workflow_of_view(view: CaseView) -> Workflow:
@@ -91,18 +128,20 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(width - _width(text), 0)
 
 
-def _short(value: Any, limit: int = 40) -> str:
+def _short(value: Any, limit: int = 40, tz: dt.tzinfo | None = None) -> str:
     if isinstance(value, Mapping):
         if "name" in value:
             return str(value["name"])
         if "title" in value and "sha256" in value:
-            return f"«{value['title'] or value['sha256'][:12]}»"
-        inner = "; ".join(f"{k}={_short(v)}" for k, v in value.items() if _meaningful(v))
+            return f"«{value['title'] or str(value['sha256'])[:12]}»"
+        inner = "; ".join(f"{k}={_short(v, tz=tz)}" for k, v in value.items() if _meaningful(v))
         return "{" + inner + "}"
     if isinstance(value, (list, tuple)):
-        return ", ".join(_short(v) for v in value)
+        return ", ".join(_short(v, tz=tz) for v in value)
     if value is True:
         return "yes"
+    if tz is not None and isinstance(value, str) and _UTC_TIME.fullmatch(value):
+        return local_time(value, tz)
     text = str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -111,13 +150,16 @@ def _meaningful(value: Any) -> bool:
     return value not in ("", None, False, (), [], {}) and value != "default"
 
 
-def summarize(payload: Mapping[str, Any] | None, limit: int = 110) -> str:
-    """A one-line summary of a (redacted) payload: its meaningful fields, shortened."""
+def summarize(
+    payload: Mapping[str, Any] | None, limit: int = 110, tz: dt.tzinfo | None = None
+) -> str:
+    """A one-line summary of a (redacted) payload: its meaningful fields, shortened; with ``tz``,
+    the UTC times among them shown in that zone."""
     if payload is None:
         return ""
     if set(payload) == {"redacted"}:
         return f"[{payload['redacted']}]"
-    text = "; ".join(f"{k}={_short(v)}" for k, v in payload.items() if _meaningful(v))
+    text = "; ".join(f"{k}={_short(v, tz=tz)}" for k, v in payload.items() if _meaningful(v))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -131,9 +173,20 @@ def state_label(name: str, lang: str, workflow: Workflow = WORKFLOW) -> str:
 
 
 def timeline_lines(
-    view: CaseView, verdict: Verdict | None = None, lang: str = "en", *, subtype: str = ""
+    view: CaseView,
+    verdict: Verdict | None = None,
+    lang: str = "en",
+    *,
+    subtype: str = "",
+    tz: dt.tzinfo | None = None,
+    zone: str | None = None,
 ) -> list[str]:
-    """The case's history as text lines, grouped by the six stages, as ``view`` may see it."""
+    """The case's history as text lines, grouped by the six stages, as ``view`` may see it.
+
+    Times are UTC as recorded, or shown in ``tz`` (then named ``zone``, e.g. ``Asia/Shanghai
+    (UTC+08:00)``, in a header line).  With ``lang="zh"`` the states, stages, commands and roles
+    are the declaration's Chinese labels.  The lines are not escaped: print them through
+    :func:`mediation._text.printable`."""
     zh = lang == "zh"
     workflow = workflow_of_view(view)
     st = state_spec(view.state, workflow)
@@ -148,10 +201,14 @@ def timeline_lines(
             f"查看身份：{STANDING_ZH.get(view.standing, view.standing)}（{view.standing}），"
             "内容按该身份的权限脱敏"
         )
+        if tz is not None:
+            out.append(f"时间：{zone or tz}")
     else:
         out.append(f"case {view.case_id} ({category}), level {view.level}")
         out.append(f"state: {view.state} ({st.en if st else ''}), stage: {view.stage}")
         out.append(f"viewed as: {view.standing} (redacted to that standing's rights)")
+        if tz is not None:
+            out.append(f"times: {zone or tz}")
     stages = event_stages(view.timeline, workflow)
     current: Stage | None = None
     state = NEW
@@ -162,14 +219,21 @@ def timeline_lines(
             out.append(f"【{stage.zh}】 {stage.en}" if zh else f"[{stage.en}] {stage.zh}")
         label = entry.label_zh if zh else entry.type
         who = entry.actor or ("（已隐去）" if zh else "(hidden)")
-        moved = f"→ {entry.state}" if entry.state != state else ""
+        role = entry.acted_as or "?"
+        if zh:
+            role = ROLE_ZH.get(role, role)
+        moved = ""
+        if entry.state != state:
+            spec = state_spec(entry.state, workflow)
+            shown = f"（{spec.zh.split('（')[0]}）" if zh and spec is not None else ""
+            moved = f"→ {entry.state}{shown}"
         state = entry.state
         out.append(
-            f"  {entry.seq:>3}  {entry.at[:16].replace('T', ' ')}  {_pad(label, 20)} "
-            f"{_pad(who, 10)} {_pad('(' + (entry.acted_as or '?') + ')', 15)} "
+            f"  {entry.seq:>3}  {local_time(entry.at, tz)}  {_pad(label, 20)} "
+            f"{_pad(who, 10)} {_pad('(' + role + ')', 15)} "
             f"{entry.hash[:12]}  {moved}".rstrip()
         )
-        detail = summarize(entry.payload)
+        detail = summarize(entry.payload, tz=tz)
         if detail:
             out.append(f"{'':8}{detail}")
     if verdict is not None:

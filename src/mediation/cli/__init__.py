@@ -3,9 +3,10 @@
 ::
 
     mediation demo       [--db PATH] [--scenario noise|leak]
-    mediation verify     (--db URL | FILE) [--case ID] [--key PUBLIC_KEY] [--checkpoints FILE] [--json]
-                         [-q] [--strict] [--jobs N] [--directory FILE]
-    mediation timeline   CASE (--db URL | FILE) [--as ROLE]
+    mediation verify     (--db URL | FILE | -) [--case ID] [--key PUBLIC_KEY] [--checkpoints FILE]
+                         [--json] [-q] [--strict] [--jobs N] [--directory FILE]
+    mediation cases      --db URL [--state S] [--committee C] [--level L] [--category X] [--json]
+    mediation timeline   CASE (--db URL | FILE) [--as ROLE] [--json]
     mediation report     CASE (--db URL | FILE) --html OUT [--as ROLE] [--key PUBLIC_KEY]
     mediation export     --db URL [--case ID ...] [-o FILE]
     mediation import     FILE --db URL [--key PUBLIC_KEY]
@@ -17,7 +18,9 @@
 ``mediation[postgres]``): what :func:`mediation.stores.open` takes.  ``FILE`` is an export (JSON
 Lines; a SQLite file given there is opened as a database).  ``--lang zh|en`` picks the language of
 human output (default: ``$MEDIATION_LANG``, else Chinese when ``$LANG`` starts with ``zh``, else
-English).  The exit codes are :class:`mediation._report.ExitCode`, listed in docs/auditing.md.
+English); ``--tz ZONE`` the time zone times are shown in (default Asia/Shanghai, the committee's).
+Both work before or after the sub-command.  Every untrusted string printed (case ids, actors,
+texts, messages) is escaped (:func:`mediation._text.printable`).  The exit codes are :class:`mediation._report.ExitCode`, listed in docs/auditing.md.
 
 ``verify`` checks the chain, every transition, permission and guard; ``--strict`` also re-validates
 every payload against its command class and checks canonical form (``timeline``, ``report``,
@@ -45,8 +48,10 @@ from typing import IO, Any
 from .. import __version__
 from .._errors import MediationError
 from .._report import ExitCode
+from .._text import printable
 from ..stores._open import InvalidStoreURL
 from . import (
+    _cases,
     _checkpoint,
     _demo,
     _diagram,
@@ -57,7 +62,7 @@ from . import (
     _timeline,
     _verify,
 )
-from ._common import Context, _Fail, code_for, default_lang, err_text
+from ._common import Context, _Fail, code_for, default_lang, err_text, time_zone
 
 __all__ = ["ExitCode", "main"]
 
@@ -65,6 +70,7 @@ __all__ = ["ExitCode", "main"]
 _COMMANDS = (
     _demo,
     _verify,
+    _cases,
     _timeline,
     _report,
     _export,
@@ -75,11 +81,24 @@ _COMMANDS = (
 )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _common(default: Any) -> argparse.ArgumentParser:
+    """The global options; a sub-command's copy defaults to ``SUPPRESS``, so that a value given
+    before the sub-command is kept."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--lang", choices=("zh", "en"), default=None, help="language of human output (zh|en)"
+        "--lang", choices=("zh", "en"), default=default, help="language of human output (zh|en)"
     )
+    common.add_argument(
+        "--tz",
+        metavar="ZONE",
+        default=default,
+        help="show times in this IANA time zone (default Asia/Shanghai; e.g. UTC)",
+    )
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common(None)
     p = argparse.ArgumentParser(
         prog="mediation",
         description="人民调解 audit toolkit: verify, read, export and sign hash-chained case histories.",
@@ -90,8 +109,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"mediation {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    after = _common(argparse.SUPPRESS)
+
     def add(name: str, help: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[common], help=help)
+        return sub.add_parser(name, parents=[after], help=help)
 
     for command in _COMMANDS:
         command.register(add)
@@ -122,8 +143,9 @@ def main(
     fail = functools.partial(_fail, stderr)
     try:
         with contextlib.redirect_stderr(stderr):
+            tz = time_zone(args.tz)
             run: Callable[[argparse.Namespace, Context], int] = args.run
-            return int(run(args, Context(stdout, stdin, lang)))
+            return int(run(args, Context(stdout, stdin, lang, tz)))
     except _Fail as exc:
         fail(exc.message)
         return int(exc.code)
@@ -138,7 +160,15 @@ def main(
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         return int(ExitCode.IO)
+    except RecursionError:  # JSON nested deeper than the parser goes
+        fail(
+            "输入嵌套过深，不是有效的输入"
+            if lang == "zh"
+            else "bad input: nested too deeply to be a valid export, checkpoint or directory file"
+        )
+        return int(ExitCode.INPUT)
 
 
 def _fail(stderr: IO[str], message: str) -> None:
-    print(f"mediation: {message}", file=stderr)
+    """The one line a failed command prints on stderr, its untrusted parts escaped."""
+    print(f"mediation: {printable(message)}", file=stderr)

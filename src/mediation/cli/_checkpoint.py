@@ -4,11 +4,10 @@ checkpoints file), with the receipt of one case on request."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 from .._checkpoints import CheckpointLog, issue_checkpoint, load_private_key
-from ._common import AddParser, Context, msg, read_bytes
+from ._common import AddParser, Context, json_out, msg, read_bytes, say
 from ._sources import StoreSource, read_checkpoints
 
 __all__ = ["register", "run"]
@@ -37,7 +36,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         checkpoint = issue_checkpoint(src.store, private, log=log)
         log.append_to(path, checkpoint)
         s = checkpoint.store
-        print(
+        say(
+            out,
             msg(
                 lang,
                 f"已签发检查点：{s.size} 个案件，Merkle 根 {s.root[:16]}…，新增 {len(checkpoint.cases)} 个案件检查点，"
@@ -45,12 +45,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 f"checkpoint issued: {s.size} case(s), Merkle root {s.root[:16]}…, "
                 f"{len(checkpoint.cases)} new case checkpoint(s), appended to {path}",
             ),
-            file=out,
         )
         if args.receipt:
-            print(
-                json.dumps(checkpoint.receipt(args.receipt), ensure_ascii=False, indent=2), file=out
-            )
+            json_out(out, checkpoint.receipt(args.receipt))
         return 0
     finally:
         src.close()

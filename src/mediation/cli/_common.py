@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
+import json
 import os
+import zoneinfo
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -22,12 +25,14 @@ from .._errors import (
 )
 from .._export import ExportError
 from .._report import ExitCode
+from .._text import json_printable, printable
 from .._workflow import Role
 from ..stores import _open
-from ..stores._base import Store
+from ..stores._base import MalformedRecord, Store
 from ..stores._open import InvalidStoreURL, NotADatabase
 
 __all__ = [
+    "DEFAULT_TZ",
     "VIEW_ROLES",
     "AddParser",
     "Context",
@@ -35,6 +40,7 @@ __all__ = [
     "default_lang",
     "describe_with_line",
     "err_text",
+    "json_out",
     "key_args",
     "msg",
     "open_db",
@@ -42,13 +48,19 @@ __all__ = [
     "positive",
     "read_bytes",
     "role_arg",
+    "say",
     "source_args",
+    "time_zone",
     "verdict_code",
     "write_atomic",
+    "zone_label",
 ]
 
-#: the roles ``--as`` may view a case as
+#: the roles ``--as`` may view a case as (``mediator``: as the case's lead mediator)
 VIEW_ROLES = ("auditor", "supervisor", "director", "mediator")
+
+#: the committee's time zone, the default of ``--tz``
+DEFAULT_TZ = "Asia/Shanghai"
 
 #: ``add(name, help)``: a new sub-command's parser (with the common options)
 AddParser = Callable[[str, str], argparse.ArgumentParser]
@@ -62,6 +74,8 @@ class Context:
     out: IO[str]
     stdin: IO[Any]
     lang: str
+    #: the time zone times are shown in (``--tz``; default Asia/Shanghai)
+    tz: zoneinfo.ZoneInfo = attrs.field(factory=lambda: zoneinfo.ZoneInfo(DEFAULT_TZ))
 
 
 class _Fail(Exception):
@@ -71,6 +85,39 @@ class _Fail(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def say(out: IO[str], text: str) -> None:
+    """Print one line of human output, every untrusted character in it escaped
+    (:func:`mediation._text.printable`): a case id or a text cannot start a line of its own."""
+    print(printable(text), file=out)
+
+
+def json_out(out: IO[str], document: Any, *, indent: int | None = 2) -> None:
+    """Print one JSON document (UTF-8, not ASCII-escaped), with the characters a terminal would
+    act on (C1, bidi controls, line separators) written as ``\\uXXXX``."""
+    text = json.dumps(document, ensure_ascii=False, indent=indent, default=printable)
+    print(json_printable(text), file=out)
+
+
+def time_zone(name: str | None) -> zoneinfo.ZoneInfo:
+    """``--tz NAME`` (an IANA name such as ``Asia/Shanghai`` or ``UTC``); a name the system's
+    time zone database does not know is a usage error (exit 2)."""
+    name = DEFAULT_TZ if name is None else name
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise _Fail(
+            ExitCode.USAGE,
+            f"--tz: unknown time zone {printable(name)!s} (an IANA name such as Asia/Shanghai or UTC)",
+        ) from None
+
+
+def zone_label(tz: zoneinfo.ZoneInfo, at: dt.datetime | None = None) -> str:
+    """The zone's name and offset, ``Asia/Shanghai (UTC+08:00)``."""
+    at = at or dt.datetime.now(dt.timezone.utc)
+    offset = at.astimezone(tz).strftime("%z")
+    return f"{tz.key} (UTC{offset[:3]}:{offset[3:]})"
 
 
 def default_lang() -> str:
@@ -103,7 +150,7 @@ def code_for(exc: MediationError) -> ExitCode:
         return ExitCode.INTEGRITY
     if isinstance(exc, InvalidStoreURL):
         return ExitCode.USAGE
-    if isinstance(exc, NotADatabase):
+    if isinstance(exc, (NotADatabase, MalformedRecord)):
         return ExitCode.INPUT
     if isinstance(exc, StoreError):
         return ExitCode.IO
@@ -183,7 +230,9 @@ def positive(text: str) -> int:
 def source_args(sp: argparse.ArgumentParser, file: bool = True) -> None:
     sp.add_argument("--db", metavar="URL", help="SQLite path, sqlite:///path or postgresql://...")
     if file:
-        sp.add_argument("file", nargs="?", metavar="FILE", help="an export (JSON Lines)")
+        sp.add_argument(
+            "file", nargs="?", metavar="FILE", help="an export (JSON Lines; '-' for stdin)"
+        )
 
 
 def key_args(sp: argparse.ArgumentParser) -> None:

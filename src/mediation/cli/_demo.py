@@ -7,10 +7,20 @@ import argparse
 import contextlib
 
 from .._audit import verify
-from .._authz import Actor
 from .._report import timeline_lines
 from .._views import view_case
-from ._common import AddParser, Context, msg, open_db, parse_db, role_arg, verdict_code
+from ._common import (
+    AddParser,
+    Context,
+    msg,
+    open_db,
+    parse_db,
+    role_arg,
+    say,
+    verdict_code,
+    zone_label,
+)
+from ._sources import viewer
 
 __all__ = ["register", "run"]
 
@@ -42,12 +52,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         service = new_service(store)
         case_id = SCENARIOS[args.scenario](service)
         case = service.case(case_id)
-        actor = Actor.with_roles(f"cli-{args.role}", {case.committee: [args.role]})
+        actor = viewer(case, args.role, lang)
         view = view_case(case, service.history(case_id), actor, False)
         verdict = verify(store.read(case_id), case_id, strict=True)
-    print(msg(lang, f"演示案件已写入 {where}", f"demo case written to {where}"), file=out)
-    for line in timeline_lines(view, lang=lang, subtype=case.subtype):
-        print(line, file=out)
-    print("", file=out)
-    print(verdict.describe(lang), file=out)
+    say(out, msg(lang, f"演示案件已写入 {where}", f"demo case written to {where}"))
+    zone = zone_label(ctx.tz)
+    for line in timeline_lines(view, lang=lang, subtype=case.subtype, tz=ctx.tz, zone=zone):
+        say(out, line)
+    say(out, "")
+    say(out, verdict.describe(lang))
     return int(verdict_code(verdict))

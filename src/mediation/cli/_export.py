@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from .._export import export_store
-from ._common import AddParser, Context, msg
+from ._common import AddParser, Context, msg, say
 from ._sources import StoreSource, read_checkpoints
 
 __all__ = ["register", "run"]
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             f"已导出 {counts.cases} 个案件、{counts.events} 个事件、{counts.checkpoints} 个检查点到 {target}",
             f"exported {counts.cases} case(s), {counts.events} event(s), {counts.checkpoints} checkpoint(s) to {target}",
         )
-        print(text, file=sys.stderr if target == "stdout" else out)
+        say(sys.stderr if target == "stdout" else out, text)
         return 0
     finally:
         src.close()

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
-from typing import IO, Any, cast
 
 from .._checkpoints import CheckpointAuditor, CheckpointLog, load_public_key
 from .._errors import IntegrityViolation
 from .._export import ExportCase, ImportResult, import_export
 from .._report import ExitCode, audit_case
-from ._common import AddParser, Context, _Fail, msg, open_db, parse_db, read_bytes
-from ._sources import FileSource, default_checkpoints
+from ._common import AddParser, Context, _Fail, msg, open_db, parse_db, read_bytes, say
+from ._sources import FileSource, binary, default_checkpoints
 
 __all__ = ["register", "run"]
 
@@ -33,20 +31,10 @@ def register(add: AddParser) -> None:
     sp.set_defaults(run=run)
 
 
-def _binary(stream: IO[Any]) -> IO[bytes]:
-    """A binary view of ``stream`` (stdin): its buffer, itself if binary, or its text re-encoded."""
-    buffer = getattr(stream, "buffer", None)
-    if buffer is not None:
-        return cast("IO[bytes]", buffer)
-    if isinstance(stream, (io.RawIOBase, io.BufferedIOBase)):
-        return cast("IO[bytes]", stream)
-    return io.BytesIO(stream.read().encode("utf-8"))
-
-
 def run(args: argparse.Namespace, ctx: Context) -> int:
     out, lang = ctx.out, ctx.lang
     target = parse_db(args.db, lang)
-    src = FileSource("stdin", _binary(ctx.stdin)) if args.file == "-" else FileSource(args.file)
+    src = FileSource("stdin", binary(ctx.stdin)) if args.file == "-" else FileSource(args.file)
     # the whole file is read (and its structure checked) before anything else happens
     cases = list(src.export_cases())
     reader = src.reader
@@ -72,13 +60,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 "，文件中的检查点未复制（目标检查点文件已存在或未指定）",
                 "; the file's checkpoints were not copied (give --checkpoints FILE, which must not exist)",
             )
-    print(
+    say(
+        out,
         msg(
             lang,
             f"已导入 {result.cases} 个案件、{result.events} 个事件（均已通过验证）{copied}",
             f"imported {result.cases} case(s), {result.events} event(s), every one verified{copied}",
         ),
-        file=out,
     )
     return 0
 

@@ -7,7 +7,7 @@ import os
 
 from .._checkpoints import generate_key, key_id, load_public_key
 from .._report import ExitCode
-from ._common import AddParser, Context, _Fail, msg
+from ._common import AddParser, Context, _Fail, msg, say
 
 __all__ = ["register", "run"]
 
@@ -45,13 +45,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     except OSError as exc:
         raise _Fail(ExitCode.IO, f"cannot write the key: {exc.strerror}") from exc
     kid = key_id(load_public_key(public))
-    print(
-        msg(
-            lang,
-            f"私钥：{private_path}（请离线保管）\n公钥：{public_path}（交给审计方）\n密钥指纹：{kid}",
-            f"private key: {private_path} (keep it off the server)\npublic key: {public_path} "
-            f"(hand it to auditors)\nkey id: {kid}",
-        ),
-        file=out,
+    text = msg(
+        lang,
+        f"私钥：{private_path}（请离线保管）\n公钥：{public_path}（交给审计方）\n密钥指纹：{kid}",
+        f"private key: {private_path} (keep it off the server)\npublic key: {public_path} "
+        f"(hand it to auditors)\nkey id: {kid}",
     )
+    for line in text.split("\n"):
+        say(out, line)
     return 0

@@ -18,6 +18,7 @@ from ._common import (
     key_args,
     msg,
     role_arg,
+    say,
     source_args,
     verdict_code,
     write_atomic,
@@ -40,13 +41,13 @@ def register(add: AddParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     out, lang = ctx.out, ctx.lang
-    src = source(args, lang)
+    src = source(args, lang, ctx.stdin)
     try:
         auditor = checkpoint_auditor(args, src, lang)
-        seen = case_view(src, args.case, args.role, auditor)
+        seen = case_view(src, args.case, args.role, auditor, lang)
         view, verdict, line_of = seen.view, seen.verdict, seen.line_of
         if view is None:
-            print(describe_with_line(verdict, line_of, lang), file=out)
+            say(out, describe_with_line(verdict, line_of, lang))
             raise _Fail(
                 verdict_code(verdict),
                 msg(
@@ -83,8 +84,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             write_atomic(args.html, page)
         except OSError as exc:
             raise _Fail(ExitCode.IO, f"cannot write {args.html}: {exc.strerror}") from exc
-        print(msg(lang, f"已生成报告 {args.html}", f"wrote {args.html}"), file=out)
-        print(describe_with_line(verdict, line_of, lang), file=out)
+        say(out, msg(lang, f"已生成报告 {args.html}", f"wrote {args.html}"))
+        say(out, describe_with_line(verdict, line_of, lang))
         return int(code)
     finally:
         src.close()

@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import attrs
 
 from .._audit import Verdict, verify
 from .._authz import Actor
+from .._case import Case
 from .._checkpoints import CheckpointAuditor, CheckpointLog, _json_lines, load_public_key
 from .._errors import CaseNotFound
 from .._events import decode_event
@@ -31,6 +33,7 @@ __all__ = [
     "StoreSource",
     "Viewed",
     "auditor",
+    "binary",
     "case_view",
     "lazy_auditor",
     "source",
@@ -137,6 +140,8 @@ class FileSource(Source):
 
     def _open(self) -> IO[bytes]:
         if self._stream is not None:
+            if self._stream.seekable():  # stdin, read whole: every pass starts at the top
+                self._stream.seek(0)
             return self._stream
         try:
             return open(self.path, "rb")
@@ -170,8 +175,19 @@ class FileSource(Source):
         return CheckpointLog.parse(self.reader.checkpoints, self.path)
 
 
-def source(args: argparse.Namespace, lang: str) -> Source:
-    """``--db URL`` or ``FILE`` (an export; a SQLite file given there is opened as a store)."""
+def binary(stream: IO[Any]) -> IO[bytes]:
+    """A binary view of ``stream`` (stdin): its buffer, itself if binary, or its text re-encoded."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None:
+        return cast("IO[bytes]", buffer)
+    if isinstance(stream, (io.RawIOBase, io.BufferedIOBase)):
+        return cast("IO[bytes]", stream)
+    return io.BytesIO(stream.read().encode("utf-8"))
+
+
+def source(args: argparse.Namespace, lang: str, stdin: IO[Any] | None = None) -> Source:
+    """``--db URL`` or ``FILE`` (an export; a SQLite file given there is opened as a store; ``-``
+    is the export on ``stdin``, where the command reads it)."""
     db: str | None = args.db
     file: str | None = getattr(args, "file", None)
     if (db is None) == (file is None):
@@ -186,6 +202,8 @@ def source(args: argparse.Namespace, lang: str) -> Source:
     if db is not None:
         return StoreSource(db, lang)
     assert file is not None
+    if file == "-" and stdin is not None:
+        return FileSource("stdin", io.BytesIO(binary(stdin).read()))
     if _open.read_magic(file) == _open.SQLITE_MAGIC:
         return StoreSource(file, lang)
     return FileSource(file)
@@ -238,8 +256,11 @@ class Viewed:
     subtype: str = ""
 
 
-def case_view(src: Source, case_id: str, role: str, checker: CheckpointAuditor | None) -> Viewed:
-    """The case as ``role`` of its committee may see it: its verified prefix, and the verdict."""
+def case_view(
+    src: Source, case_id: str, role: str, checker: CheckpointAuditor | None, lang: str = "en"
+) -> Viewed:
+    """The case as ``role`` of its committee may see it: its verified prefix, and the verdict.
+    ``mediator`` is the case's lead mediator (an error before one is assigned)."""
     records, line_of = src.case(case_id)
     verdict = verify(records, case_id, strict=True)
     case = verdict.case
@@ -247,5 +268,25 @@ def case_view(src: Source, case_id: str, role: str, checker: CheckpointAuditor |
     if case is None:
         return Viewed(None, checked, line_of)
     history = [decode_event(r) for r in records[: verdict.events]]
-    actor = Actor.with_roles(f"cli-{role}", {case.committee: [role]})
+    actor = viewer(case, role, lang)
     return Viewed(view_case(case, history, actor, False), checked, line_of, case.subtype)
+
+
+def viewer(case: Case, role: str, lang: str) -> Actor:
+    """Who ``--as role`` views ``case`` as: a holder of ``role`` in the case's committee; for
+    ``mediator``, the case's lead mediator (a committee's mediator sees a case only once assigned
+    to it), which a case not yet assigned has none of (exit 5, saying so)."""
+    if role != "mediator":
+        return Actor.with_roles(f"cli-{role}", {case.committee: [role]})
+    mediators = case.mediators
+    if not mediators:
+        raise _Fail(
+            ExitCode.INPUT,
+            msg(
+                lang,
+                f"案件 {case.id} 尚未指派调解员，无法以调解员身份查看；请用 --as auditor、supervisor 或 director",
+                f"case {case.id} has no mediator assigned yet, so it cannot be viewed --as mediator; "
+                "use --as auditor, supervisor or director",
+            ),
+        )
+    return Actor.with_roles(mediators[0], {case.committee: [role]})

@@ -13,7 +13,7 @@ from .. import _verify_store
 from .._authz import Actor, StaticDirectory
 from .._errors import CaseNotFound, InvalidCommand
 from .._report import AuditResult, ExitCode, VerifiedCase, audit, audit_verified
-from ._common import AddParser, Context, _Fail, key_args, msg, positive, source_args
+from ._common import AddParser, Context, _Fail, json_out, key_args, msg, positive, say, source_args
 from ._sources import LazyAuditor, StoreSource, lazy_auditor, source
 
 __all__ = ["register", "run"]
@@ -50,7 +50,7 @@ def register(add: AddParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     out, lang = ctx.out, ctx.lang
-    src = source(args, lang)
+    src = source(args, lang, ctx.stdin)
     directory = load_directory(args.directory, lang)
     try:
         auditor = lazy_auditor(args, src, lang)
@@ -71,13 +71,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 case=args.case,
             )
         if args.json:
-            print(json.dumps(result.to_json(), ensure_ascii=False, indent=2), file=out)
+            json_out(out, result.to_json())
         else:
             for v in result.verdicts:
                 if not (args.quiet and v.ok):
-                    print(result.describe(v, lang), file=out)
+                    say(out, result.describe(v, lang))
             for line in result.summary_lines(lang):
-                print(line, file=out)
+                say(out, line)
         return int(result.exit_code)
     finally:
         src.close()
@@ -111,13 +111,13 @@ def _whole_store(
 
 
 def _note(lang: str, exc: BaseException) -> None:
-    print(
+    say(
+        sys.stderr,
         msg(
             lang,
             f"mediation：工作进程失败（{exc}），改为单进程核验",
             f"mediation: worker processes failed ({exc}); verifying in one process",
         ),
-        file=sys.stderr,
     )
 
 

@@ -26,8 +26,10 @@ from .._events import StoredEvent
 __all__ = [
     "DEFAULT_WORKFLOW",
     "SUMMARY_COLUMNS",
+    "MalformedRecord",
     "Store",
     "check_batch",
+    "checked_record",
     "in_range",
     "request_taken",
     "seq_taken",
@@ -36,6 +38,43 @@ __all__ = [
     "summary_select",
     "summary_values",
 ]
+
+
+class MalformedRecord(StoreError):
+    """A stored event row whose columns have the wrong types (a BLOB case id or hash, a text seq:
+    written past the library, which never writes them): the store cannot be read as a log.  The
+    command line exits 5 (bad input)."""
+
+
+def checked_record(
+    case_id: object, seq: object, h: object, body: bytes, request_id: object
+) -> StoredEvent:
+    """A record read from a row whose types the database does not enforce (SQLite): the case id,
+    the hash and the request id must be text and the seq an integer, else :class:`MalformedRecord`
+    (naming the row with every value escaped)."""
+    if (
+        type(case_id) is str
+        and type(seq) is int
+        and type(h) is str
+        and (request_id is None or type(request_id) is str)
+    ):
+        return StoredEvent(case_id, seq, h, body, request_id)
+    for name, value, want in (
+        ("case_id", case_id, "text"),
+        ("seq", seq, "an integer"),
+        ("hash", h, "text"),
+        ("request_id", request_id, "text"),
+    ):
+        ok = type(value) is (int if name == "seq" else str) or (
+            name == "request_id" and value is None
+        )
+        if not ok:
+            where = f"case {case_id!r:.80} seq {seq!r:.40}"
+            raise MalformedRecord(
+                f"malformed event row ({where}): {name} is {type(value).__name__}, not {want}",
+                message_zh=f"事件记录格式错误（{where}）：{name} 的类型是 {type(value).__name__}，应为{'整数' if name == 'seq' else '文本'}",
+            )
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _default_workflow() -> str:

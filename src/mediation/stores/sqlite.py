@@ -40,6 +40,7 @@ from ._base import (
     SUMMARY_COLUMNS,
     Store,
     check_batch,
+    checked_record,
     request_taken,
     seq_taken,
     summary_filter,
@@ -418,7 +419,7 @@ class SQLiteStore(Store):
                 (case_id, after_seq),
             ).fetchall()
         return [
-            StoredEvent(case_id, seq, h, body if type(body) is bytes else _as_bytes(body), rid)
+            checked_record(case_id, seq, h, body if type(body) is bytes else _as_bytes(body), rid)
             for seq, h, body, rid in rows
         ]
 
@@ -433,7 +434,7 @@ class SQLiteStore(Store):
         if row is None:
             return None
         seq, h, body = row
-        return StoredEvent(case_id, seq, h, _as_bytes(body), request_id)
+        return checked_record(case_id, seq, h, _as_bytes(body), request_id)
 
     def scan(self, start: str | None = None, stop: str | None = None) -> Iterator[StoredEvent]:
         """Every record by case id then seq, of the case ids in ``[start, stop)`` (None: unbounded),
@@ -455,7 +456,7 @@ class SQLiteStore(Store):
                 with self._using() as conn:
                     rows = conn.execute(sql, [b for _, b in bounds]).fetchall()
             for case_id, seq, h, body, rid in rows:
-                yield StoredEvent(
+                yield checked_record(
                     case_id, seq, h, body if type(body) is bytes else _as_bytes(body), rid
                 )
 
