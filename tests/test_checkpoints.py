@@ -261,10 +261,10 @@ def test_issue_refuses_a_store_that_does_not_extend_the_log(world: World) -> Non
     a, b = world.store.read("case-a"), world.store.read("case-b")
     shorter = store_of(world.store, {"case-a": a[:-2], "case-b": b})
     with pytest.raises(IntegrityViolation, match="case-a no longer extends"):
-        issue_checkpoint(shorter, world.private, log=as_log(first))  # type: ignore[arg-type]
+        issue_checkpoint(shorter, world.private, log=as_log(first), refuse_invalid=True)  # type: ignore[arg-type]
     gone = store_of(world.store, {"case-b": b})
     with pytest.raises(IntegrityViolation, match=r"case\(s\) case-a attested"):
-        issue_checkpoint(gone, world.private, log=as_log(first))  # type: ignore[arg-type]
+        issue_checkpoint(gone, world.private, log=as_log(first), refuse_invalid=True)  # type: ignore[arg-type]
 
 
 def test_issue_refuses_a_store_that_does_not_verify(world: World) -> None:
@@ -272,7 +272,34 @@ def test_issue_refuses_a_store_that_does_not_verify(world: World) -> None:
     altered = attrs.evolve(b[2], body=b[2].body.replace(b"dir-li", b"dir-lu"))
     bad = store_of(world.store, {"case-b": [*b[:2], altered, *b[3:]]})
     with pytest.raises(IntegrityViolation, match="case-b: INVALID at seq 3"):
-        issue_checkpoint(bad, world.private)  # type: ignore[arg-type]
+        issue_checkpoint(bad, world.private, refuse_invalid=True)  # type: ignore[arg-type]
+
+
+def test_issue_signs_every_valid_case_and_lists_the_invalid_ones(world: World) -> None:
+    """Issue 9, item 8: one bad case no longer leaves every other case unsigned."""
+    first = issue_checkpoint(world.store, world.private, now=NOW)  # type: ignore[arg-type]
+    a, b = world.store.read("case-a"), world.store.read("case-b")
+    shorter = store_of(world.store, {"case-a": a[:-2], "case-b": b})
+    cp = issue_checkpoint(shorter, world.private, log=as_log(first))  # type: ignore[arg-type]
+    assert [leaf.case_id for leaf in cp.store.leaves] == ["case-b"]
+    assert [(v.case_id, v.fault.kind.value) for v in cp.invalid if v.fault] == [
+        ("case-a", "truncated")
+    ]
+    gone = store_of(world.store, {"case-b": b})
+    cp = issue_checkpoint(gone, world.private, log=as_log(first))  # type: ignore[arg-type]
+    assert [leaf.case_id for leaf in cp.store.leaves] == ["case-b"]
+    assert [v.case_id for v in cp.invalid] == ["case-a"]
+    assert (
+        cp.invalid[0].fault is not None and "whole case is missing" in cp.invalid[0].fault.message
+    )
+    altered = attrs.evolve(b[2], body=b[2].body.replace(b"dir-li", b"dir-lu"))
+    bad = store_of(world.store, {"case-a": a, "case-b": [*b[:2], altered, *b[3:]]})
+    cp = issue_checkpoint(bad, world.private)  # type: ignore[arg-type]
+    assert [leaf.case_id for leaf in cp.store.leaves] == ["case-a"]
+    assert cp.invalid[0].describe().startswith("case case-b: INVALID at seq 3")
+    # the partial checkpoint audits clean for the cases it signed; case-b is not attested
+    auditor = CheckpointAuditor(as_log(cp), world.public)  # type: ignore[arg-type]
+    assert auditor.check_case("case-a", lambda s: a[s - 1].hash, len(a)) is None
 
 
 def test_audit_finds_truncation_rewrite_and_deletion(world: World) -> None:

@@ -16,7 +16,15 @@ from typing import Any
 import attrs
 import pytest
 
-from mediation import WORKFLOW, Role, SQLiteStore, canonical_bytes, event_hash
+from mediation import (
+    WORKFLOW,
+    Role,
+    SQLiteStore,
+    StoredEvent,
+    canonical_bytes,
+    event_hash,
+    verify,
+)
 from mediation import commands as cmd
 from mediation.cli import ExitCode, main
 from mediation.demo import (
@@ -26,6 +34,7 @@ from mediation.demo import (
     new_service,
     noise_dispute,
 )
+from mediation.stores._base import SUMMARY_COLUMNS
 
 
 @attrs.frozen
@@ -151,9 +160,22 @@ def reseal(conn: sqlite3.Connection, case: str, from_seq: int) -> None:
 
 
 def fix_summary(conn: sqlite3.Connection, case: str) -> None:
-    last = rows(conn, case)[-1]
+    """Rewrite the summary row to match the events, as a careful attacker would (every column
+    when the events replay, else seq and head): verify compares the row with the replayed case."""
+    records = [StoredEvent(case, seq, h, body) for seq, h, body in rows(conn, case)]
+    verdict = verify(records, case)
+    if verdict.case is None or not verdict.ok:
+        last = records[-1]
+        conn.execute(
+            "UPDATE mediation_cases SET seq = ?, head = ? WHERE case_id = ?",
+            (last.seq, last.hash, case),
+        )
+        return
+    summary = verdict.case.summary()
+    columns = [c for c in SUMMARY_COLUMNS if c != "case_id"]
     conn.execute(
-        "UPDATE mediation_cases SET seq = ?, head = ? WHERE case_id = ?", (last[0], last[1], case)
+        f"UPDATE mediation_cases SET {', '.join(c + ' = ?' for c in columns)} WHERE case_id = ?",
+        (*(getattr(summary, c) for c in columns), case),
     )
 
 
@@ -187,6 +209,7 @@ def forge(
         "INSERT INTO mediation_events (case_id, seq, hash, body) VALUES (?, ?, ?, ?)",
         (case, seq + 1, event_hash(body), body),
     )
+    fix_summary(conn, case)
     return seq + 1
 
 
@@ -468,8 +491,15 @@ def test_checkpoint_refuses_to_sign_a_shortened_store(
     fix_summary(raw, "case-a")
     result = run("checkpoint", "--db", str(db), "--key", str(private))
     assert result.code == 1
-    assert "refusing to sign: case case-a no longer extends its checkpoint at seq 21" in result.err
-    assert cp_file.read_bytes() == before
+    assert "not signed: case case-a: INVALID at seq 21: truncated" in result.err
+    assert "no longer extends its checkpoint at seq 21" in result.err
+    assert (
+        "checkpoint issued: 3 case(s)" in result.out
+        and "1 invalid case(s) not signed" in result.out
+    )
+    added = cp_file.read_bytes()[len(before) :].decode()
+    assert '"case":"case-a"' not in added  # the others are signed; case-a is not
+    assert added.count('"case":"case-') == 0 and added.count("\n") == 1  # one store checkpoint
 
 
 def test_checkpoint_refuses_to_sign_a_tampered_store(
@@ -478,8 +508,16 @@ def test_checkpoint_refuses_to_sign_a_tampered_store(
     raw.execute("DELETE FROM mediation_events WHERE case_id = 'case-b' AND seq = 5")
     result = run("checkpoint", "--db", str(db), "--key", str(keys[0]))
     assert result.code == 1
-    assert "refusing to sign: case case-b: INVALID at seq 5: gap" in result.err
-    assert not Path(str(db) + ".checkpoints.jsonl").exists()
+    assert "not signed: case case-b: INVALID at seq 5: gap" in result.err
+    written = Path(str(db) + ".checkpoints.jsonl").read_text()
+    signed = [json.loads(line) for line in written.splitlines()]
+    assert sorted(r["case"] for r in signed if "case" in r) == ["case-a", "case-c", "case-d"]
+    store_cp = next(r for r in signed if "root" in r)
+    assert [leaf[0] if isinstance(leaf, list) else leaf["case"] for leaf in store_cp["leaves"]] == [
+        "case-a",
+        "case-c",
+        "case-d",
+    ]
 
 
 def test_receipt_for_a_party(db: Path, keys: tuple[Path, Path]) -> None:
@@ -780,8 +818,11 @@ def test_jobs_read_every_event_whatever_the_summary_rows_say(
     raw.execute("UPDATE mediation_cases SET seq = 1000 WHERE case_id = 'case-a'")
     raw.execute("DELETE FROM mediation_events WHERE case_id = 'case-c' AND seq = 4")
     result = same_with_jobs("--db", str(db))
-    assert result.code == 1 and "4 case(s): 3 valid, 1 invalid" in result.out
-    assert_names(result, "case-c", 4, "gap")
+    assert result.code == 1 and "4 case(s): 1 valid, 3 invalid" in result.out
+    assert_names(result, "case-c", 4, "gap")  # the gap outranks the missing row
+    assert "also at seq 3: summary: the case has events but no summary row" in result.out
+    assert_names(result, "case-b", 21, "summary")
+    assert "seq 1000 (replayed: 21)" in result.out
     assert ranges.cut == [(None, "case-d"), ("case-d", None)]  # two summary rows left
 
 
@@ -794,6 +835,7 @@ def test_jobs_with_checkpoints(
     raw.execute("DELETE FROM mediation_events WHERE case_id = 'case-a' AND seq > 18")
     fix_summary(raw, "case-a")
     raw.execute("DELETE FROM mediation_events WHERE case_id = 'case-c'")  # a whole case
+    raw.execute("DELETE FROM mediation_cases WHERE case_id = 'case-c'")  # and its summary row
     seq, _, body = rows(raw, "case-b")[18]
     obj = json.loads(body)
     obj["payload"]["note"] = "减震垫未安装"

@@ -5,7 +5,10 @@ stored bytes matches, the body names this case and seq, ``prev`` links to the pr
 event type is known, the command was legal from the state the case was in, the recorded role or
 relation permitted it (relations are re-derived from the log up to that point), every guard of the
 declaration held, and the recorded resulting state is the one the declaration gives.  The first
-failure stops the replay and is reported with its seq and kind.
+failure stops the replay and is reported with its seq and kind.  Integrity evidence outranks
+legality: when the first failure is a legality fault (an intact but refused event), the records
+after it are still checked for integrity (seq, hash, case, ``prev`` link), and an integrity fault
+found there becomes the verdict's :attr:`Verdict.fault`; :attr:`Verdict.faults` lists both.
 
 Each event is decided by :func:`mediation._decide.decide`, the function the live path calls, on
 the workflow version the case was opened on (its first event names it), with the role or relation
@@ -66,6 +69,7 @@ class FaultKind(str, enum.Enum):
     EMPTY = "empty"  # no events at all
     TRUNCATED = "truncated"  # fewer events than a signed checkpoint attests
     CHECKPOINT = "checkpoint"  # a checkpoint does not match or its signature is bad
+    SUMMARY = "summary"  # the store's summary row disagrees with the replayed case, or is missing
 
     @property
     def integrity(self) -> bool:
@@ -91,7 +95,26 @@ _ZH = {
     FaultKind.EMPTY: "没有任何事件",
     FaultKind.TRUNCATED: "事件被截断",
     FaultKind.CHECKPOINT: "签名检查点不符",
+    FaultKind.SUMMARY: "案件摘要行与事件重放结果不符",
 }
+
+
+def _severity(fault: Fault) -> tuple[bool, bool, int]:
+    """The order of :attr:`Verdict.faults`: the integrity of the events, then the summary row
+    (derived data), then legality; each by seq."""
+    return (not fault.kind.integrity, fault.kind is FaultKind.SUMMARY, fault.seq)
+
+
+def ranked(faults: Iterable[Fault]) -> tuple[Fault, ...]:
+    """``faults`` in severity order (integrity evidence of the events first, then a summary row's,
+    then legality; each by seq), keeping the first bad seq of each kind (the first given, on a
+    tie)."""
+    first: dict[FaultKind, Fault] = {}
+    for f in faults:
+        kept = first.get(f.kind)
+        if kept is None or f.seq < kept.seq:
+            first[f.kind] = f
+    return tuple(sorted(first.values(), key=_severity))
 
 
 @attrs.frozen
@@ -116,12 +139,30 @@ class Verdict:
     head_seq: int
     head_hash: str
     state: str
+    #: the most severe fault (the first of :attr:`faults`), or None when the history holds
     fault: Fault | None = None
     case: Case | None = attrs.field(default=None, eq=False, repr=False)
+    #: every fault class found, the first bad seq of each, in severity order: integrity evidence
+    #: (altered, gap, broken link, malformed, truncated, checkpoint, summary) before legality
+    #: (illegal transition, unauthorized, unknown event type or workflow), each by seq
+    faults: tuple[Fault, ...] = attrs.field(
+        default=attrs.Factory(lambda self: () if self.fault is None else (self.fault,), True)
+    )
+    #: how many events' bytes verified (seq, hash, ``prev`` link, the body's case and seq): after a
+    #: legality fault the replay stops but these checks go on, so this can exceed :attr:`events`
+    intact: int = attrs.field(default=attrs.Factory(lambda self: self.events, True))
 
     @property
     def ok(self) -> bool:
         return self.fault is None
+
+    def with_faults(self, *found: Fault) -> Verdict:
+        """This verdict with ``found`` added: :attr:`faults` re-ranked, :attr:`fault` the most
+        severe of them."""
+        if not found:
+            return self
+        faults = ranked((*self.faults, *found))
+        return attrs.evolve(self, fault=faults[0], faults=faults)
 
     def __bool__(self) -> bool:
         return self.ok
@@ -134,17 +175,18 @@ class Verdict:
                 )
             return f"case {self.case_id}: valid, {self.events} events, state {self.state}"
         f = self.fault
+        others = self.faults[1:]
         if lang == "zh":
-            return f"案件 {self.case_id}：验证失败，{f.message_zh}"
-        return f"case {self.case_id}: INVALID at seq {f.seq}: {f.kind.value}: {f.message}"
+            also = "".join(f"；另有 {o.message_zh}" for o in others)
+            return f"案件 {self.case_id}：验证失败，{f.message_zh}{also}"
+        also = "".join(f"; also at seq {o.seq}: {o.kind.value}: {o.message}" for o in others)
+        return f"case {self.case_id}: INVALID at seq {f.seq}: {f.kind.value}: {f.message}{also}"
 
     def without_case(self) -> Verdict:
         """The same verdict without the rebuilt case (small to keep or to send to a process)."""
         if self.case is None:
             return self
-        return Verdict(
-            self.case_id, self.events, self.head_seq, self.head_hash, self.state, self.fault
-        )
+        return attrs.evolve(self, case=None)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -156,12 +198,13 @@ class Verdict:
             "state": self.state,
         }
         if self.fault is not None:
-            out["fault"] = {
-                "seq": self.fault.seq,
-                "kind": self.fault.kind.value,
-                "message": self.fault.message,
-            }
+            out["fault"] = _fault_json(self.fault)
+            out["faults"] = [_fault_json(f) for f in self.faults]
         return out
+
+
+def _fault_json(fault: Fault) -> dict[str, object]:
+    return {"seq": fault.seq, "kind": fault.kind.value, "message": fault.message}
 
 
 class _Stop(Exception):
@@ -279,7 +322,9 @@ def _run(
     time_format = _TIME.match
     id_format = _ID.match
     fault: Fault | None = None
-    for rec in records:
+    rest = iter(records)
+    rec: StoredEvent | None = None
+    for rec in rest:
         expected = seq + 1
         if not case.id:
             case.id = rec.case_id
@@ -399,7 +444,64 @@ def _run(
         seq = expected
     if seq == 0 and fault is None:
         fault = Fault(1, FaultKind.EMPTY, "no events")
-    return Verdict(case.id or "?", seq, seq, head, case.state, fault, case if seq else None)
+    verdict = Verdict(case.id or "?", seq, seq, head, case.state, fault, case if seq else None)
+    if fault is not None and not fault.kind.integrity and rec is not None:
+        # an intact but illegal history: the bytes after the refused event are still checked, so
+        # that tampering further on is reported and outranks the legality fault
+        intact, found = _integrity_of_rest(rest, case.id, fault.seq, rec.hash, tagged)
+        verdict = attrs.evolve(verdict, intact=intact)
+        if found is not None:
+            verdict = verdict.with_faults(found)
+    return verdict
+
+
+def _integrity_of_rest(
+    records: Iterable[StoredEvent], case_id: str, seq: int, head: str, tagged: Any
+) -> tuple[int, Fault | None]:
+    """Check the integrity of the records after seq ``seq`` (whose hash is ``head``): seq
+    continuity, the record's case, the hash of the stored bytes, a well-formed body naming this
+    case and seq, and its ``prev`` link.  Returns how many events are intact and the first
+    integrity fault, if any."""
+    for rec in records:
+        expected = seq + 1
+        fault: Fault | None = None
+        if rec.case_id != case_id:
+            fault = Fault(expected, FaultKind.WRONG_CASE, f"record belongs to case {rec.case_id!r}")
+        elif rec.seq != expected:
+            what = "missing" if rec.seq > expected else "duplicated or out of order"
+            fault = Fault(
+                expected, FaultKind.GAP, f"expected seq {expected}, found {rec.seq}: event {what}"
+            )
+        else:
+            hasher = tagged.copy()
+            hasher.update(rec.body)
+            if hasher.hexdigest() != rec.hash:
+                fault = Fault(
+                    expected, FaultKind.ALTERED, "stored bytes do not hash to the stored hash"
+                )
+            else:
+                try:
+                    body = parse_body(rec.body)
+                except (ValueError, UnicodeDecodeError) as exc:
+                    fault = Fault(expected, FaultKind.MALFORMED, str(exc))
+                else:
+                    if body["case"] != case_id or body["seq"] != expected:
+                        fault = Fault(
+                            expected,
+                            FaultKind.MALFORMED,
+                            "body names another case or seq than its record",
+                        )
+                    elif body["prev"] != head:
+                        fault = Fault(
+                            expected,
+                            FaultKind.BROKEN_LINK,
+                            "prev does not match the previous event's hash",
+                        )
+        if fault is not None:
+            return seq, fault
+        head = rec.hash
+        seq = expected
+    return seq, None
 
 
 def replay(

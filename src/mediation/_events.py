@@ -79,8 +79,30 @@ def _no_float(text: str) -> Any:
     raise ValueError(f"numbers in the log are integers, not {text!r}")
 
 
-#: the log holds no floats, NaN or infinities: they are refused while parsing
-_DECODER = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_float)
+def unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The ``object_pairs_hook`` of every reader of the log's formats (event bodies, export lines,
+    checkpoint files): an object that names a member twice is refused (``ValueError``), whichever
+    duplicate a reader would keep."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise ValueError(f"duplicate member name {name!r:.80}")
+            seen.add(name)
+    return obj
+
+
+def loads_unique(text: str | bytes) -> Any:
+    """``json.loads`` that refuses duplicate member names (:func:`unique_members`)."""
+    return json.loads(text, object_pairs_hook=unique_members)
+
+
+#: the log holds no floats, NaN or infinities, and no object names a member twice: they are
+#: refused while parsing
+_DECODER = json.JSONDecoder(
+    parse_float=_no_float, parse_constant=_no_float, object_pairs_hook=unique_members
+)
 #: the C scanner itself: JSON text from index 0, no whitespace allowed
 _scan: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 

@@ -32,7 +32,7 @@ import attrs
 
 from ._audit import Verdict, verify
 from ._errors import CaseExists, IntegrityViolation, MediationError
-from ._events import StoredEvent, parse_body
+from ._events import StoredEvent, loads_unique, parse_body
 from ._workflow import WORKFLOW
 from .stores._base import Store
 
@@ -222,10 +222,12 @@ class ExportReader:
                     "该行不完整：文件被截断",
                 )
             try:
-                obj = json.loads(raw)
+                obj = loads_unique(raw)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise self._error(
-                    n, f"not JSON ({exc}): the file is damaged", "不是 JSON：文件已损坏"
+                    n,
+                    f"not JSON ({exc}): the file is damaged",
+                    "不是 JSON（或同一成员名出现两次）：文件已损坏",
                 ) from exc
             if not isinstance(obj, dict):
                 raise self._error(n, "not a JSON object", "不是 JSON 对象")

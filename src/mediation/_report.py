@@ -179,11 +179,10 @@ def _checked(
     hashes: Callable[[int], str | None],
     auditor: CheckpointAuditor,
 ) -> Verdict:
-    """``verdict`` with the first checkpoint fault of the case, if that comes first."""
-    found = auditor.check_case(case_id, hashes, verdict.events)
-    if found is not None and (verdict.fault is None or found.seq < verdict.fault.seq):
-        verdict = attrs.evolve(verdict, fault=found)
-    return verdict
+    """``verdict`` with the checkpoint faults of the case added: checked against the events whose
+    bytes verified (:attr:`Verdict.intact`, beyond a legality fault), they are integrity evidence
+    and outrank a legality fault at any seq."""
+    return verdict.with_faults(*auditor.case_faults(case_id, hashes, verdict.intact))
 
 
 def audit_case(

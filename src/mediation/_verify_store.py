@@ -10,6 +10,10 @@ the result is the one-process result.
 The cuts are taken from the summary rows (:meth:`Store.cases`), which only balance the load:
 whatever they say (an attacker may have edited them), the ranges cover every id, so every event is
 read.  With one process, or when workers cannot be used, the store is read with one ``scan()``.
+
+The summary rows are also checked (``summaries``): each case whose events verify is compared,
+where it was rebuilt, with its summary row; a case with events but no row, and a row without
+events, are faults too (:attr:`FaultKind.SUMMARY <mediation.FaultKind>`, an integrity fault).
 """
 
 from __future__ import annotations
@@ -31,13 +35,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from ._audit import FaultKind, Verdict, verify
+from ._audit import Fault, FaultKind, Verdict, verify
 from ._authz import Directory
+from ._case import CaseSummary
 from ._errors import MediationError, StoreError
 from ._events import StoredEvent
 from ._spec import registered
 from .stores import _open
-from .stores._base import Store
+from .stores._base import SUMMARY_COLUMNS, Store
 from .stores.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
@@ -62,7 +67,8 @@ class StoreVerification:
     (:meth:`Verdict.without_case`): a whole store of them stays small.
     """
 
-    #: one per case that has events, in case-id order (the order of ``store.scan()``)
+    #: one per case that has events, in case-id order (the order of ``store.scan()``), and with
+    #: ``summaries``, one per summary row whose case has no events (a :attr:`FaultKind.SUMMARY`)
     verdicts: tuple[Verdict, ...]
     #: case id -> seq -> the stored hash of the seq-th event read, for the seqs ``hashes_at``
     #: asked for (what checkpoints compare); empty without ``hashes_at``
@@ -96,6 +102,7 @@ def verify_store(
     url: str | None = None,
     hashes_at: Mapping[str, Collection[int]] | None = None,
     on_fallback: Callable[[BaseException], object] | None = None,
+    summaries: bool = True,
 ) -> StoreVerification:
     """Verify every case of ``store`` (as :func:`~mediation.verify` does, case by case), in
     ``jobs`` processes.
@@ -114,6 +121,11 @@ def verify_store(
       :class:`~mediation.audit.CheckpointAuditor`).
     - ``on_fallback(exc)`` is called when the worker processes fail (one was killed, none could
       start) and the store is verified again in this process; by default a ``RuntimeWarning``.
+    - ``summaries`` (the default): also compare each case's summary row (:meth:`Store.summary`)
+      with the case its events rebuild (for a case whose events verify), and report a row that
+      differs (naming the columns), a case with events but no row, and a row without events as a
+      :attr:`FaultKind.SUMMARY` fault (integrity: the table statistics and listings read was
+      edited).
 
     With several processes each range is read in its own snapshot; on a store being written to, a
     range read later may include events appended after an earlier one was read.  Raises
@@ -128,6 +140,7 @@ def verify_store(
         url=url,
         hashes_at=hashes_at,
         on_fallback=on_fallback,
+        summaries=summaries,
     )
 
 
@@ -141,13 +154,14 @@ def run(
     hashes_at: Mapping[str, Collection[int]] | None = None,
     on_fallback: Callable[[BaseException], object] | None = None,
     meanwhile: Callable[[], object] | None = None,
+    summaries: bool = True,
 ) -> StoreVerification:
     """:func:`verify_store`, and ``meanwhile()``: called once, while the workers verify (or
     before verifying in one process) — the CLI checks the checkpoints' signatures then."""
     if jobs is not None and jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
     attested = None if hashes_at is None else {c: tuple(s) for c, s in hashes_at.items()}
-    setup = _Setup(url or "", strict, directory, attested)
+    setup = _Setup(url or "", strict, directory, attested, summaries)
     once = _Once(meanwhile)
     n = jobs if jobs is not None else _cpus()
     target = _worker_url(store, url) if n > 1 else None
@@ -164,7 +178,8 @@ def run(
             workers = min(n, len(ranges)) - 1
             chunks = _run_chunks(store, setup, workers, once)
             if not isinstance(chunks, BaseException):
-                return _result([_judged_here(store, setup, c) for c in chunks], workers + 1)
+                result = _result([_judged_here(store, setup, c) for c in chunks], workers + 1)
+                return _with_rows_without_events(store, result) if summaries else result
             if on_fallback is not None:
                 on_fallback(chunks)
             else:
@@ -300,6 +315,8 @@ class _Setup:
     directory: Directory | None
     #: case id -> the seqs whose stored hashes to return
     attested: dict[str, tuple[int, ...]] | None
+    #: compare the summary rows with the replayed cases
+    summaries: bool = True
     ranges: tuple[_Bounds, ...] = ()
     #: the modules that declare the payload classes of the versions registered here: a worker
     #: imports them, so that the versions they register on import are known there too
@@ -316,9 +333,15 @@ def _verify_chunk(store: Store, bounds: _Bounds, setup: _Setup, *, whole: bool =
     into cases; ``whole``: the whole store, with ``store.scan()``."""
     out: list[tuple[str, Verdict, dict[int, str] | None]] = []
     strict, attested, directory = setup.strict, setup.attested, setup.directory
+    #: per case verified (the index in ``out``): the summary of the case rebuilt, if it verified
+    rebuilt: list[CaseSummary | None] = []
 
     def one(case_id: str, batch: list[StoredEvent]) -> None:
-        verdict = verify(batch, case_id, strict=strict, directory=directory).without_case()
+        verdict = verify(batch, case_id, strict=strict, directory=directory)
+        if setup.summaries:
+            case = verdict.case
+            rebuilt.append(case.summary() if verdict.ok and case is not None else None)
+        verdict = verdict.without_case()
         hashes: dict[int, str] | None = None
         if attested is not None:
             hashes = {}
@@ -345,7 +368,88 @@ def _verify_chunk(store: Store, bounds: _Bounds, setup: _Setup, *, whole: bool =
         return exc
     if batch:
         one(current or "", batch)
+    if not setup.summaries:
+        return out
+    try:
+        return _summaries_checked(store, out, rebuilt, whole)
+    except StoreError as exc:
+        if whole:
+            raise
+        return exc
+
+
+def _summaries_checked(
+    store: Store,
+    out: list[tuple[str, Verdict, dict[int, str] | None]],
+    rebuilt: list[CaseSummary | None],
+    whole: bool,
+) -> list[tuple[str, Verdict, dict[int, str] | None]]:
+    """``out`` with each case's summary row compared with the case rebuilt (read after the scan,
+    so that the stores' connections are free); for the whole store, with the rows without events
+    too."""
+    rows: dict[object, CaseSummary] | None = None
+    if whole:
+        rows = {s.case_id: s for s in store.cases()}
+    for i, (case_id, verdict, hashes) in enumerate(out):
+        row = rows.pop(case_id, None) if rows is not None else store.summary(case_id)
+        fault = summary_fault(verdict, row, rebuilt[i])
+        if fault is not None:
+            out[i] = (case_id, verdict.with_faults(fault), hashes)
+    if rows:
+        out.extend((c, _row_without_events(c), None) for c in rows if isinstance(c, str))
+        out.sort(key=lambda entry: entry[0])
     return out
+
+
+def summary_fault(
+    verdict: Verdict, row: CaseSummary | None, rebuilt: CaseSummary | None
+) -> Fault | None:
+    """The :attr:`FaultKind.SUMMARY` fault of a case whose events gave ``verdict`` (and, when they
+    verified, the summary ``rebuilt``) and whose stored summary row is ``row``; None when they
+    agree.  A case whose events do not verify is only checked to have a row."""
+    at = max(verdict.head_seq, 1)
+    if row is None:
+        return Fault(
+            at,
+            FaultKind.SUMMARY,
+            "the case has events but no summary row (listings and statistics leave it out)",
+        )
+    if rebuilt is None or row == rebuilt:
+        return None
+    differ = [c for c in SUMMARY_COLUMNS if getattr(row, c) != getattr(rebuilt, c)]
+    if not differ:  # equal column by column, in another type (an int stored as 1.0, say)
+        return None
+    shown = ", ".join(
+        f"{c} {getattr(row, c)!r:.40} (replayed: {getattr(rebuilt, c)!r:.40})" for c in differ
+    )
+    return Fault(
+        at,
+        FaultKind.SUMMARY,
+        f"the summary row disagrees with the replayed events: {shown}",
+    )
+
+
+def _row_without_events(case_id: str) -> Verdict:
+    return Verdict(
+        case_id,
+        0,
+        0,
+        "",
+        "?",
+        Fault(1, FaultKind.SUMMARY, "a summary row without events (the events were deleted)"),
+    )
+
+
+def _with_rows_without_events(store: Store, result: StoreVerification) -> StoreVerification:
+    """``result`` with a verdict for every summary row whose case has no events (several
+    processes: each range checked its cases' rows; the rows without events are found here)."""
+    seen = {v.case_id for v in result.verdicts}
+    extra = [_row_without_events(s.case_id) for s in store.cases()]
+    extra = [v for v in extra if v.case_id not in seen and isinstance(v.case_id, str)]
+    if not extra:
+        return result
+    verdicts = sorted((*result.verdicts, *extra), key=lambda v: v.case_id)
+    return attrs.evolve(result, verdicts=tuple(verdicts))
 
 
 def _judged_here(store: Store, setup: _Setup, chunk: _Chunk) -> _Chunk:

@@ -134,6 +134,14 @@ class CheckpointAuditor:
         ``hashes(seq)`` gives the stored hash at ``seq``; ``verified`` is how many events the chain
         verification accepted (the prefix that can be trusted).  Returns the first fault, by seq.
         """
+        faults = self.case_faults(case_id, hashes, verified)
+        return min(faults, key=lambda f: f.seq) if faults else None
+
+    def case_faults(
+        self, case_id: str, hashes: Callable[[int], str | None], verified: int
+    ) -> list[Fault]:
+        """:meth:`check_case`, every fault: the first bad seq of each kind (truncated,
+        checkpoint), in seq order."""
         self._seen.add(case_id)
         faults = []
         for a in self._attested.get(case_id, ()):
@@ -154,7 +162,10 @@ class CheckpointAuditor:
                         f"{a.head[:12]}…: the chain was rewritten",
                     )
                 )
-        return min(faults, key=lambda f: f.seq) if faults else None
+        first: dict[FaultKind, Fault] = {}
+        for f in sorted(faults, key=lambda f: f.seq):
+            first.setdefault(f.kind, f)
+        return sorted(first.values(), key=lambda f: f.seq)
 
     def missing(self, only: str | None = None) -> list[tuple[str, Fault]]:
         """Attested cases that :meth:`check_case` never saw: deleted from the store."""

@@ -4,13 +4,14 @@ checkpoints already issued, and signs."""
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._audit import verify
+from .._audit import Fault, FaultKind, Verdict, verify
 from .._errors import IntegrityViolation
-from .._events import GENESIS, format_time
+from .._events import GENESIS, StoredEvent, format_time
 from ..stores._base import Store
 from .keys import key_id
 from .merkle import Leaf, merkle_root
@@ -33,14 +34,19 @@ def issue_checkpoint(
     log: CheckpointLog | None = None,
     now: _dt.datetime | None = None,
     check: bool = True,
+    refuse_invalid: bool = False,
 ) -> Checkpoint:
-    """Verify the store and sign a checkpoint of it (the host's call; keep the key off the server).
+    """Verify the store and sign a checkpoint of every valid case (the host's call; keep the key
+    off the server).
 
-    Refuses (:class:`~mediation.IntegrityViolation`) when a case does not verify, or when the store
-    no longer extends ``log``'s latest checkpoints (a case is missing, shorter, or its chain differs
-    at an attested seq): a checkpoint must never bless a rewritten history.  ``check=False`` skips
-    the full replay (the chain extension is still checked); only for stores verified just before.
-    Returns the records to append to the log (:meth:`CheckpointLog.append_to`).
+    A case is left out, and listed in :attr:`Checkpoint.invalid` with its verdict, when it does not
+    verify (strictly) or no longer extends ``log``'s latest checkpoints (shorter, or its chain
+    differs at an attested seq); an attested case missing from the store is listed too.  A
+    checkpoint never blesses a rewritten history, and one bad case leaves every other one signed.
+    With ``refuse_invalid`` the first such case refuses the whole store instead
+    (:class:`~mediation.IntegrityViolation`, signing nothing).  ``check=False`` skips the full
+    replay (the chain extension is still checked); only for stores verified just before.  Returns
+    the records to append to the log (:meth:`CheckpointLog.append_to`).
     """
     log = log or CheckpointLog()
     issued_at = format_time(now or _dt.datetime.now(_dt.timezone.utc))
@@ -55,37 +61,79 @@ def issue_checkpoint(
         attested.setdefault(cp.case_id, []).append((cp.seq, cp.head))
 
     leaves: list[Leaf] = []
+    invalid: list[Verdict] = []
+
+    def left_out(verdict: Verdict, en: str, zh: str) -> None:
+        if refuse_invalid:
+            raise IntegrityViolation(
+                en,
+                message_zh=zh,
+                verdict=verdict,
+                case=verdict.case_id,
+                seq=verdict.fault.seq if verdict.fault else None,
+            )
+        invalid.append(verdict)
+
     for case_id in store.case_ids():
         records = store.read(case_id)
         if check:
-            verdict = verify(records, case_id, strict=True)
+            verdict = verify(records, case_id, strict=True).without_case()
             if not verdict.ok:
-                raise IntegrityViolation(
+                attested.pop(case_id, None)
+                left_out(
+                    verdict,
                     f"refusing to sign: {verdict.describe()}",
-                    message_zh=f"拒绝签名：{verdict.describe('zh')}",
-                    verdict=verdict,
-                    case=case_id,
-                    seq=verdict.fault.seq if verdict.fault else None,
+                    f"拒绝签名：{verdict.describe('zh')}",
                 )
-        for seq, head in attested.pop(case_id, ()):
-            if seq > len(records) or records[seq - 1].hash != head:
-                raise IntegrityViolation(
-                    f"refusing to sign: case {case_id} no longer extends its checkpoint at seq {seq}",
-                    message_zh=f"拒绝签名：案件 {case_id} 与第 {seq} 号事件处的检查点不一致",
-                    verdict=None,
-                    case=case_id,
-                    seq=seq,
-                )
+                continue
+        broken = next(
+            (
+                seq
+                for seq, head in sorted(attested.pop(case_id, ()))
+                if seq > len(records) or records[seq - 1].hash != head
+            ),
+            None,
+        )
+        if broken is not None:
+            kind = FaultKind.TRUNCATED if broken > len(records) else FaultKind.CHECKPOINT
+            at = len(records) + 1 if kind is FaultKind.TRUNCATED else broken
+            left_out(
+                _invalid(
+                    case_id,
+                    records,
+                    Fault(at, kind, f"the case no longer extends its checkpoint at seq {broken}"),
+                ),
+                f"refusing to sign: case {case_id} no longer extends its checkpoint at seq {broken}",
+                f"拒绝签名：案件 {case_id} 与第 {broken} 号事件处的检查点不一致",
+            )
+            continue
         if records:
             leaves.append(Leaf(case_id, len(records), records[-1].hash))
     if attested:
         missing = sorted(attested)
-        raise IntegrityViolation(
-            f"refusing to sign: case(s) {', '.join(missing)} attested by a checkpoint are missing",
-            message_zh=f"拒绝签名：检查点记录的案件 {'、'.join(missing)} 已不在存储中",
-            verdict=None,
-            case=missing[0],
-        )
+        if refuse_invalid:
+            raise IntegrityViolation(
+                f"refusing to sign: case(s) {', '.join(missing)} attested by a checkpoint are "
+                "missing",
+                message_zh=f"拒绝签名：检查点记录的案件 {'、'.join(missing)} 已不在存储中",
+                verdict=None,
+                case=missing[0],
+            )
+        for case_id in missing:
+            seq = max(s for s, _ in attested[case_id])
+            invalid.append(
+                _invalid(
+                    case_id,
+                    [],
+                    Fault(
+                        1,
+                        FaultKind.TRUNCATED,
+                        f"the whole case is missing from the store; a checkpoint attests {seq} "
+                        "events",
+                    ),
+                )
+            )
+        invalid.sort(key=lambda v: v.case_id)
     leaves.sort(key=lambda leaf: leaf.case_id)
     cases = []
     for leaf in leaves:
@@ -117,4 +165,10 @@ def issue_checkpoint(
         ),
         private_key,
     )
-    return Checkpoint(store_cp, tuple(cases))
+    return Checkpoint(store_cp, tuple(cases), tuple(invalid))
+
+
+def _invalid(case_id: str, records: Sequence[StoredEvent], fault: Fault) -> Verdict:
+    """The verdict of a case left out for a checkpoint fault (its events may verify)."""
+    head = records[-1].hash if records else ""
+    return Verdict(case_id, len(records), len(records), head, "?", fault)

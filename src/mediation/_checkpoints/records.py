@@ -8,13 +8,16 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._events import canonical_bytes
+from .._events import canonical_bytes, loads_unique
 from .keys import CheckpointError
 from .merkle import Leaf, inclusion_proof, merkle_root
+
+if TYPE_CHECKING:
+    from .._audit import Verdict
 
 __all__ = [
     "CASE_TAG",
@@ -137,6 +140,9 @@ class Checkpoint:
 
     store: StoreCheckpoint
     cases: tuple[CaseCheckpoint, ...]
+    #: the cases left out because they did not verify or no longer extend the checkpoints already
+    #: issued (one verdict each, in case-id order); not part of the signed records
+    invalid: tuple[Verdict, ...] = attrs.field(default=(), eq=False)
 
     def records(self) -> tuple[Record, ...]:
         return (*self.cases, self.store)
@@ -302,10 +308,10 @@ def _json_lines(data: bytes, source: str) -> Iterator[tuple[int, Any]]:
         )
     for n, raw in enumerate(data.split(b"\n")[:-1] if data else [], start=1):
         try:
-            yield n, json.loads(raw)
+            yield n, loads_unique(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise CheckpointError(
-                f"{source}: line {n} is not JSON: {exc}",
+                f"{source}: line {n} is not JSON (or names a member twice): {exc}",
                 message_zh=f"{source}：第 {n} 行不是 JSON",
                 line=n,
             ) from exc
