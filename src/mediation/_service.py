@@ -328,6 +328,7 @@ class CaseService:
         opening = name in self._opening
         lock = self._case_locks[hash(case_id) % _CASE_LOCKS]
         case: Case | None = None
+        lost = False  # the last attempt lost a race: catch up after the pause, not before it
         for attempt in range(self.attempts):
             with lock:  # this process's threads take turns on the case; the backoff is outside
                 try:
@@ -339,6 +340,9 @@ class CaseService:
                         case = Case(case_id, self.workflow)
                     elif case is None:
                         case = self._snapshot(case_id)
+                    elif lost:  # what the store holds now, read as late as possible
+                        case = self._fresher(case)
+                    lost = False
                     return self._decide(actor, case, command, acting_as, request_id)
                 except RequestConflict:
                     continue  # another attempt of this request landed first: found next round
@@ -363,7 +367,7 @@ class CaseService:
                             raise
                         case = fresher
                         continue
-                    case = self._fresher(case)
+                    lost = True
                     if attempt == self.attempts - 1:
                         raise
             time.sleep(_backoff(attempt, 0.002))
