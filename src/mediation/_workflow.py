@@ -1,10 +1,15 @@
 """The workflow, declared once, as data.
 
-Everything that knows which command may move a case from where to where, who may issue it, which
-guards apply and on what legal basis, reads :data:`WORKFLOW`: the ``transitions`` machine used at run
-time (:func:`build_machine`), the replay checker (:mod:`mediation._audit`), the "what may I do now"
-query, ``docs/workflow.md`` (:func:`render_markdown`) and the hypothesis strategies of
-:mod:`mediation.testing`.
+Every fact the library knows about a state, a command, a guard or a deadline is here, on the
+declaration (the types are in :mod:`mediation._spec`): which command may move a case from where to
+where, who may issue it, which guards apply and on what legal basis, its payload class, what it
+does to the case (:mod:`mediation._fold`), who may read its payload, which payload members carry
+personal data or name people; which states are terminal, agreed or failed; the deadlines.  The
+one decision (:mod:`mediation._decide`, whose ``transitions`` machine is built from it), the fold,
+replay, views, the vault, deadlines, statistics, the diagrams, ``docs/workflow.md`` and the
+hypothesis strategies of :mod:`mediation.testing` all read :data:`WORKFLOW`.  It is registered as
+version ``mediation-workflow/1``; later versions are derived with :meth:`Workflow.evolve` and
+registered beside it.
 
 Sources of law are abbreviated as in DOMAIN.md: PML 人民调解法, R2002 《人民调解工作若干规定》,
 NB 宁波市人民调解条例, SZ 深圳经济特区矛盾纠纷多元化解条例, TY2016 《特邀调解的规定》,
