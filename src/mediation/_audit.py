@@ -419,7 +419,13 @@ def _run(
             if strict and canonical_bytes(body, checked=False) != rec.body:
                 fault = Fault(expected, FaultKind.MALFORMED, "the body is not in canonical form")
                 break
-            from_iso(at[:-1])  # the pattern matched; a date that does not exist still fails here
+            try:
+                from_iso(at[:-1])  # the pattern matched; a date that does not exist fails here
+            except ValueError:
+                fault = Fault(
+                    expected, FaultKind.MALFORMED, f"the event's time {at!r} names no real instant"
+                )
+                break
             state = check(case, body, directory, strict)
             apply(
                 case,
