@@ -317,8 +317,6 @@ def _run(
     parse = parse_body
     check = _check_event
     apply = apply_event
-    schema = SCHEMA_VERSION
-    from_iso = datetime.fromisoformat
     time_format = _TIME.match
     id_format = _ID.match
     fault: Fault | None = None
@@ -362,44 +360,9 @@ def _run(
             )
             break
         at = body["at"]
-        if (
-            type(body["seq"]) is not int
-            or type(body["actor"]) is not str
-            or not id_format(body["actor"])
-            or type(body["as"]) is not str
-            or not id_format(body["as"])
-            or type(at) is not str
-            or not time_format(at)
-            or at < case.updated_at
-        ):
-            fault = Fault(
-                expected,
-                FaultKind.MALFORMED,
-                "the envelope's seq, actor, role or time is not of the log format, or time went "
-                "back",
-            )
-            break
-        if rec.request_id is not None and rec.request_id != body.get("request"):
-            fault = Fault(
-                expected,
-                FaultKind.MALFORMED,
-                "the record's request id is not the one its body carries",
-            )
-            break
-        if len(body) != _REQUIRED_MEMBERS and not _optional_members_ok(body, id_format, at):
-            fault = Fault(
-                expected,
-                FaultKind.MALFORMED,
-                "the envelope's request id is not an id, or its clock reading is not a time "
-                "before the event's",
-            )
-            break
-        if type(body["schema"]) is not int or body["schema"] != schema:
-            fault = Fault(
-                expected,
-                FaultKind.MALFORMED,
-                f"event schema {body['schema']!r}; this library reads schema {SCHEMA_VERSION}",
-            )
+        problem = _envelope_problem(rec, body, at, case.updated_at, id_format, time_format)
+        if problem is not None:
+            fault = Fault(expected, FaultKind.MALFORMED, problem)
             break
         if seq == 0:  # the first event names the version the case lives on
             try:
@@ -418,13 +381,6 @@ def _run(
         try:
             if strict and canonical_bytes(body, checked=False) != rec.body:
                 fault = Fault(expected, FaultKind.MALFORMED, "the body is not in canonical form")
-                break
-            try:
-                from_iso(at[:-1])  # the pattern matched; a date that does not exist fails here
-            except ValueError:
-                fault = Fault(
-                    expected, FaultKind.MALFORMED, f"the event's time {at!r} names no real instant"
-                )
                 break
             state = check(case, body, directory, strict)
             apply(
@@ -454,20 +410,67 @@ def _run(
     if fault is not None and not fault.kind.integrity and rec is not None:
         # an intact but illegal history: the bytes after the refused event are still checked, so
         # that tampering further on is reported and outranks the legality fault
-        intact, found = _integrity_of_rest(rest, case.id, fault.seq, rec.hash, tagged)
+        intact, found = _integrity_of_rest(
+            rest, case.id, fault.seq, rec.hash, tagged, body["at"], body["workflow"]
+        )
         verdict = attrs.evolve(verdict, intact=intact)
         if found is not None:
             verdict = verdict.with_faults(found)
     return verdict
 
 
+def _envelope_problem(
+    rec: StoredEvent,
+    body: dict[str, Any],
+    at: Any,
+    last_at: str,
+    id_format: Callable[[str], object],
+    time_format: Callable[[str], object],
+) -> str | None:
+    """What is wrong with the envelope of ``body`` (check 7 of docs/log-format.md, but the
+    workflow version), or None: the types of seq, actor, role and time, time order, the request
+    id, the optional members, the schema, and a time that names a real instant."""
+    if (
+        type(body["seq"]) is not int
+        or type(body["actor"]) is not str
+        or not id_format(body["actor"])
+        or type(body["as"]) is not str
+        or not id_format(body["as"])
+        or type(at) is not str
+        or not time_format(at)
+        or at < last_at
+    ):
+        return "the envelope's seq, actor, role or time is not of the log format, or time went back"
+    if rec.request_id is not None and rec.request_id != body.get("request"):
+        return "the record's request id is not the one its body carries"
+    if len(body) != _REQUIRED_MEMBERS and not _optional_members_ok(body, id_format, at):
+        return (
+            "the envelope's request id is not an id, or its clock reading is not a time before "
+            "the event's"
+        )
+    if type(body["schema"]) is not int or body["schema"] != SCHEMA_VERSION:
+        return f"event schema {body['schema']!r}; this library reads schema {SCHEMA_VERSION}"
+    try:
+        datetime.fromisoformat(at[:-1])  # the pattern matched; a date that does not exist fails
+    except ValueError:
+        return f"the event's time {at!r} names no real instant"
+    return None
+
+
 def _integrity_of_rest(
-    records: Iterable[StoredEvent], case_id: str, seq: int, head: str, tagged: Any
+    records: Iterable[StoredEvent],
+    case_id: str,
+    seq: int,
+    head: str,
+    tagged: Any,
+    last_at: str,
+    version: str,
 ) -> tuple[int, Fault | None]:
-    """Check the integrity of the records after seq ``seq`` (whose hash is ``head``): seq
-    continuity, the record's case, the hash of the stored bytes, a well-formed body naming this
-    case and seq, and its ``prev`` link.  Returns how many events are intact and the first
-    integrity fault, if any."""
+    """Check the integrity of the records after seq ``seq`` (whose hash is ``head``, whose time is
+    ``last_at``): seq continuity, the record's case, the hash of the stored bytes, a well-formed
+    body naming this case and seq, its ``prev`` link, and its envelope (the checks 1 to 7 of
+    docs/log-format.md, the workflow ``version`` of the case's first event on every event).
+    Returns how many events are intact and the first integrity fault, if any."""
     for rec in records:
         expected = seq + 1
         fault: Fault | None = None
@@ -503,6 +506,16 @@ def _integrity_of_rest(
                             FaultKind.BROKEN_LINK,
                             "prev does not match the previous event's hash",
                         )
+                    else:
+                        problem = _envelope_problem(
+                            rec, body, body["at"], last_at, _ID.match, _TIME.match
+                        )
+                        if problem is None and body["workflow"] != version:
+                            problem = f"the event names workflow {body['workflow']!r:.80}"
+                        if problem is not None:
+                            fault = Fault(expected, FaultKind.MALFORMED, problem)
+                        else:
+                            last_at = body["at"]
         if fault is not None:
             return seq, fault
         head = rec.hash

@@ -282,7 +282,11 @@ def _unnotified(case: Case) -> tuple[str, ...]:
 
 def _meeting(case: Case, world: World) -> cmd.Command:
     last = parse_time(case.updated_at) if case.updated_at else EPOCH
-    return cmd.ScheduleMeeting(last + dt.timedelta(days=3), "调解室")
+    try:
+        at = last + dt.timedelta(days=3)
+    except OverflowError:  # a case at the end of the calendar: the meeting at its last moment
+        at = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+    return cmd.ScheduleMeeting(at, "调解室")
 
 
 CONTENT = cmd.AgreementContent(
