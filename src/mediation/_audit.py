@@ -258,8 +258,6 @@ def _check_event(
             else FaultKind.ILLEGAL_TRANSITION
         )
         raise _Stop(kind, exc.message, exc) from exc
-    if decision.acted_as != body["as"]:  # the claim is the grant used (never "any grant")
-        raise _Stop(FaultKind.UNAUTHORIZED, f"{name} decided as {decision.acted_as!r}")
     if body["state"] != decision.state:
         raise _Stop(
             FaultKind.ILLEGAL_TRANSITION,
@@ -314,12 +312,11 @@ def _run(
     seq = case.seq
     # the loop runs once per event: its globals are bound to locals once per case
     tagged = hashlib.sha256(DOMAIN_TAG)  # the tag's hash state, copied for every body
-    parse = parse_body
+    intact = _intact
     check = _check_event
     apply = apply_event
-    time_format = _TIME.match
-    id_format = _ID.match
     fault: Fault | None = None
+    body: dict[str, Any] = {}
     rest = iter(records)
     rec: StoredEvent | None = None
     for rec in rest:
@@ -327,43 +324,10 @@ def _run(
         if not case.id:
             case.id = rec.case_id
         # the checks of one record, in order; the first failure ends the replay
-        hasher = tagged.copy()
-        hasher.update(rec.body)
-        digest = hasher.hexdigest()
-        if rec.case_id != case.id:
-            fault = Fault(expected, FaultKind.WRONG_CASE, f"record belongs to case {rec.case_id!r}")
-            break
-        if rec.seq != expected:
-            what = "missing" if rec.seq > expected else "duplicated or out of order"
-            fault = Fault(
-                expected, FaultKind.GAP, f"expected seq {expected}, found {rec.seq}: event {what}"
-            )
-            break
-        if digest != rec.hash:
-            fault = Fault(
-                expected, FaultKind.ALTERED, "stored bytes do not hash to the stored hash"
-            )
-            break
-        try:
-            body = parse(rec.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            fault = Fault(expected, FaultKind.MALFORMED, str(exc))
-            break
-        if body["case"] != case.id or body["seq"] != expected:
-            fault = Fault(
-                expected, FaultKind.MALFORMED, "body names another case or seq than its record"
-            )
-            break
-        if body["prev"] != head:
-            fault = Fault(
-                expected, FaultKind.BROKEN_LINK, "prev does not match the previous event's hash"
-            )
+        body, fault = intact(rec, expected, case.id, head, tagged, case.updated_at)
+        if fault is not None:
             break
         at = body["at"]
-        problem = _envelope_problem(rec, body, at, case.updated_at, id_format, time_format)
-        if problem is not None:
-            fault = Fault(expected, FaultKind.MALFORMED, problem)
-            break
         if seq == 0:  # the first event names the version the case lives on
             try:
                 case.workflow = workflow_of(body["workflow"])
@@ -410,26 +374,21 @@ def _run(
     if fault is not None and not fault.kind.integrity and rec is not None:
         # an intact but illegal history: the bytes after the refused event are still checked, so
         # that tampering further on is reported and outranks the legality fault
-        intact, found = _integrity_of_rest(
+        checked, found = _integrity_of_rest(
             rest, case.id, fault.seq, rec.hash, tagged, body["at"], body["workflow"]
         )
-        verdict = attrs.evolve(verdict, intact=intact)
+        verdict = attrs.evolve(verdict, intact=checked)
         if found is not None:
             verdict = verdict.with_faults(found)
     return verdict
 
 
-def _envelope_problem(
-    rec: StoredEvent,
-    body: dict[str, Any],
-    at: Any,
-    last_at: str,
-    id_format: Callable[[str], object],
-    time_format: Callable[[str], object],
-) -> str | None:
+def _envelope_problem(rec: StoredEvent, body: dict[str, Any], last_at: str) -> str | None:
     """What is wrong with the envelope of ``body`` (check 7 of docs/log-format.md, but the
     workflow version), or None: the types of seq, actor, role and time, time order, the request
     id, the optional members, the schema, and a time that names a real instant."""
+    at = body["at"]
+    id_format, time_format = _ID.match, _TIME.match
     if (
         type(body["seq"]) is not int
         or type(body["actor"]) is not str
@@ -457,6 +416,41 @@ def _envelope_problem(
     return None
 
 
+def _intact(
+    rec: StoredEvent, expected: int, case_id: str, head: str, tagged: Any, last_at: str
+) -> tuple[dict[str, Any], Fault | None]:
+    """Checks 1 to 7 of docs/log-format.md on one record (all but the workflow version): its case,
+    its seq, the hash of its stored bytes, a well-formed body naming this case and seq, its
+    ``prev`` link and its envelope.  Returns the parsed body and the first fault, if any."""
+    if rec.case_id != case_id:
+        return {}, Fault(expected, FaultKind.WRONG_CASE, f"record belongs to case {rec.case_id!r}")
+    if rec.seq != expected:
+        what = "missing" if rec.seq > expected else "duplicated or out of order"
+        return {}, Fault(
+            expected, FaultKind.GAP, f"expected seq {expected}, found {rec.seq}: event {what}"
+        )
+    hasher = tagged.copy()
+    hasher.update(rec.body)
+    if hasher.hexdigest() != rec.hash:
+        return {}, Fault(expected, FaultKind.ALTERED, "stored bytes do not hash to the stored hash")
+    try:
+        body = parse_body(rec.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return {}, Fault(expected, FaultKind.MALFORMED, str(exc))
+    if body["case"] != case_id or body["seq"] != expected:
+        return body, Fault(
+            expected, FaultKind.MALFORMED, "body names another case or seq than its record"
+        )
+    if body["prev"] != head:
+        return body, Fault(
+            expected, FaultKind.BROKEN_LINK, "prev does not match the previous event's hash"
+        )
+    problem = _envelope_problem(rec, body, last_at)
+    if problem is not None:
+        return body, Fault(expected, FaultKind.MALFORMED, problem)
+    return body, None
+
+
 def _integrity_of_rest(
     records: Iterable[StoredEvent],
     case_id: str,
@@ -467,59 +461,18 @@ def _integrity_of_rest(
     version: str,
 ) -> tuple[int, Fault | None]:
     """Check the integrity of the records after seq ``seq`` (whose hash is ``head``, whose time is
-    ``last_at``): seq continuity, the record's case, the hash of the stored bytes, a well-formed
-    body naming this case and seq, its ``prev`` link, and its envelope (the checks 1 to 7 of
-    docs/log-format.md, the workflow ``version`` of the case's first event on every event).
-    Returns how many events are intact and the first integrity fault, if any."""
+    ``last_at``): checks 1 to 7 (:func:`_intact`) and the workflow ``version`` of the case's first
+    event on every event.  Returns how many events are intact and the first integrity fault."""
     for rec in records:
         expected = seq + 1
-        fault: Fault | None = None
-        if rec.case_id != case_id:
-            fault = Fault(expected, FaultKind.WRONG_CASE, f"record belongs to case {rec.case_id!r}")
-        elif rec.seq != expected:
-            what = "missing" if rec.seq > expected else "duplicated or out of order"
+        body, fault = _intact(rec, expected, case_id, head, tagged, last_at)
+        if fault is None and body["workflow"] != version:
             fault = Fault(
-                expected, FaultKind.GAP, f"expected seq {expected}, found {rec.seq}: event {what}"
+                expected, FaultKind.MALFORMED, f"the event names workflow {body['workflow']!r:.80}"
             )
-        else:
-            hasher = tagged.copy()
-            hasher.update(rec.body)
-            if hasher.hexdigest() != rec.hash:
-                fault = Fault(
-                    expected, FaultKind.ALTERED, "stored bytes do not hash to the stored hash"
-                )
-            else:
-                try:
-                    body = parse_body(rec.body)
-                except (ValueError, UnicodeDecodeError) as exc:
-                    fault = Fault(expected, FaultKind.MALFORMED, str(exc))
-                else:
-                    if body["case"] != case_id or body["seq"] != expected:
-                        fault = Fault(
-                            expected,
-                            FaultKind.MALFORMED,
-                            "body names another case or seq than its record",
-                        )
-                    elif body["prev"] != head:
-                        fault = Fault(
-                            expected,
-                            FaultKind.BROKEN_LINK,
-                            "prev does not match the previous event's hash",
-                        )
-                    else:
-                        problem = _envelope_problem(
-                            rec, body, body["at"], last_at, _ID.match, _TIME.match
-                        )
-                        if problem is None and body["workflow"] != version:
-                            problem = f"the event names workflow {body['workflow']!r:.80}"
-                        if problem is not None:
-                            fault = Fault(expected, FaultKind.MALFORMED, problem)
-                        else:
-                            last_at = body["at"]
         if fault is not None:
             return seq, fault
-        head = rec.hash
-        seq = expected
+        head, seq, last_at = rec.hash, expected, body["at"]
     return seq, None
 
 
