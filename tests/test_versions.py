@@ -100,6 +100,10 @@ def test_both_versions_are_registered() -> None:
         workflow_of("nobody/9")
     with pytest.raises(ValueError, match="already registered"):
         register(attrs.evolve(V2, changes="something else"))
+    with pytest.raises(TypeError, match="register a Workflow"):
+        register("test-workflow/2")  # type: ignore[arg-type]
+    with pytest.raises(InvalidCommand, match="unknown workflow version"):
+        CaseService(MemoryStore(), workflow="test-workflow/2")  # type: ignore[arg-type]
 
 
 def test_a_case_lives_on_the_version_it_was_opened_on(store: Store) -> None:

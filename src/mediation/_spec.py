@@ -294,6 +294,8 @@ def register(workflow: Workflow) -> Workflow:
 
     Registering the same version twice is allowed only with an equal declaration.
     """
+    if not isinstance(workflow, Workflow):
+        raise TypeError(f"register a Workflow, not {type(workflow).__name__}")
     _check_runnable(workflow)
     with _LOCK:
         known = _REGISTRY.get(workflow.version)
