@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Callable, Iterable
+import itertools
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import attrs
 
-from ._authz import TRUSTED, Directory
+from ._authz import TRUSTED, Directory, Grant, _Trusted
 from ._case import Case, apply_event
 from ._commands import from_payload, to_payload
 from ._decide import decide
@@ -42,16 +43,21 @@ from ._events import (
     _TIME,
     BODY_KEYS,
     DOMAIN_TAG,
+    MAX_INT,
     SCHEMA_VERSION,
     StoredEvent,
     canonical_bytes,
     parse_body,
 )
 from ._privacy import with_sealed_standins
+from ._roster import Roster, committee_of, grants_for, verify_roster
 from ._spec import workflow_of
 from ._validators import _ID_RE as _ID
+from ._vocab import NEW, Role
 
 __all__ = ["Fault", "FaultKind", "Verdict", "replay", "verify"]
+
+_ROLE_VALUES = frozenset(r.value for r in Role)
 
 
 class FaultKind(str, enum.Enum):
@@ -151,6 +157,10 @@ class Verdict:
     #: how many events' bytes verified (seq, hash, ``prev`` link, the body's case and seq): after a
     #: legality fault the replay stops but these checks go on, so this can exceed :attr:`events`
     intact: int = attrs.field(default=attrs.Factory(lambda self: self.events, True))
+    #: the seqs of the events whose role claim (``as`` a committee role) could not be checked:
+    #: the committee kept no roster then (and no directory was given), so the role was taken as
+    #: the host asserted it on the day
+    unchecked: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -167,13 +177,25 @@ class Verdict:
     def __bool__(self) -> bool:
         return self.ok
 
+    def _unchecked_note(self, lang: str) -> str:
+        n = len(self.unchecked)
+        if not n:
+            return ""
+        seqs = ", ".join(map(str, self.unchecked[:10])) + (", ..." if n > 10 else "")
+        if lang == "zh":
+            return f"；另有 {n} 个角色声明无法核对（当时无人员名录：第 {seqs} 号事件）"
+        claims = "claim" if n == 1 else "claims"
+        return f"; {n} role {claims} not checked (no roster kept then: seq {seqs})"
+
     def describe(self, lang: str = "en") -> str:
         if self.fault is None:
+            note = self._unchecked_note(lang)
             if lang == "zh":
                 return (
-                    f"案件 {self.case_id}：验证通过，共 {self.events} 个事件，当前状态 {self.state}"
+                    f"案件 {self.case_id}：验证通过，共 {self.events} 个事件，当前状态 "
+                    f"{self.state}{note}"
                 )
-            return f"case {self.case_id}: valid, {self.events} events, state {self.state}"
+            return f"case {self.case_id}: valid, {self.events} events, state {self.state}{note}"
         f = self.fault
         others = self.faults[1:]
         if lang == "zh":
@@ -200,6 +222,7 @@ class Verdict:
         if self.fault is not None:
             out["fault"] = _fault_json(self.fault)
             out["faults"] = [_fault_json(f) for f in self.faults]
+        out["unchecked"] = list(self.unchecked)
         return out
 
 
@@ -215,9 +238,14 @@ class _Stop(Exception):
 
 
 def _check_event(
-    case: Case, body: dict[str, Any], directory: Directory | None, strict: bool
-) -> str:
-    """Decide the event's command as the live path would; return the state it leads to."""
+    case: Case,
+    body: dict[str, Any],
+    directory: Directory | None,
+    strict: bool,
+    rosters: Mapping[str, Roster] | None,
+) -> tuple[str, bool]:
+    """Decide the event's command as the live path would; return the state it leads to, and
+    whether its role claim went unchecked (no roster of the day, and no directory)."""
     workflow = case.workflow
     name = body["type"]
     if not isinstance(name, str) or not workflow.has_command(name):
@@ -239,6 +267,18 @@ def _check_event(
                 "or a value not in its normal form)",
             )
     actor = body["actor"]
+    grants: frozenset[Grant] | _Trusted = TRUSTED
+    people: Directory | None = directory
+    if rosters is not None or "roster" in body:
+        committee = case.committee if case.state != NEW else payload.get("committee")
+        found = rosters.get(committee) if rosters is not None and type(committee) is str else None
+        roster, seq, problem = grants_for(found, actor, body["at"], body.get("roster"))
+        if problem is not None and found is not None:  # (no roster known: claims unchecked)
+            raise _Stop(FaultKind.UNAUTHORIZED, problem)
+        if roster is not None and seq is not None:
+            grants, people = roster.grants(actor, seq), roster.view(seq)
+    if grants is TRUSTED and directory is not None:
+        grants = directory.grants_of(actor)
     try:
         decision = decide(
             case,
@@ -246,9 +286,9 @@ def _check_event(
             actor,
             payload,
             body["at"],
-            grants=TRUSTED if directory is None else directory.grants_of(actor),
+            grants=grants,
             claim=body["as"],
-            directory=directory,
+            directory=people,
         )
     except (IllegalTransition, NotPermitted, GuardFailed, InvalidCommand) as exc:
         # a refusal is unauthorized, or else an illegal transition
@@ -264,7 +304,7 @@ def _check_event(
             f"{name} from {case.state} leads to {decision.state}, but the event records "
             f"{body['state']}",
         )
-    return decision.state
+    return decision.state, grants is TRUSTED and decision.acted_as in _ROLE_VALUES
 
 
 _REQUIRED_MEMBERS = len(BODY_KEYS)
@@ -275,6 +315,10 @@ def _optional_members_ok(body: dict[str, Any], id_format: Callable[[str], object
     if "request" in body:
         request = body["request"]
         if type(request) is not str or not id_format(request):
+            return False
+    if "roster" in body:
+        roster = body["roster"]
+        if type(roster) is not int or not 0 < roster <= MAX_INT:
             return False
     if "clock" in body:
         clock = body["clock"]
@@ -293,19 +337,37 @@ def verify(
     *,
     directory: Directory | None = None,
     strict: bool = False,
+    rosters: Mapping[str, Roster] | None = None,
 ) -> Verdict:
     """Verify one case's stored records, in order, and rebuild it.
 
     ``case_id`` defaults to the first record's.  ``strict`` also re-validates every payload against
     its command class and checks that every body is in canonical form (slower; imports, timelines,
-    reports, checkpoint signing and ``mediation verify --strict`` use it).  ``directory`` enables
-    the guard that needs one (G3); without it G3 is not re-checked.
+    reports, checkpoint signing and ``mediation verify --strict`` use it).  ``rosters`` are the
+    store's verified rosters by committee (:func:`mediation.rosters_of`): each role claim and each
+    look-up of a person's role (G3) is then checked against the roster seq the event was decided
+    on; where the committee kept none then, ``directory`` (the host's directory of the day)
+    answers, and without one the claim is taken as recorded and listed in
+    :attr:`Verdict.unchecked`.  A roster stream (``@roster:<committee>``) is verified as a roster.
     """
-    return _run(records, Case(case_id or ""), directory, strict)
+    if case_id is None:
+        records = iter(records)
+        first = next(records, None)
+        if first is not None:
+            case_id = first.case_id
+            records = itertools.chain((first,), records)
+    if committee_of(case_id) is not None:
+        assert case_id is not None
+        return verify_roster(records, case_id)[0]
+    return _run(records, Case(case_id or ""), directory, strict, rosters)
 
 
 def _run(
-    records: Iterable[StoredEvent], case: Case, directory: Directory | None, strict: bool
+    records: Iterable[StoredEvent],
+    case: Case,
+    directory: Directory | None,
+    strict: bool,
+    rosters: Mapping[str, Roster] | None = None,
 ) -> Verdict:
     """The checks of :func:`verify`, continuing from ``case`` (folded in place)."""
     head = case.head
@@ -317,6 +379,7 @@ def _run(
     apply = apply_event
     fault: Fault | None = None
     body: dict[str, Any] = {}
+    unchecked: list[int] = []
     rest = iter(records)
     rec: StoredEvent | None = None
     for rec in rest:
@@ -346,7 +409,9 @@ def _run(
             if strict and canonical_bytes(body, checked=False) != rec.body:
                 fault = Fault(expected, FaultKind.MALFORMED, "the body is not in canonical form")
                 break
-            state = check(case, body, directory, strict)
+            state, unsure = check(case, body, directory, strict, rosters)
+            if unsure:
+                unchecked.append(expected)
             apply(
                 case,
                 expected,
@@ -370,7 +435,16 @@ def _run(
         seq = expected
     if seq == 0 and fault is None:
         fault = Fault(1, FaultKind.EMPTY, "no events")
-    verdict = Verdict(case.id or "?", seq, seq, head, case.state, fault, case if seq else None)
+    verdict = Verdict(
+        case.id or "?",
+        seq,
+        seq,
+        head,
+        case.state,
+        fault,
+        case if seq else None,
+        unchecked=tuple(unchecked),
+    )
     if fault is not None and not fault.kind.integrity and rec is not None:
         # an intact but illegal history: the bytes after the refused event are still checked, so
         # that tampering further on is reported and outranks the legality fault
@@ -404,8 +478,8 @@ def _envelope_problem(rec: StoredEvent, body: dict[str, Any], last_at: str) -> s
         return "the record's request id is not the one its body carries"
     if len(body) != _REQUIRED_MEMBERS and not _optional_members_ok(body, id_format, at):
         return (
-            "the envelope's request id is not an id, or its clock reading is not a time before "
-            "the event's"
+            "the envelope's request id is not an id, its roster seq not a positive integer, or "
+            "its clock reading not a time before the event's"
         )
     if type(body["schema"]) is not int or body["schema"] != SCHEMA_VERSION:
         return f"event schema {body['schema']!r}; this library reads schema {SCHEMA_VERSION}"

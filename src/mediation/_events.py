@@ -53,7 +53,7 @@ BODY_KEYS = frozenset(
     ("actor", "as", "at", "case", "payload", "prev", "schema", "seq", "state", "type", "workflow")
 )
 #: members an envelope carries only where they apply
-OPTIONAL_KEYS = frozenset(("clock", "request"))
+OPTIONAL_KEYS = frozenset(("clock", "request", "roster"))
 _ALL_KEYS = BODY_KEYS | OPTIONAL_KEYS
 
 _ENCODER = json.JSONEncoder(
@@ -208,6 +208,8 @@ class Event:
     request_id: str | None = None
     #: the host clock's reading, when it was behind the case's last event (``at`` then equals it)
     clock: _dt.datetime | None = None
+    #: the seq of the committee's roster the command was decided on, when it kept one
+    roster: int | None = None
 
     @property
     def hash(self) -> str:
@@ -241,6 +243,7 @@ def make_body(
     workflow: str,
     request: str | None = None,
     clock: str | None = None,
+    roster: int | None = None,
 ) -> dict[str, Any]:
     body = {
         "actor": actor,
@@ -259,6 +262,8 @@ def make_body(
         body["request"] = request
     if clock is not None:
         body["clock"] = clock
+    if roster is not None:
+        body["roster"] = roster
     return body
 
 
@@ -279,6 +284,7 @@ def encode_body(
     workflow: str,
     request: str | None = None,
     clock: str | None = None,
+    roster: int | None = None,
 ) -> bytes:
     """``canonical_bytes(make_body(...))``, assembled directly (the command path's hot spot).
 
@@ -287,6 +293,8 @@ def encode_body(
     """
     clock_member = "" if clock is None else f'"clock":{_str(clock)},'
     request_member = "" if request is None else f'"request":{_str(request)},'
+    if roster is not None:
+        request_member += f'"roster":{roster:d},'
     return (
         f'{{"actor":{_str(actor)},"as":{_str(acted_as)},"at":{_str(at)},"case":{_str(case_id)},'
         f'{clock_member}"payload":{_encode_payload(payload)},"prev":{_str(prev)},'
@@ -329,4 +337,5 @@ def decode_event(stored: StoredEvent) -> Event:
         stored=stored,
         request_id=b.get("request"),
         clock=parse_time(b["clock"]) if "clock" in b else None,
+        roster=b.get("roster"),
     )

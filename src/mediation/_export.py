@@ -33,6 +33,7 @@ import attrs
 from ._audit import Verdict, verify
 from ._errors import CaseExists, IntegrityViolation, MediationError
 from ._events import StoredEvent, loads_unique, parse_body
+from ._roster import committee_of, roster_id, roster_summary, rosters_of
 from ._workflow import WORKFLOW
 from .stores._base import Store
 
@@ -133,17 +134,29 @@ def export_store(
     """
 
     def records() -> Iterator[StoredEvent]:
+        # the rosters come first, so that a reader has them before the cases whose role claims
+        # they back: every one for the whole store, the cases' committees' for some cases
         if case_ids is None:
-            yield from store.scan()
+            yield from store.scan("@", "A")  # the roster streams (no case id starts with @)
+            yield from store.scan(None, "@")
+            yield from store.scan("A", None)
             return
+        chosen = []
+        committees = set()
         for case_id in sorted(set(case_ids)):
-            recs = store.read(case_id)
+            recs = store.read(case_id) if committee_of(case_id) is None else []
             if not recs:
                 raise ExportError(
                     f"no case {case_id} in the store",
                     message_zh=f"案件 {case_id} 不存在",
                     case=case_id,
                 )
+            with contextlib.suppress(ValueError, UnicodeDecodeError, KeyError, AttributeError):
+                committees.add(parse_body(recs[0].body)["payload"]["committee"])
+            chosen.append(recs)
+        for committee in sorted(c for c in committees if isinstance(c, str)):
+            yield from store.read(roster_id(committee))
+        for recs in chosen:
             yield from recs
 
     if path is None:
@@ -392,9 +405,10 @@ def import_export(cases: Sequence[ExportCase], store: Store, *, lang: str = "en"
     case does not verify, :class:`~mediation.CaseExists` when the store already holds one of them.
     """
     verdicts = []
+    rosters = rosters_of({c.case_id: c.records for c in cases if committee_of(c.case_id)})
     for case in cases:
-        verdict = verify(case.records, case.case_id, strict=True)
-        if not verdict.ok or verdict.case is None:
+        verdict = verify(case.records, case.case_id, strict=True, rosters=rosters)
+        if not verdict.ok:
             assert verdict.fault is not None
             raise IntegrityViolation(
                 f"import refused: {describe_fault(case, verdict, 'en')}",
@@ -404,7 +418,11 @@ def import_export(cases: Sequence[ExportCase], store: Store, *, lang: str = "en"
                 seq=verdict.fault.seq,
             )
         verdicts.append(verdict)
+    held: dict[str, int] = {}  # roster stream -> how many of its records the target holds
     for case in cases:
+        if committee_of(case.case_id) is not None:
+            held[case.case_id] = _roster_held(store, case)
+            continue
         if store.summary(case.case_id) is not None or store.read(case.case_id):
             raise CaseExists(
                 f"import refused: case {case.case_id} already exists in the target store",
@@ -414,6 +432,14 @@ def import_export(cases: Sequence[ExportCase], store: Store, *, lang: str = "en"
     events = 0
     with store.transaction():
         for case, verdict in zip(cases, verdicts, strict=True):
+            committee = committee_of(case.case_id)
+            if committee is not None:  # a roster: what the target lacks of it
+                start = held[case.case_id]
+                if start < len(case.records):
+                    summary = roster_summary(rosters[committee])
+                    store.append(summary, list(case.records[start:]), start)
+                    events += len(case.records) - start
+                continue
             assert verdict.case is not None
             # the request ids travel inside the bodies; the store indexes them again
             records = [
@@ -422,3 +448,18 @@ def import_export(cases: Sequence[ExportCase], store: Store, *, lang: str = "en"
             store.append(verdict.case.summary(), records, 0)
             events += len(case.records)
     return ImportResult(len(cases), events, tuple(verdicts))
+
+
+def _roster_held(store: Store, case: ExportCase) -> int:
+    """How many records of the roster ``case`` the target ``store`` already holds: they must be
+    the same records (an archive gathers exports of one committee, whose roster only grows);
+    :class:`~mediation.CaseExists` when the two rosters differ."""
+    there = store.read(case.case_id)
+    common = min(len(there), len(case.records))
+    if [r.hash for r in there[:common]] != [r.hash for r in case.records[:common]]:
+        raise CaseExists(
+            f"import refused: the target store holds another roster {case.case_id}",
+            message_zh=f"拒绝导入：目标存储中的人员名录 {case.case_id} 与导出文件不同",
+            case=case.case_id,
+        )
+    return len(there)

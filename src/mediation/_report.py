@@ -18,7 +18,7 @@ the HTML report that ``mediation timeline``, ``diagram`` and ``report`` print.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -29,6 +29,7 @@ from ._checkpoints import CheckpointAuditor, StoreFault
 from ._diagrams import dot, mermaid, state_svg
 from ._events import StoredEvent
 from ._html import render_html
+from ._roster import Roster, committee_of, verify_roster
 from ._timeline import event_stages, path_of, summarize, timeline_lines
 
 __all__ = [
@@ -208,23 +209,32 @@ def audit(
     on_verdict: Callable[[Verdict], None] | None = None,
     strict: bool = True,
     directory: Directory | None = None,
+    rosters: Mapping[str, Roster] | None = None,
 ) -> AuditResult:
     """Verify every case of ``cases`` (streamed; nothing but the verdicts is kept).
 
     ``strict`` (the default) is :func:`~mediation.verify`'s: it adds payload re-validation and the
-    canonical-form check to the chain, transition, permission and guard checks.  With the host's
-    ``directory``, every recorded role claim (and G3) is checked against it too.
+    canonical-form check to the chain, transition, permission and guard checks.  Role claims are
+    checked against the committees' rosters: ``rosters`` (:func:`mediation.rosters_of` of a store)
+    and the roster streams among ``cases`` (an export carries them first); where a committee kept
+    none, the host's ``directory`` of the day, if given, answers.
     """
-    verified = (
-        (
-            case_id,
-            verify(records, case_id, strict=strict, directory=directory),
-            _hashes(records),
-            line_of,
-        )
-        for case_id, records, line_of in cases
-    )
-    return audit_verified(verified, auditor=auditor, only=only, on_verdict=on_verdict)
+    known: dict[str, Roster] = dict(rosters or {})
+
+    def verified() -> Iterator[VerifiedCase]:
+        for case_id, records, line_of in cases:
+            committee = committee_of(case_id)
+            if committee is not None:  # a roster (an export carries them before the cases)
+                verdict, known[committee] = verify_roster(records, case_id)
+                if only is not None and case_id != only:
+                    continue  # read for the case asked for, not reported
+            else:
+                verdict = verify(
+                    records, case_id, strict=strict, directory=directory, rosters=known
+                )
+            yield case_id, verdict, _hashes(records), line_of
+
+    return audit_verified(verified(), auditor=auditor, only=only, on_verdict=on_verdict)
 
 
 def audit_verified(

@@ -23,13 +23,13 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple, TypeVar
 
 import attrs
 
 from ._audit import Verdict, replay, verify
-from ._authz import Actor, Directory, StaticDirectory, authorize
+from ._authz import Actor, Directory, Grant, StaticDirectory, authorize
 from ._case import Case, CaseSummary, apply_event
 from ._commands import Command, to_payload
 from ._deadlines import Deadline, Policy, deadlines, summary_deadlines
@@ -58,6 +58,24 @@ from ._events import (
     parse_time,
 )
 from ._privacy import Vault, seal_payload, unseal_payload
+from ._roster import (
+    REGISTRAR,
+    STATE,
+    GrantRole,
+    OpenRoster,
+    RevokeRole,
+    Roster,
+    RosterCommand,
+    RosterEntry,
+    committee_of,
+    decide_roster,
+    roster_id,
+    roster_payload,
+    roster_summary,
+    rosters_of,
+    verify_roster,
+)
+from ._roster import WORKFLOW as ROSTER_WORKFLOW
 from ._spec import Workflow, workflow_of
 from ._stats import Statistics, compute_statistics
 from ._text import Text
@@ -87,6 +105,20 @@ _CASE_LOCKS = 64
 def _backoff(attempt: int, base: float) -> float:
     """Full jitter: a random pause up to ``base`` × 2^attempt, capped at 0.25 s."""
     return random.uniform(0, min(0.25, base * 2**attempt)) if base > 0 else 0.0
+
+
+#: how long a roster read stays good for deciding commands, in seconds (a refusal reads it again)
+_ROSTER_TTL = 1.0
+
+
+class _Authority(NamedTuple):
+    """What a command is decided with: the actor's grants, the directory of people, the roster seq
+    (None: the committee keeps no roster) and the roster's last time."""
+
+    grants: frozenset[Grant]
+    directory: Directory
+    roster: int | None
+    since: str
 
 
 @attrs.frozen
@@ -163,6 +195,8 @@ class CaseService:
         #: commands on one case from this service's threads take turns (striped by case id), so
         #: they never race each other; other processes are met by the store's seq check
         self._case_locks = tuple(threading.Lock() for _ in range(_CASE_LOCKS))
+        #: committee -> (its roster as last read, or None: none kept; when it was read)
+        self._rosters: dict[str, tuple[Roster | None, float]] = {}
 
     @staticmethod
     def request_case_id(actor_id: str, request_id: str) -> str:
@@ -190,10 +224,22 @@ class CaseService:
     def verify(self, case_id: str) -> Verdict:
         """Verify the stored history of one case (chain, transitions, permissions, guards).
 
-        Role claims are taken as recorded: today's directory need not be the one of the day a role
-        was used.  To check them, call :func:`mediation.verify` with a directory of that time.
+        Role claims are checked against the committee's recorded roster (:meth:`sync_roster`) as
+        of the roster seq each event was decided on; today's directory is not consulted (it need
+        not be the one of the day).  Claims made where no roster was kept are listed in
+        :attr:`Verdict.unchecked`.
         """
-        return verify(self.store.read(case_id), case_id, directory=None)
+        records = self.store.read(case_id)
+        committee = committee_of(case_id)
+        if committee is not None:
+            return verify(records, case_id)
+        rosters = {}
+        if records:
+            opened = decode_event(records[0]).payload.get("committee")
+            if isinstance(opened, str):
+                stream = roster_id(opened)
+                rosters = rosters_of({stream: self.store.read(stream)})
+        return verify(records, case_id, rosters=rosters)
 
     def view(self, actor: Actor, case_id: str, *, reveal_personal: bool = False) -> CaseView:
         """What ``actor`` may see of the case (DOMAIN.md, Confidentiality), as the store holds it."""
@@ -239,7 +285,8 @@ class CaseService:
         not, why not (the first check that refuses it, as :meth:`execute` would).  Guards that
         depend on the payload are listed as pending, not judged."""
         case = self.case(case_id)
-        at = format_time(self.clock())
+        authority = self._authority(actor, case.committee, fresh=True)
+        at = max(format_time(self.clock()), case.updated_at, authority.since)
         out = []
         for spec in case.workflow.commands:
             try:
@@ -249,8 +296,8 @@ class CaseService:
                     actor.id,
                     None,
                     at,
-                    grants=actor.grants,
-                    directory=self.directory,
+                    grants=authority.grants,
+                    directory=authority.directory,
                 )
             except _REFUSALS as exc:
                 reason = Text(zh=exc.message_zh, en=exc.message)
@@ -258,6 +305,166 @@ class CaseService:
             else:
                 out.append(Permission(spec.name, True, d.acted_as, (), d.pending))
         return tuple(out)
+
+    # -- the roster (人员名录) ---------------------------------------------------------------------
+
+    def roster(self, committee: str) -> Roster | None:
+        """``committee``'s roster as the store holds it now (verified up to its first fault), or
+        None when it keeps none."""
+        return self._roster_of(committee, fresh=True)
+
+    def open_roster(
+        self,
+        actor: Actor,
+        committee: str,
+        *,
+        basis: str,
+        registrars: Iterable[str] | None = None,
+    ) -> RosterEntry:
+        """Start recording ``committee``'s roles, kept by ``registrars`` (default: the actor
+        alone; the actor must be one of them).  From then on, role claims in the committee's
+        cases are decided on, and verified against, the roster."""
+        command = OpenRoster(committee, tuple(registrars or (actor.id,)), basis)
+        return self._roster_write(actor, committee, [command])[0]
+
+    def grant_role(
+        self, actor: Actor, committee: str, person: str, role: str, *, basis: str
+    ) -> RosterEntry:
+        """Record that ``person`` holds ``role`` in ``committee`` from now on (a registrar's)."""
+        return self._roster_write(actor, committee, [GrantRole(person, role, basis)])[0]
+
+    def revoke_role(
+        self, actor: Actor, committee: str, person: str, role: str, *, basis: str
+    ) -> RosterEntry:
+        """Record that ``person`` no longer holds ``role`` in ``committee`` (a registrar's)."""
+        return self._roster_write(actor, committee, [RevokeRole(person, role, basis)])[0]
+
+    def sync_roster(
+        self,
+        actor: Actor,
+        committee: str,
+        holders: Mapping[str, Iterable[str]],
+        *,
+        basis: str,
+    ) -> tuple[RosterEntry, ...]:
+        """Bring ``committee``'s recorded roles in step with the host's directory: ``holders``
+        maps each person to the committee roles they hold now (``mediator``, ``director``, ...);
+        roles recorded for anyone else, or not listed, are revoked, the missing ones granted, in
+        one atomic batch (nothing when it already agrees).  Opens the roster, with the actor as
+        its registrar, if the committee keeps none yet.  Registrars are kept with
+        :meth:`grant_role` and :meth:`revoke_role` (the pseudo-role ``registrar``), not here."""
+        if not isinstance(holders, Mapping):
+            raise InvalidCommand("holders must map each person to their roles", field="holders")
+        wanted: dict[str, set[str]] = {}
+        for person, roles in holders.items():
+            if isinstance(roles, str) or not isinstance(roles, Iterable):
+                raise InvalidCommand(f"the roles of {person!r:.80} are not a list", field="roles")
+            wanted[person] = {r.value if isinstance(r, Role) else r for r in roles}
+
+        def commands(roster: Roster | None) -> list[RosterCommand]:
+            out: list[RosterCommand] = []
+            if roster is None or not roster.entries:
+                out.append(OpenRoster(committee, (actor.id,), basis))
+            held = roster.holders() if roster is not None else {}
+            for person in sorted(set(held) | set(wanted)):
+                have = set(held.get(person, ())) - {REGISTRAR}
+                want = wanted.get(person, set()) - {REGISTRAR}
+                for role in sorted(have - want):
+                    out.append(RevokeRole(person, role, basis))
+                for role in sorted(want - have):
+                    out.append(GrantRole(person, role, basis))
+            return out
+
+        return self._roster_write(actor, committee, commands)
+
+    def _roster_write(
+        self,
+        actor: Actor,
+        committee: str,
+        commands: list[RosterCommand] | Callable[[Roster | None], list[RosterCommand]],
+    ) -> tuple[RosterEntry, ...]:
+        """Decide ``commands`` (or those ``commands(roster)`` returns) on the roster as the store
+        holds it, and append them in one batch if it is still at that seq; else read and decide
+        again."""
+        if not isinstance(actor, Actor):
+            raise InvalidCommand(f"actor must be an Actor, got {type(actor).__name__}")
+        if not isinstance(committee, str) or not _ID_RE.match(committee):
+            raise InvalidCommand(f"not a valid committee id: {committee!r:.80}", field="committee")
+        stream = roster_id(committee)
+        start = 0
+        for attempt in range(self.attempts):
+            roster = self._roster_of(committee, fresh=True)
+            batch = commands(roster) if callable(commands) else commands
+            if not batch:
+                return ()
+            after = roster.copy() if roster is not None else Roster(committee)
+            start = after.seq
+            now = self.clock()
+            at = max(format_time(now), after.updated_at)
+            records = []
+            for command in batch:
+                decide_roster(after, command, actor.id)
+                seq = after.seq + 1
+                raw = encode_body(
+                    case_id=stream,
+                    seq=seq,
+                    type=command.name,
+                    at=at,
+                    actor=actor.id,
+                    acted_as=REGISTRAR,
+                    state=STATE,
+                    payload=roster_payload(command),
+                    prev=after.head,
+                    workflow=ROSTER_WORKFLOW,
+                )
+                stored = StoredEvent(stream, seq, event_hash(raw), raw, None)
+                after._apply(RosterEntry(seq, at, actor.id, command), stored.hash)
+                records.append(stored)
+            try:
+                self.store.append(roster_summary(after), records, start)
+            except ConcurrencyConflict:
+                time.sleep(_backoff(attempt, 0.002))
+                continue
+            with self._lock:
+                self._rosters[committee] = (after, time.monotonic())
+            return tuple(after.entries[start:])
+        raise ConcurrencyConflict(
+            f"roster {committee}: another writer was first {self.attempts} times in a row",
+            expected_seq=start,
+            case=stream,
+        )
+
+    def _roster_of(self, committee: object, *, fresh: bool = False) -> Roster | None:
+        """``committee``'s roster, as read at most :data:`_ROSTER_TTL` seconds ago (``fresh``:
+        now); None when it keeps none."""
+        if type(committee) is not str or not committee:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            held, read_at = self._rosters.get(committee, (None, -_ROSTER_TTL))
+        if not fresh and now - read_at < _ROSTER_TTL:
+            return held
+        stream = roster_id(committee)
+        new = self.store.read(stream, after_seq=held.seq if held is not None else 0)
+        roster = held
+        if new:
+            roster = verify_roster(new, stream, held)[1]
+            if roster.seq == 0:
+                roster = None
+        with self._lock:
+            self._rosters[committee] = (roster, now)
+        return roster
+
+    def _authority(self, actor: Actor, committee: object, *, fresh: bool = False) -> _Authority:
+        """What a command by ``actor`` in ``committee`` is decided with: where the committee keeps
+        a roster, the roles it records (narrowed to those the host asserts for the actor) and the
+        roster as the directory of people; else the host's assertion and directory."""
+        roster = self._roster_of(committee, fresh=fresh)
+        if roster is None:
+            return _Authority(actor.grants, self.directory, None, "")
+        recorded = roster.grants(actor.id)
+        grants = frozenset(g for g in actor.grants if g.committee != committee or g in recorded)
+        return _Authority(grants, roster.view(), roster.seq, roster.updated_at)
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -423,33 +630,44 @@ class CaseService:
         payload = to_payload(command)
         if opening and "profile" in payload and not payload["profile"]:
             payload["profile"] = self.policy.recusal
-        now = self.clock()
-        at = format_time(now)
-        clock_reading = None
-        if at < case.updated_at:  # the host's clock is behind the case's last event: held back
-            clock_reading, at = at, case.updated_at
-        decision = decide(
-            case,
-            command.name,
-            actor.id,
-            payload,
-            at,
-            grants=actor.grants,
-            claim=acting_as,
-            directory=self.directory,
-        )
+        committee = payload.get("committee") if opening else case.committee
+        for fresh in (False, True):
+            authority = self._authority(actor, committee, fresh=fresh)
+            # the event is timed no earlier than the case's last event and the roster entry it
+            # is decided on: a host clock behind them is held back
+            floor = max(case.updated_at, authority.since)
+            now = self.clock()
+            at = format_time(now)
+            clock_reading = None
+            if at < floor:
+                clock_reading, at = at, floor
+            try:
+                decision = decide(
+                    case,
+                    command.name,
+                    actor.id,
+                    payload,
+                    at,
+                    grants=authority.grants,
+                    claim=acting_as,
+                    directory=authority.directory,
+                )
+            except NotPermitted:
+                if fresh or authority.roster is None:
+                    raise
+                continue  # refused on a roster read up to a second ago: read it again first
+            break
         spec, acted_as, state = decision.command, decision.acted_as, decision.state
         if clock_reading is not None:  # decided first: only those who may act learn the time
-            behind = parse_time(case.updated_at) - now
+            behind = parse_time(floor) - now
             if self.clock_tolerance is not None and behind > self.clock_tolerance:
                 raise ClockSkew(
                     f"the clock reads {clock_reading}, {behind.total_seconds():.3f} s before the "
-                    f"case's last event at {case.updated_at} (tolerance "
+                    f"case's last event or roster entry at {floor} (tolerance "
                     f"{self.clock_tolerance.total_seconds():g} s)",
-                    message_zh=f"本机时钟 {clock_reading} 早于案件最后一个事件的时间 "
-                    f"{case.updated_at}",
+                    message_zh=f"本机时钟 {clock_reading} 早于案件最后一个事件的时间 {floor}",
                     clock=clock_reading,
-                    last=case.updated_at,
+                    last=floor,
                     tolerance=self.clock_tolerance.total_seconds(),
                     case=case_id,
                     command=command.name,
@@ -474,6 +692,7 @@ class CaseService:
             workflow=workflow.version,
             request=request_id,
             clock=clock_reading,
+            roster=authority.roster,
         )
         stored = StoredEvent(case_id, seq, event_hash(raw), raw, request_id)
         # the new snapshot is folded on a copy: the cached one stays what the store holds
@@ -506,6 +725,7 @@ class CaseService:
             stored,
             request_id,
             now if clock_reading is not None else None,
+            authority.roster,
         )
         return event, folded
 

@@ -40,6 +40,7 @@ from ._authz import Directory
 from ._case import CaseSummary
 from ._errors import MediationError, StoreError
 from ._events import StoredEvent
+from ._roster import Roster, committee_of, roster_summary, rosters_of, verify_roster
 from ._spec import registered
 from .stores import _open
 from .stores._base import SUMMARY_COLUMNS, Store
@@ -161,7 +162,8 @@ def run(
     if jobs is not None and jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
     attested = None if hashes_at is None else {c: tuple(s) for c, s in hashes_at.items()}
-    setup = _Setup(url or "", strict, directory, attested, summaries)
+    # every role claim is checked against the committee's recorded roster (read once, here)
+    setup = _Setup(url or "", strict, directory, attested, summaries, rosters=rosters_of(store))
     once = _Once(meanwhile)
     n = jobs if jobs is not None else _cpus()
     target = _worker_url(store, url) if n > 1 else None
@@ -318,6 +320,8 @@ class _Setup:
     #: compare the summary rows with the replayed cases
     summaries: bool = True
     ranges: tuple[_Bounds, ...] = ()
+    #: the store's rosters, by committee (role claims are checked against them)
+    rosters: dict[str, Roster] = attrs.field(factory=dict)
     #: the modules that declare the payload classes of the versions registered here: a worker
     #: imports them, so that the versions they register on import are known there too
     modules: tuple[str, ...] = ()
@@ -337,10 +341,17 @@ def _verify_chunk(store: Store, bounds: _Bounds, setup: _Setup, *, whole: bool =
     rebuilt: list[CaseSummary | None] = []
 
     def one(case_id: str, batch: list[StoredEvent]) -> None:
-        verdict = verify(batch, case_id, strict=strict, directory=directory)
-        if setup.summaries:
-            case = verdict.case
-            rebuilt.append(case.summary() if verdict.ok and case is not None else None)
+        if committee_of(case_id) is not None:
+            verdict, roster = verify_roster(batch, case_id)
+            if setup.summaries:
+                rebuilt.append(roster_summary(roster) if verdict.ok else None)
+        else:
+            verdict = verify(
+                batch, case_id, strict=strict, directory=directory, rosters=setup.rosters
+            )
+            if setup.summaries:
+                case = verdict.case
+                rebuilt.append(case.summary() if verdict.ok and case is not None else None)
         verdict = verdict.without_case()
         hashes: dict[int, str] | None = None
         if attested is not None:
@@ -391,7 +402,9 @@ def _summaries_checked(
     if whole:
         rows = {s.case_id: s for s in store.cases()}
     for i, (case_id, verdict, hashes) in enumerate(out):
-        row = rows.pop(case_id, None) if rows is not None else store.summary(case_id)
+        # a roster stream's row is not among the cases' rows: read it alone
+        listed = rows is not None and committee_of(case_id) is None
+        row = rows.pop(case_id, None) if listed and rows is not None else store.summary(case_id)
         fault = summary_fault(verdict, row, rebuilt[i])
         if fault is not None:
             out[i] = (case_id, verdict.with_faults(fault), hashes)

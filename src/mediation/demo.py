@@ -31,6 +31,7 @@ __all__ = [
     "DIRECTOR",
     "MEDIATOR",
     "PLATFORM",
+    "REGISTRAR",
     "SCENARIOS",
     "START",
     "StepClock",
@@ -39,6 +40,7 @@ __all__ = [
     "leak_dispute",
     "new_service",
     "noise_dispute",
+    "record_roster",
 ]
 
 #: 荣悦社区人民调解委员会, the committee of both cases
@@ -72,6 +74,22 @@ def directory() -> StaticDirectory:
     for actor in (PLATFORM, DIRECTOR, MEDIATOR):
         people.add(actor)
     return people
+
+
+#: the committee office's directory sync, which keeps the roster (人员名录) in the store
+REGISTRAR = Actor("hr-sync")
+
+
+def record_roster(service: CaseService) -> None:
+    """Record the committee's roles in the store's roster (:meth:`CaseService.sync_roster`), so
+    that verification checks every role claim of the cases against it."""
+    holders = {a.id: [g.role.value for g in a.grants] for a in (PLATFORM, DIRECTOR, MEDIATOR)}
+    service.sync_roster(
+        REGISTRAR,
+        COMMITTEE,
+        holders,
+        basis="居民会议推选调委会委员（人民调解法第九条）；调委会聘任人民调解员（第十三条）",
+    )
 
 
 def doc(title: str, media_type: str = "application/pdf") -> cmd.DocRef:

@@ -13,6 +13,7 @@
     mediation diagram    [--format mermaid|dot]
     mediation keygen     --out PATH
     mediation checkpoint --db URL --key PRIVATE_KEY [--checkpoints FILE] [--receipt CASE]
+    mediation roster     sync|grant|revoke|show --db URL ...  (the committee's recorded roles)
 
 ``URL`` is a SQLite path, ``sqlite:///path``, or ``postgresql://...`` (needs
 ``mediation[postgres]``): what :func:`mediation.stores.open` takes.  ``FILE`` is an export (JSON
@@ -59,6 +60,7 @@ from . import (
     _import,
     _keygen,
     _report,
+    _roster,
     _timeline,
     _verify,
 )
@@ -78,6 +80,7 @@ _COMMANDS = (
     _diagram,
     _keygen,
     _checkpoint,
+    _roster,
 )
 
 

@@ -8,6 +8,7 @@ import contextlib
 
 from .._audit import verify
 from .._report import timeline_lines
+from .._roster import rosters_of
 from .._views import view_case
 from ._common import (
     AddParser,
@@ -44,17 +45,18 @@ def register(add: AddParser) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from ..demo import SCENARIOS, new_service
+    from ..demo import SCENARIOS, new_service, record_roster
 
     out, lang = ctx.out, ctx.lang
     where = parse_db(args.db, lang).display
     with contextlib.closing(open_db(args.db, lang, write=True)) as store:
         service = new_service(store)
+        record_roster(service)  # the roles of the day, as evidence in the same store
         case_id = SCENARIOS[args.scenario](service)
         case = service.case(case_id)
         actor = viewer(case, args.role, lang)
         view = view_case(case, service.history(case_id), actor, False)
-        verdict = verify(store.read(case_id), case_id, strict=True)
+        verdict = verify(store.read(case_id), case_id, strict=True, rosters=rosters_of(store))
     say(out, msg(lang, f"演示案件已写入 {where}", f"demo case written to {where}"))
     zone = zone_label(ctx.tz)
     for line in timeline_lines(view, lang=lang, subtype=case.subtype, tz=ctx.tz, zone=zone):

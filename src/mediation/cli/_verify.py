@@ -13,6 +13,7 @@ from .. import _verify_store
 from .._authz import Actor, StaticDirectory
 from .._errors import CaseNotFound, InvalidCommand
 from .._report import AuditResult, ExitCode, VerifiedCase, audit, audit_verified
+from .._roster import rosters_of
 from ._common import AddParser, Context, _Fail, json_out, key_args, msg, positive, say, source_args
 from ._sources import LazyAuditor, StoreSource, lazy_auditor, source
 
@@ -42,8 +43,9 @@ def register(add: AddParser) -> None:
     sp.add_argument(
         "--directory",
         metavar="FILE",
-        help='the host\'s grants as JSON, {"actor": {"committee": ["role", ...]}}: every role '
-        "claim in the log (and G3) is checked against it; without it role claims are trusted",
+        help='the host\'s grants as JSON, {"actor": {"committee": ["role", ...]}}, for the '
+        "committees that keep no roster: their role claims (and G3) are checked against it; "
+        "without it such claims are reported as not checked",
     )
     sp.set_defaults(run=run)
 
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 only=args.case,
                 strict=args.strict,
                 directory=directory,
+                rosters=rosters_of(src.store) if isinstance(src, StoreSource) else None,
             )
         if args.case is not None and not result.verdicts:
             raise CaseNotFound(

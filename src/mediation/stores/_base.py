@@ -150,12 +150,14 @@ def summary_from_row(row: Sequence[object]) -> CaseSummary:
 
 
 def summary_filter(placeholder: str, **filters: str | None) -> tuple[str, list[str]]:
-    """The ``" WHERE state = ? AND ..."`` clause (or ``""``) and its arguments for the summary
-    columns given a value: what :meth:`Store.cases` means, for the SQL stores."""
+    """The ``" WHERE state = ? AND ..."`` clause and its arguments for the summary columns given
+    a value, rows of roster streams left out: what :meth:`Store.cases` means, for the SQL
+    stores."""
     given = [(column, value) for column, value in filters.items() if value is not None]
-    if not given:
-        return "", []
-    clause = " AND ".join(f"{column} = {placeholder}" for column, _ in given)
+    clause = " AND ".join(
+        # the rows of roster streams (``@roster:<committee>``) are not cases
+        ["case_id NOT LIKE '@%'", *(f"{column} = {placeholder}" for column, _ in given)]
+    )
     return " WHERE " + clause, [value for _, value in given]
 
 
@@ -225,10 +227,12 @@ class Store(abc.ABC):
         level: str | None = None,
         category: str | None = None,
     ) -> list[CaseSummary]:
-        """Summaries matching every given filter, ordered by case id."""
+        """Summaries matching every given filter, ordered by case id.  Cases only: the rows of
+        roster streams (ids starting with ``@``, :mod:`mediation._roster`) are left out."""
 
     def case_ids(self) -> list[str]:
-        """Every case id that has events, in order."""
+        """Every stream id that has events (cases and roster streams), in order; this default
+        lists the cases' summary rows only, so a store that keeps roster streams overrides it."""
         return [s.case_id for s in self.cases()]
 
     def scan(self, start: str | None = None, stop: str | None = None) -> Iterator[StoredEvent]:

@@ -107,6 +107,10 @@ class MemoryStore(Store):
         for _, log in sorted(logs, key=lambda item: item[0]):
             yield from log
 
+    def case_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(case_id for case_id, log in self._events.items() if log)
+
     def summary(self, case_id: str) -> CaseSummary | None:
         with self._lock:
             return self._summaries.get(case_id)
@@ -125,7 +129,8 @@ class MemoryStore(Store):
             (
                 s
                 for s in rows
-                if (state is None or s.state == state)
+                if not s.case_id.startswith("@")  # a roster stream's row is not a case
+                and (state is None or s.state == state)
                 and (committee is None or s.committee == committee)
                 and (level is None or s.level == level)
                 and (category is None or s.category == category)
