@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from mediation import Actor, CaseService, FaultKind, InvalidCommand, NotPermitted, verify
+from helpers import ManualClock
+from mediation import Actor, CaseService, FaultKind, InvalidCommand, NotPermitted, demo, verify
 from mediation import commands as cmd
-from mediation import demo
 from mediation._events import GENESIS, StoredEvent, canonical_bytes, encode_body, event_hash
 from mediation._export import ExportReader, export_store, import_export
 from mediation._roster import GRACE, roster_id, rosters_of
@@ -23,8 +23,6 @@ from mediation._verify_store import verify_store
 from mediation._workflow import WORKFLOW
 from mediation.cli import main
 from mediation.stores import MemoryStore, SQLiteStore
-
-from helpers import ManualClock
 
 C = demo.COMMITTEE
 REG = demo.REGISTRAR
