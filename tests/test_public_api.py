@@ -51,6 +51,8 @@ EXPECTED_ALL = [
     "Relation",
     "RequestConflict",
     "Role",
+    "Roster",
+    "RosterEntry",
     "SQLiteKeyStore",
     "SQLiteStore",
     "Stage",
@@ -71,6 +73,7 @@ EXPECTED_ALL = [
     "event_hash",
     "register_workflow",
     "replay",
+    "rosters_of",
     "verify",
     "workflow_of",
 ]

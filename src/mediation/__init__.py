@@ -27,6 +27,7 @@ from ._errors import (
 )
 from ._events import Event, StoredEvent, canonical_bytes, event_hash
 from ._privacy import AESGCMVault, SQLiteKeyStore, Vault
+from ._roster import Roster, RosterEntry, rosters_of
 from ._service import CaseService, Permission
 from ._spec import Confidentiality, DeadlineSpec, PeopleRule, workflow_of
 from ._spec import register as register_workflow
@@ -74,6 +75,8 @@ __all__ = [
     "Relation",
     "RequestConflict",
     "Role",
+    "Roster",
+    "RosterEntry",
     "SQLiteKeyStore",
     "SQLiteStore",
     "Stage",
@@ -94,6 +97,7 @@ __all__ = [
     "event_hash",
     "register_workflow",
     "replay",
+    "rosters_of",
     "verify",
     "workflow_of",
 ]

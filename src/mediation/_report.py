@@ -122,17 +122,22 @@ class AuditResult:
                     f"checkpoints: {self.checkpoints_checked} signed checkpoint(s) checked under key "
                     f"{self.key_id[:16]}, covering {self.cases_attested} case(s)"
                 )
-        bad = sum(not v.ok for v in self.verdicts)
-        n = len(self.verdicts)
+        cases = [v for v in self.verdicts if committee_of(v.case_id) is None]
+        bad = sum(not v.ok for v in cases)
+        n = len(cases)
+        rosters = len(self.verdicts) - n
+        bad_rosters = sum(not v.ok for v in self.verdicts) - bad
         if lang == "zh":
+            kept = f"；人员名录 {rosters} 份，{bad_rosters} 份未通过" if rosters else ""
             out.append(
-                f"共 {n} 个案件：{n - bad} 个通过，{bad} 个未通过"
+                f"共 {n} 个案件：{n - bad} 个通过，{bad} 个未通过{kept}"
                 + ("" if not self.store_faults else "；检查点未通过")
                 + f"（退出码 {int(self.exit_code)}）"
             )
         else:
+            kept = f"; {rosters} roster(s), {bad_rosters} invalid" if rosters else ""
             out.append(
-                f"{n} case(s): {n - bad} valid, {bad} invalid"
+                f"{n} case(s): {n - bad} valid, {bad} invalid{kept}"
                 + ("" if not self.store_faults else "; checkpoints invalid")
                 + f" (exit {int(self.exit_code)})"
             )

@@ -445,7 +445,12 @@ class CaseService:
         if not fresh and now - read_at < _ROSTER_TTL:
             return held
         stream = roster_id(committee)
-        new = self.store.read(stream, after_seq=held.seq if held is not None else 0)
+        # the summary row says whether there is anything new (one indexed lookup); the records
+        # after the seq held are read only then
+        row = self.store.summary(stream)
+        fresh_seq = row.seq if row is not None else 0
+        known = held.seq if held is not None else 0
+        new = self.store.read(stream, after_seq=known) if fresh_seq != known else []
         roster = held
         if new:
             roster = verify_roster(new, stream, held)[1]

@@ -198,6 +198,24 @@ class StoreConformance:
         assert ids(store.cases(category="邻里")) == ["a", "c"]
         assert ids(store.cases(state=_UNUSED)) == []
 
+    def test_roster_streams_are_kept_but_not_listed_as_cases(self) -> None:
+        """A roster stream (``@roster:<committee>``) is stored, read, scanned and counted among
+        the stream ids like a case, but :meth:`Store.cases` lists cases only."""
+        store = self.make_store()
+        self._append(store, "a", 1, committee="c1")
+        self._append(store, "@roster:c1", 2, committee="c1")
+        self._append(store, "B", 1, committee="c1")
+        assert [r.case_id for r in store.cases()] == ["B", "a"]
+        assert [r.case_id for r in store.cases(committee="c1")] == ["B", "a"]
+        summary = store.summary("@roster:c1")
+        assert summary is not None and summary.seq == 2
+        assert [r.seq for r in store.read("@roster:c1")] == [1, 2]
+        assert "@roster:c1" in store.case_ids()
+        assert [(r.case_id, r.seq) for r in store.scan("@", "A")] == [
+            ("@roster:c1", 1), ("@roster:c1", 2),
+        ]  # fmt: skip
+        assert [r.case_id for r in store.scan()] == ["@roster:c1"] * 2 + ["B", "a"]
+
     def test_cases_are_independent_and_scan_is_ordered(self) -> None:
         store = self.make_store()
         self._append(store, "b", 2)
