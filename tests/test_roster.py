@@ -12,18 +12,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import event as hypothesis_event
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pg
 from helpers import ManualClock
 from mediation import Actor, CaseService, FaultKind, InvalidCommand, NotPermitted, demo, verify
 from mediation import commands as cmd
-from mediation._events import GENESIS, StoredEvent, canonical_bytes, encode_body, event_hash
+from mediation._events import (
+    GENESIS,
+    StoredEvent,
+    canonical_bytes,
+    encode_body,
+    event_hash,
+    format_time,
+    make_body,
+    parse_time,
+)
 from mediation._export import ExportReader, export_store, import_export
 from mediation._roster import GRACE, roster_id, rosters_of
 from mediation._verify_store import verify_store
 from mediation._workflow import WORKFLOW
 from mediation.cli import main
 from mediation.stores import MemoryStore, SQLiteStore
+from mediation.testing import Driven, driven_cases
+from test_one_decision import FRESH, REFUSALS, injections
 
 C = demo.COMMITTEE
 REG = demo.REGISTRAR
@@ -454,3 +468,88 @@ def _race(store: Any) -> None:
     assert all(not v.unchecked for v in result.verdicts)
     assert len(result.verdicts) == 1 + 36 and accepted  # the roster and every case
     store.close()
+
+
+# -- one decision, with a roster: what the live path decides on the roster, replay decides alike ---
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["on a case", "opening"])
+@settings(max_examples=60)
+@given(d=driven_cases(max_steps=25), data=st.data())
+def test_replay_on_the_roster_decides_as_the_live_path(
+    fresh: bool, d: Driven, data: st.DataObject
+) -> None:
+    """The committee's roster records some of the roles the host asserts (a random subset: the
+    rest were revoked, or never synced); an injected command is decided live on the roster and
+    replayed on it: accepted live → the same bytes verify strictly, with every claim checked;
+    refused live → replay refuses it with the same error."""
+    case_id = FRESH if fresh else d.case_id
+    records = [] if fresh else d.service.store.read(case_id)
+    actor, command, claim = data.draw(injections(d, case_id), label="injected")
+    case = d.service.case(case_id) if records else None
+    last = parse_time(case.updated_at) if case else dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+    now = last + dt.timedelta(days=1)
+    world = d.world.committee
+    granted = sorted(
+        (a.id, g.role.value)
+        for a in d.world.people.values()
+        for g in a.grants
+        if g.committee == world
+    )
+    kept = (
+        data.draw(st.lists(st.sampled_from(granted), unique=True), label="recorded")
+        if granted
+        else []
+    )
+    store = MemoryStore()
+    if records:
+        store.append(d.service.case(case_id).summary(), records, 0)
+    live = CaseService(store, directory=d.world.directory, clock=lambda: now)
+    holders: dict[str, list[str]] = {}
+    for person, role in kept:
+        holders.setdefault(person, []).append(role)
+    live.sync_roster(REG, world, holders, basis=BASIS)
+    try:
+        event = live.execute(actor, case_id, command, acting_as=claim)
+    except REFUSALS as exc:
+        error: Exception | None = exc
+        hypothesis_event(f"refused: {type(exc).__name__}")
+    else:
+        error = None
+        hypothesis_event("accepted")
+    rosters = rosters_of(store)
+    roster = rosters[world]
+    payload = cmd.to_payload(command)
+    if command.name in {c.name for c in WORKFLOW.opening} and not payload["profile"]:
+        payload["profile"] = live.policy.recusal
+    state = (
+        event.state
+        if error is None
+        else (WORKFLOW.command(command.name).target or (case.state if case else "new"))
+    )
+    body = canonical_bytes(
+        make_body(
+            case_id=case_id,
+            seq=len(records) + 1,
+            type=command.name,
+            at=format_time(now),
+            actor=actor.id,
+            acted_as=claim,
+            state=state,
+            payload=payload,
+            prev=records[-1].hash if records else GENESIS,
+            workflow=WORKFLOW.version,
+            roster=roster.seq,
+        )
+    )
+    forged = StoredEvent(case_id, len(records) + 1, event_hash(body), body)
+    verdict = verify([*records, forged], case_id, rosters=rosters, strict=True)
+    if error is None:
+        assert forged.body == store.read(case_id)[-1].body
+        assert verdict.ok, verdict.describe()
+        assert len(records) + 1 not in verdict.unchecked
+        return
+    assert verdict.fault is not None, f"replay accepted what the live path refused: {error}"
+    assert verdict.fault.seq == len(records) + 1
+    assert type(verdict.fault.error) is type(error)
+    assert str(verdict.fault.error) == str(error)
