@@ -553,3 +553,18 @@ def test_replay_on_the_roster_decides_as_the_live_path(
     assert verdict.fault.seq == len(records) + 1
     assert type(verdict.fault.error) is type(error)
     assert str(verdict.fault.error) == str(error)
+
+
+def test_timeline_and_report_check_claims_against_the_roster(tmp_path: Path) -> None:
+    kept, bare = str(tmp_path / "kept.db"), str(tmp_path / "bare.db")
+    with SQLiteStore(kept) as store:
+        _, with_roster = _recorded_case(store)
+    with SQLiteStore(bare) as store:
+        without = demo.noise_dispute(_service(store))
+    export = str(tmp_path / "kept.jsonl")
+    assert _cli("export", "--db", kept, "-o", export)[0] == 0
+    for source in (["--db", kept], [export]):
+        code, out, _ = _cli("timeline", with_roster, *source)
+        assert code == 0 and "valid" in out and "not checked" not in out
+    code, out, _ = _cli("timeline", without, "--db", bare)
+    assert code == 0 and "not checked" in out

@@ -198,9 +198,11 @@ def audit_case(
     *,
     strict: bool = True,
     directory: Directory | None = None,
+    rosters: Mapping[str, Roster] | None = None,
 ) -> Verdict:
-    """Verify one case (strictly by default) and, with ``auditor``, against its checkpoints."""
-    verdict = verify(records, case_id, strict=strict, directory=directory)
+    """Verify one case (strictly by default; its role claims against ``rosters``) and, with
+    ``auditor``, against its checkpoints."""
+    verdict = verify(records, case_id, strict=strict, directory=directory, rosters=rosters)
     if auditor is None:
         return verdict
     return _checked(case_id, verdict, _hashes(records), auditor)

@@ -19,7 +19,7 @@ from .._errors import CaseNotFound
 from .._events import decode_event
 from .._export import ExportCase, ExportReader
 from .._report import AuditInput, ExitCode, audit_case
-from .._roster import committee_of
+from .._roster import Roster, committee_of, rosters_of
 from .._views import CaseView, view_case
 from ..stores import _open
 from ._common import _Fail, msg, open_db, parse_db, read_bytes
@@ -61,6 +61,12 @@ class Source:
 
     def checkpoints(self, explicit: str | None, lang: str) -> CheckpointLog:
         raise NotImplementedError
+
+    def rosters(self) -> dict[str, Roster]:
+        """The rosters the source holds, verified, by committee (for one case's role claims)."""
+        return rosters_of(
+            {cid: records for cid, records, _ in self.cases(None) if committee_of(cid)}
+        )
 
     def close(self) -> None:
         pass
@@ -117,6 +123,9 @@ class StoreSource(Source):
         if explicit is None and not os.path.exists(path):
             return CheckpointLog((), path)
         return read_checkpoints(path, lang)
+
+    def rosters(self) -> dict[str, Roster]:
+        return rosters_of(self.store)
 
     def close(self) -> None:
         self.store.close()
@@ -264,9 +273,10 @@ def case_view(
     """The case as ``role`` of its committee may see it: its verified prefix, and the verdict.
     ``mediator`` is the case's lead mediator (an error before one is assigned)."""
     records, line_of = src.case(case_id)
-    verdict = verify(records, case_id, strict=True)
+    rosters = src.rosters()
+    verdict = verify(records, case_id, strict=True, rosters=rosters)
     case = verdict.case
-    checked = audit_case(case_id, records, checker) if checker else verdict
+    checked = audit_case(case_id, records, checker, rosters=rosters) if checker else verdict
     if case is None:
         return Viewed(None, checked, line_of)
     history = [decode_event(r) for r in records[: verdict.events]]
