@@ -156,7 +156,10 @@ def summary_filter(placeholder: str, **filters: str | None) -> tuple[str, list[s
     given = [(column, value) for column, value in filters.items() if value is not None]
     clause = " AND ".join(
         # the rows of roster streams (``@roster:<committee>``) are not cases
-        ["(case_id IS NULL OR substr(case_id, 1, 1) <> '@')", *(f"{column} = {placeholder}" for column, _ in given)]
+        [
+            "(case_id IS NULL OR substr(case_id, 1, 1) <> '@')",
+            *(f"{column} = {placeholder}" for column, _ in given),
+        ]
     )
     return " WHERE " + clause, [value for _, value in given]
 
