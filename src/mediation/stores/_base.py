@@ -228,7 +228,11 @@ class Store(abc.ABC):
         """Summaries matching every given filter, ordered by case id."""
 
     def case_ids(self) -> list[str]:
-        """Every case id that has events, in order."""
+        """Every case id that has events, in code point order: taken from the event records, not
+        from the summary rows, so that a case whose summary row was deleted is still listed (the
+        signer enumerates the cases to checkpoint with it).  This default reads the summary rows;
+        a store whose summary rows can go missing apart from its events overrides it (every store
+        of this package does)."""
         return [s.case_id for s in self.cases()]
 
     def scan(self, start: str | None = None, stop: str | None = None) -> Iterator[StoredEvent]:

@@ -107,6 +107,10 @@ class MemoryStore(Store):
         for _, log in sorted(logs, key=lambda item: item[0]):
             yield from log
 
+    def case_ids(self) -> list[str]:
+        with self._lock:  # the cases with events, whatever the summaries hold
+            return sorted(case_id for case_id, log in self._events.items() if log)
+
     def summary(self, case_id: str) -> CaseSummary | None:
         with self._lock:
             return self._summaries.get(case_id)
