@@ -21,7 +21,6 @@ import json
 import os
 import re
 import tempfile
-import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -87,27 +86,28 @@ class SignerStateError(CheckpointError):
 
 def default_store_id(url: str | os.PathLike[str]) -> str:
     """A store's default id: ``sqlite:`` and the database file's absolute, resolved path, or
-    ``postgresql://HOST:PORT/DBNAME`` (no user, no password, no options).  What the signer's
-    command line names, not anything the database says."""
+    ``postgresql://HOST:PORT/DBNAME`` (no user, no password, no other option; with
+    ``?search_path=SCHEMA`` when the connection sets one).  What the signer's command line names,
+    not anything the database says."""
     from ..stores._open import parse_url
 
     parsed = parse_url(url)
     if not parsed.postgres:
         return "sqlite:" + os.path.realpath(parsed.target)
-    target = parsed.target
-    if "://" in target:
-        parts = urllib.parse.urlsplit(target)
-        query = urllib.parse.parse_qs(parts.query)
-        host = parts.hostname or query.get("host", ["localhost"])[0]
-        port = parts.port or int(query.get("port", ["5432"])[0])
-        dbname = urllib.parse.unquote(parts.path.lstrip("/")) or query.get("dbname", [""])[0]
-    else:
-        pairs = dict(re.findall(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", target))
-        values = {k: v.strip("'") for k, v in pairs.items()}
-        host = values.get("host", "localhost")
-        port = int(values.get("port", "5432"))
-        dbname = values.get("dbname", values.get("user", ""))
-    return f"postgresql://{host}:{port}/{dbname}"
+    from psycopg.conninfo import conninfo_to_dict  # a PostgreSQL store needs psycopg anyway
+
+    try:
+        values = {k: str(v) for k, v in conninfo_to_dict(parsed.target).items() if v is not None}
+    except Exception as exc:  # psycopg.ProgrammingError: not a connection string
+        raise CheckpointError(
+            f"cannot name the store {parsed.display}: {exc}; give a store id"
+        ) from exc
+    host = values.get("host", "localhost")
+    port = values.get("port", "5432")
+    dbname = values.get("dbname", values.get("user", ""))
+    path = re.search(r"search_path\s*=\s*([^\s,]+)", values.get("options", ""))
+    schema = f"?search_path={path[1]}" if path else ""
+    return f"postgresql://{host}:{port}/{dbname}{schema}"
 
 
 @attrs.frozen
