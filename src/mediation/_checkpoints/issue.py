@@ -76,7 +76,7 @@ def issue_checkpoint(
     unless ``adopt``.  Each of ``witnesses`` must hold no larger or different tree
     (:class:`WitnessRefused`).  :class:`Signer` also records and publishes what was signed.
     """
-    log = log or CheckpointLog()
+    log = CheckpointLog() if log is None else log
     issued_at = format_time(now or _dt.datetime.now(_dt.timezone.utc))
     public_key = private_key.public_key()
     kid = key_id(public_key)
