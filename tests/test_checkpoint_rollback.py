@@ -708,6 +708,10 @@ def test_cli_witness_options(cli: dict[str, Path], tmp_path: Path) -> None:
     cli["state"].write_text("{")
     bad = sign(cli, "--store-id", "rongyue-committee")
     assert bad.code == 5 and bad.err.count("\n") == 1 and "signer state" in bad.err
+    cli["state"].unlink()
+    cli["state"].mkdir()  # cannot be read as a file: I/O
+    unreadable = sign(cli, "--store-id", "rongyue-committee")
+    assert unreadable.code == 4 and "cannot read the signer state" in unreadable.err
 
 
 def test_cli_deleted_summary_row_still_checkpointed(cli: dict[str, Path]) -> None:
@@ -718,3 +722,14 @@ def test_cli_deleted_summary_row_still_checkpointed(cli: dict[str, Path]) -> Non
     assert "checkpoint issued: 4 case(s)" in result.out
     receipt = json.loads(result.out[result.out.index("{") :])
     assert receipt["case"] == "case-c" and receipt["store"]["size"] == 4
+
+
+def test_cli_deleted_checkpoint_file_against_a_witness(cli: dict[str, Path]) -> None:
+    assert sign(cli, "--witness", str(cli["witness"])).code == 0
+    cli["log"].unlink()
+    assert run("verify", "--db", str(cli["db"])).code == 0  # without a key nothing is asked
+    caught = verify(cli, "--witness", str(cli["witness"]))
+    assert caught.code == 1
+    assert "the checkpoint log's tree has 0: the log was rolled back" in caught.out
+    # the store itself still matches every leaf the witness holds
+    assert "case case-a: valid" in caught.out and "INVALID at" not in caught.out

@@ -22,6 +22,7 @@ from .._checkpoints import (
     CheckpointRefused,
     DirectoryWitness,
     Signer,
+    SignerStateError,
     default_store_id,
     load_private_key,
 )
@@ -106,6 +107,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             signed = signer.sign(src.store, path, store_id=store_id, log=log)
         except CheckpointRefused as exc:
             raise _Fail(ExitCode.INTEGRITY, err_text(exc, lang)) from exc
+        except SignerStateError as exc:  # unreadable or unwritable: I/O; malformed: bad input
+            code = ExitCode.IO if isinstance(exc.__cause__, OSError) else ExitCode.INPUT
+            raise _Fail(code, err_text(exc, lang)) from exc
         checkpoint = signed.checkpoint
         s = checkpoint.store
         for verdict in checkpoint.invalid:  # left out; every other case is signed
