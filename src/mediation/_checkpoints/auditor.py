@@ -76,7 +76,7 @@ class CheckpointAuditor:
         last_case: dict[str, str] = {}
         last_store = GENESIS
         self.tree = Tree()
-        tree_ok = True
+        broken_at: int | None = None  # the line where the tree of store checkpoints broke
         roots: dict[int, str] = {}  # line -> the root its leaves give
         previous: tuple[int, bytes] = (0, self.tree.root())  # the last tree head: size, root
         for line, rec in log.records:
@@ -95,8 +95,9 @@ class CheckpointAuditor:
                     "a checkpoint before it was removed or altered",
                     f"{where}：检查点链断裂，之前的检查点被删除或篡改",
                 )
-            if isinstance(rec, StoreCheckpoint) and tree_ok:
-                tree_ok, previous = self._grow(line, where, rec, previous, roots)
+            if isinstance(rec, StoreCheckpoint) and broken_at is None:
+                ok, previous = self._grow(line, where, rec, previous, roots)
+                broken_at = None if ok else line
             if rec.key != self.key_id:
                 self.other_keys.add(rec.key)
                 continue
@@ -130,7 +131,16 @@ class CheckpointAuditor:
                         f"{where}：所列案件与签名的 Merkle 根不符（检查点文件被篡改）",
                     )
                     continue
-            elif not tree_ok or rec.root != roots.get(line):
+            elif line not in roots:  # the tree broke here or before: its leaves are unchecked
+                if broken_at != line:
+                    self._fault(
+                        line,
+                        f"{where}: its leaves cannot be checked: the tree of store checkpoints "
+                        f"is broken at line {broken_at}",
+                        f"{where}：无法核对其叶子：存储检查点的树在第 {broken_at} 行已断裂",
+                    )
+                continue
+            elif rec.root != roots[line]:
                 self._fault(
                     line,
                     f"{where}: the cases listed do not hash to the signed Merkle root "
@@ -165,11 +175,11 @@ class CheckpointAuditor:
         if rec.base != len(self.tree):
             self._fault(
                 line,
-                f"{where}: the store checkpoint extends a tree of {rec.base} leaves, the "
-                f"checkpoints before it hold {len(self.tree)}: store checkpoints were removed or "
-                "altered",
-                f"{where}：存储检查点延续的树有 {rec.base} 个叶子，之前的检查点只有 {len(self.tree)} 个："
-                "存储检查点被删除或篡改",
+                f"{where}: the cases listed do not hash to the signed Merkle root (the checkpoint "
+                f"file was altered): the store checkpoint extends a tree of {rec.base} leaves, "
+                f"the checkpoints before it hold {len(self.tree)}",
+                f"{where}：所列案件与签名的 Merkle 根不符（检查点文件被篡改）：存储检查点延续的树有 {rec.base} 个叶子，"
+                f"之前的检查点有 {len(self.tree)} 个",
             )
             return False, previous
         self.tree.extend(rec.leaves)

@@ -20,7 +20,7 @@ import abc
 import datetime as _dt
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._events import format_time
 from .keys import CheckpointError, key_id
@@ -37,8 +37,25 @@ __all__ = ["DirectoryWitness", "Witness", "WitnessRefused", "witness_tree"]
 class WitnessRefused(CheckpointRefused):
     """A witness refused a signed tree head (``witness`` names it)."""
 
-    def __init__(self, message: str, *, witness: str, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        message: str,
+        *,
+        witness: str,
+        reason: str,
+        store_id: str,
+        signed_size: int | None = None,
+        found_size: int | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(
+            message,
+            reason=reason,
+            store_id=store_id,
+            signed_size=signed_size,
+            found_size=found_size,
+            **kw,
+        )
         self.witness = witness
 
     def fields(self) -> dict[str, object]:
