@@ -29,6 +29,7 @@ from mediation import MemoryStore, SQLiteStore, Store
 from mediation import commands as cmd
 from mediation._checkpoints import (
     CheckpointAuditor,
+    CheckpointError,
     CheckpointLog,
     CheckpointRefused,
     DirectoryWitness,
@@ -733,3 +734,23 @@ def test_cli_deleted_checkpoint_file_against_a_witness(cli: dict[str, Path]) -> 
     assert "the checkpoint log's tree has 0: the log was rolled back" in caught.out
     # the store itself still matches every leaf the witness holds
     assert "case case-a: valid" in caught.out and "INVALID at" not in caught.out
+
+
+def test_cli_a_witness_that_cannot_be_written(
+    cli: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    result = sign(cli, "--witness", str(blocker))
+    assert result.code == 4 and "cannot read the witness" in result.err
+    assert not cli["log"].exists()  # the witness cannot be checked: nothing is signed
+    # a witness that cannot be written once the checkpoint was appended: not published, exit 4
+
+    def fail(*_: Any) -> None:
+        raise CheckpointError("cannot write the witness") from OSError("disk full")
+
+    monkeypatch.setattr(DirectoryWitness, "publish", fail)
+    result = sign(cli, "--witness", str(cli["witness"]))
+    assert result.code == 4 and "not published: cannot write the witness" in result.err
+    assert "checkpoint issued: 4 case(s)" in result.out  # the checkpoint stands
+    assert verify(cli).code == 0

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 
 from .._audit import Verdict
 from .._checkpoints import (
+    CheckpointError,
     CheckpointLog,
     CheckpointRefused,
     DirectoryWitness,
     Signer,
-    SignerStateError,
+    WitnessRefused,
     default_store_id,
     load_private_key,
 )
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             signed = signer.sign(src.store, path, store_id=store_id, log=log)
         except CheckpointRefused as exc:
             raise _Fail(ExitCode.INTEGRITY, err_text(exc, lang)) from exc
-        except SignerStateError as exc:  # unreadable or unwritable: I/O; malformed: bad input
+        except CheckpointError as exc:  # a state file or witness unreadable (I/O) or malformed
             code = ExitCode.IO if isinstance(exc.__cause__, OSError) else ExitCode.INPUT
             raise _Fail(code, err_text(exc, lang)) from exc
         checkpoint = signed.checkpoint
@@ -155,8 +156,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         if args.receipt:
             json_out(out, checkpoint.receipt(args.receipt))
         code = _exit_code(checkpoint.invalid)
-        if signed.refused and code is ExitCode.OK:
-            code = ExitCode.INTEGRITY
+        if code is ExitCode.OK and signed.refused:  # a refusal is integrity; a failure, I/O
+            refusals = any(isinstance(r, WitnessRefused) for r in signed.refused)
+            code = ExitCode.INTEGRITY if refusals else ExitCode.IO
         return int(code)
     finally:
         src.close()
