@@ -37,6 +37,7 @@ from mediation._checkpoints import (
     Signer,
     SignerState,
     SignerStateError,
+    StoreCheckpoint,
     Tree,
     WitnessRefused,
     consistency_proof,
@@ -754,3 +755,38 @@ def test_cli_a_witness_that_cannot_be_written(
     assert result.code == 4 and "not published: cannot write the witness" in result.err
     assert "checkpoint issued: 4 case(s)" in result.out  # the checkpoint stands
     assert verify(cli).code == 0
+
+
+def test_a_forged_head_cannot_hide_an_earlier_leaf(signing: Signing) -> None:
+    """A store checkpoint appended past the signer (another key, a bad signature) whose leaves
+    attest a rewritten history: the signer still checks every earlier leaf, and its state refuses
+    the log outright."""
+    first = signing.sign()
+    rewritten = MemoryStore()
+    ids = iter(["case-a", "case-b"])
+    service = new_service(rewritten, new_id=lambda: next(ids))
+    leak_dispute(service)
+    noise_dispute(service)
+    tree = CheckpointLog.load(signing.log_path).tree()
+    fake = tuple(
+        Leaf(c, len(rewritten.read(c)), rewritten.read(c)[-1].hash) for c in ("case-a", "case-b")
+    )
+    tree.extend(fake)
+    forged = StoreCheckpoint(
+        "store-1",
+        len(tree),
+        tree.root().hex(),
+        first.store.hash,
+        first.store.issued_at,
+        "f" * 64,
+        "0" * 128,
+        leaves=fake,
+        consistency=tuple(p.hex() for p in tree.consistency(2)),
+    )
+    with signing.log_path.open("a") as f:
+        f.write(json.dumps(forged.to_json()) + "\n")
+    log = CheckpointLog.load(signing.log_path)
+    cp = issue_checkpoint(rewritten, signing.private, log=log, store_id="store-1")
+    assert [v.case_id for v in cp.invalid] == ["case-a", "case-b"] and cp.store.leaves == ()
+    with pytest.raises(CheckpointRefused, match="not signed by it"):
+        signing.sign(rewritten)

@@ -158,7 +158,6 @@ class CheckpointAuditor:
                 f"({len(log)} checkpoint(s) read; signed by: {others}): wrong key or no checkpoints",
                 f"没有由密钥 {self.key_id[:16]} 签名的检查点（共读到 {len(log)} 个）：密钥不对或没有检查点",
             )
-
         self.store_id = store_id or next((h.store_id for _, h in reversed(log.heads())), None)
         for witness in witnesses:
             self._witness(witness, public_key)
@@ -219,7 +218,7 @@ class CheckpointAuditor:
             heads = witness.heads(self.key_id, store_id)
             for head in heads:
                 public_key.verify(bytes.fromhex(head.signature), head.message())
-            tree = witness_tree(heads)
+            witness_tree(heads)  # the copy must hold together: one tree, every root recomputed
         except InvalidSignature:
             self._fault(None, f"{name}: a signature does not verify", f"{name}：签名无效")
             return
@@ -253,7 +252,6 @@ class CheckpointAuditor:
                 f"{name} 保存的 {latest.size} 个叶子的树与检查点文件不同：检查点文件被替换",
             )
         label = f"copy at {name} of the checkpoint of {latest.issued_at}"
-        del tree
         for head in heads:
             for leaf in head.leaves:
                 self._attest(leaf.case_id, leaf.seq, leaf.head, label)

@@ -94,13 +94,14 @@ def issue_checkpoint(
         _check_state(state, store_id, log, public_key, adopt)
     for witness in witnesses:
         _check_witness(witness, kid, store_id, tree)
+    # every leaf of the tree is checked, not only each case's latest: a leaf appended past the
+    # signer (a forged head the state did not stop) cannot hide an earlier one
     attested: dict[str, list[tuple[int, str]]] = {}
     latest_leaf: dict[str, tuple[int, str]] = {}
     for _, head in log.heads():
         for leaf in head.leaves:
             latest_leaf[leaf.case_id] = (leaf.seq, leaf.head)
-    for case_id, attestation in latest_leaf.items():
-        attested.setdefault(case_id, []).append(attestation)
+            attested.setdefault(leaf.case_id, []).append((leaf.seq, leaf.head))
     last_store = log.latest_store()
     last_legacy = next(
         (r for _, r in reversed(log.records) if isinstance(r, LegacyStoreCheckpoint)), None
