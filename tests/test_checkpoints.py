@@ -30,6 +30,7 @@ from mediation._checkpoints import (
     load_public_key,
     merkle_root,
     record_from_json,
+    verify_consistency,
     verify_inclusion,
 )
 from mediation.demo import leak_dispute, new_service, noise_dispute
@@ -101,8 +102,17 @@ def test_signed_messages_are_tagged_canonical_json() -> None:
         b'"key":"' + b"f" * 64 + b'","prev":"' + b"0" * 64 + b'","seq":7}'
     )
     assert cp.hash == hashlib.sha256(cp.message()).hexdigest()
-    sp = StoreCheckpoint(2, "3" * 64, ZERO, "2026-04-01T00:00:00.000000Z", "f" * 64)
-    assert sp.message().startswith(STORE_TAG + b'{"issued_at":')
+    sp = StoreCheckpoint("s1", 2, "3" * 64, ZERO, "2026-04-01T00:00:00.000000Z", "f" * 64)
+    assert sp.message() == (
+        b"mediation.checkpoint.store.v2\x00"
+        b'{"issued_at":"2026-04-01T00:00:00.000000Z","key":"'
+        + b"f" * 64
+        + b'","prev":"'
+        + b"0" * 64
+        + b'","root":"'
+        + b"3" * 64
+        + b'","size":2,"store":"s1"}'
+    )
     assert CASE_TAG != STORE_TAG and b"\x00" in CASE_TAG
 
 
@@ -115,7 +125,7 @@ def test_a_case_signature_is_no_store_signature() -> None:
     from cryptography.exceptions import InvalidSignature
 
     public.verify(signature, cp.message())
-    as_store = StoreCheckpoint(1, "1" * 64, ZERO, "t", kid)
+    as_store = StoreCheckpoint("c1", 1, "1" * 64, ZERO, "t", kid)
     with pytest.raises(InvalidSignature):
         public.verify(signature, as_store.message())
 
@@ -123,15 +133,21 @@ def test_a_case_signature_is_no_store_signature() -> None:
 def test_record_json_round_trip_and_errors() -> None:
     cp = CaseCheckpoint("c1", 7, "1" * 64, ZERO, "t", "f" * 64, "a" * 128)
     assert record_from_json(json.loads(json.dumps(cp.to_json()))) == cp
-    sp = StoreCheckpoint(1, "3" * 64, ZERO, "t", "f" * 64, "b" * 128, (Leaf("c1", 7, "1" * 64),))
+    sp = StoreCheckpoint(
+        "s", 1, "3" * 64, ZERO, "t", "f" * 64, "b" * 128, (Leaf("c1", 7, "1" * 64),), ("4" * 64,)
+    )
     back = record_from_json(sp.to_json())
     assert isinstance(back, StoreCheckpoint) and back.leaves == sp.leaves
+    assert back.consistency == sp.consistency and back == sp
     for bad in (
         {**cp.to_json(), "seq": "7"},
         {**cp.to_json(), "head": "XYZ"},
         {**cp.to_json(), "extra": 1},
         {**cp.to_json(), "kind": "other"},
         {**sp.to_json(), "leaves": [["c1", 7]]},
+        {**sp.to_json(), "consistency": ["XYZ"]},
+        {**sp.to_json(), "size": 0},  # more leaves than the tree holds
+        {**sp.to_json(), "store": 5},
         [1, 2],
     ):
         with pytest.raises(CheckpointError) as info:
@@ -225,7 +241,8 @@ def test_issue_and_audit(world: World) -> None:
     cp = issue_checkpoint(world.store, world.private, now=NOW)  # type: ignore[arg-type]
     assert cp.store.size == 2 and [c.case_id for c in cp.cases] == ["case-a", "case-b"]
     assert cp.store.prev == ZERO and all(c.prev == ZERO for c in cp.cases)
-    assert cp.store.computed_root() == cp.store.root
+    assert merkle_root([leaf.data() for leaf in cp.store.leaves]).hex() == cp.store.root
+    assert cp.store.consistency == () and cp.tree == cp.store.leaves
     assert cp.store.issued_at == "2026-04-01T00:00:00.000000Z"
     result = audit_all(world.store, as_log(cp), world.public)
     assert result == {"case-a": None, "case-b": None, "store": []}
@@ -243,6 +260,15 @@ def test_second_checkpoint_chains_and_skips_unchanged_cases(world: World) -> Non
     )
     assert [c.case_id for c in second.cases] == ["case-c"]  # a and b did not change
     assert second.store.prev == first.store.hash and second.store.size == 3
+    # the tree only grows: the second appends case-c's leaf, proving the first is its prefix
+    assert [leaf.case_id for leaf in second.store.leaves] == ["case-c"]
+    assert verify_consistency(
+        2,
+        3,
+        bytes.fromhex(first.store.root),
+        bytes.fromhex(second.store.root),
+        [bytes.fromhex(p) for p in second.store.consistency],
+    )
     assert audit_all(world.store, as_log(first, second), world.public)["store"] == []
 
 
@@ -281,13 +307,14 @@ def test_issue_signs_every_valid_case_and_lists_the_invalid_ones(world: World) -
     a, b = world.store.read("case-a"), world.store.read("case-b")
     shorter = store_of(world.store, {"case-a": a[:-2], "case-b": b})
     cp = issue_checkpoint(shorter, world.private, log=as_log(first))  # type: ignore[arg-type]
-    assert [leaf.case_id for leaf in cp.store.leaves] == ["case-b"]
+    # nothing is appended: case-b did not change and case-a is left out (its signed leaf stays)
+    assert cp.store.leaves == () and cp.store.size == 2 and cp.store.root == first.store.root
     assert [(v.case_id, v.fault.kind.value) for v in cp.invalid if v.fault] == [
         ("case-a", "truncated")
     ]
     gone = store_of(world.store, {"case-b": b})
     cp = issue_checkpoint(gone, world.private, log=as_log(first))  # type: ignore[arg-type]
-    assert [leaf.case_id for leaf in cp.store.leaves] == ["case-b"]
+    assert cp.store.leaves == () and cp.store.size == 2
     assert [v.case_id for v in cp.invalid] == ["case-a"]
     assert (
         cp.invalid[0].fault is not None and "whole case is missing" in cp.invalid[0].fault.message

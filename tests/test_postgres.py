@@ -77,6 +77,13 @@ class TestPostgresStore(StoreConformance):
     def reopen(self, store: Store) -> Store:
         return self.make_store()
 
+    def drop_summary(self, store: Store, case_id: str) -> bool:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute("DELETE FROM mediation_cases WHERE case_id = %s", (case_id,))
+        return True
+
 
 # -- schema ----------------------------------------------------------------------------------------
 

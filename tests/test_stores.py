@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -38,6 +39,11 @@ class TestMemoryStore(StoreConformance):
     def make_store(self) -> Store:
         return MemoryStore()
 
+    def drop_summary(self, store: Store, case_id: str) -> bool:
+        assert isinstance(store, MemoryStore)
+        del store._summaries[case_id]
+        return True
+
 
 class TestSQLiteStore(StoreConformance):
     @pytest.fixture(autouse=True)
@@ -49,6 +55,11 @@ class TestSQLiteStore(StoreConformance):
 
     def reopen(self, store: Store) -> Store:
         return SQLiteStore(self.path)
+
+    def drop_summary(self, store: Store, case_id: str) -> bool:
+        with contextlib.closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
+            conn.execute("DELETE FROM mediation_cases WHERE case_id = ?", (case_id,))
+        return True
 
 
 class TestSQLiteInMemory(StoreConformance):

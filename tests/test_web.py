@@ -107,6 +107,9 @@ EXPECTED_STATUS: dict[str, int] = {
     "ClockSkew": 503,
     "IntegrityViolation": 500,
     "CheckpointError": 500,  # mediation.audit: keys and checkpoint files, not a request's fault
+    "CheckpointRefused": 500,  # mediation.audit: the signer refuses (a CheckpointError)
+    "WitnessRefused": 500,  # mediation.audit: a witness refuses (a CheckpointRefused)
+    "SignerStateError": 500,  # mediation.audit: the signer's state file (a CheckpointError)
     "ExportError": 500,  # mediation.audit: export files
     "DocsError": 500,  # mediation.docs
     "InvalidStoreURL": 500,  # mediation.stores.open: the host's configuration
@@ -142,6 +145,9 @@ _SAMPLE_ARGS: dict[str, Any] = {
     "tolerance": 300.0,
     "verdict": None,
     "field": "days",
+    "reason": "log_missing",
+    "store_id": "store-1",
+    "witness": "street-office",
 }
 
 

@@ -8,8 +8,11 @@ is built on these).
 - Checkpoints (``pip install mediation[crypto]``): :func:`generate_key`, :func:`load_private_key`,
   :func:`load_public_key`, :func:`issue_checkpoint` (a call the host makes, e.g. after each
   agreement or hourly), :class:`CheckpointLog`, :class:`CheckpointAuditor`; receipts are the
-  :class:`CaseCheckpoint` records, which can be handed to the parties.  The construction is in
-  docs/auditing.md.
+  :class:`CaseCheckpoint` records, which can be handed to the parties.  :class:`Signer` is the
+  signer's whole round with its own state file (:class:`SignerState`, outside the database) and
+  witnesses (:class:`DirectoryWitness`), refusing with :class:`CheckpointRefused` a store or log
+  rolled back; :func:`consistency_proof` / :func:`verify_consistency` link two tree heads.  The
+  construction is in docs/auditing.md.
 - Exports: :func:`export_store` / :func:`write_export` write the portable JSON Lines format that
   carries the stored bytes and hashes unchanged; :class:`ExportReader` reads it back and
   :func:`import_export` imports atomically, refusing anything that does not verify.
@@ -20,13 +23,22 @@ from ._checkpoints import (
     CheckpointAuditor,
     CheckpointError,
     CheckpointLog,
+    CheckpointRefused,
+    DirectoryWitness,
+    Signer,
+    SignerState,
     StoreCheckpoint,
+    Witness,
+    WitnessRefused,
+    consistency_proof,
+    default_store_id,
     generate_key,
     inclusion_proof,
     issue_checkpoint,
     load_private_key,
     load_public_key,
     merkle_root,
+    verify_consistency,
     verify_inclusion,
 )
 from ._export import ExportError, ExportReader, export_store, import_export, write_export
@@ -37,11 +49,19 @@ __all__ = [
     "CheckpointAuditor",
     "CheckpointError",
     "CheckpointLog",
+    "CheckpointRefused",
+    "DirectoryWitness",
     "ExportError",
     "ExportReader",
+    "Signer",
+    "SignerState",
     "StoreCheckpoint",
     "StoreVerification",
+    "Witness",
+    "WitnessRefused",
     "checkpointed_seqs",
+    "consistency_proof",
+    "default_store_id",
     "export_store",
     "generate_key",
     "import_export",
@@ -50,6 +70,7 @@ __all__ = [
     "load_private_key",
     "load_public_key",
     "merkle_root",
+    "verify_consistency",
     "verify_inclusion",
     "verify_store",
     "write_export",

@@ -5,6 +5,7 @@
     mediation demo       [--db PATH] [--scenario noise|leak]
     mediation verify     (--db URL | FILE | -) [--case ID] [--key PUBLIC_KEY] [--checkpoints FILE]
                          [--json] [-q] [--strict] [--jobs N] [--directory FILE]
+                         [--witness DIR ...] [--store-id ID]
     mediation cases      --db URL [--state S] [--committee C] [--level L] [--category X] [--json]
     mediation timeline   CASE (--db URL | FILE) [--as ROLE] [--json]
     mediation report     CASE (--db URL | FILE) --html OUT [--as ROLE] [--key PUBLIC_KEY]
@@ -13,6 +14,7 @@
     mediation diagram    [--format mermaid|dot]
     mediation keygen     --out PATH
     mediation checkpoint --db URL --key PRIVATE_KEY [--checkpoints FILE] [--receipt CASE]
+                         [--state FILE] [--store-id ID] [--witness DIR ...] [--adopt]
     mediation roster     sync|grant|revoke|show --db URL ...  (the committee's recorded roles)
 
 ``URL`` is a SQLite path, ``sqlite:///path``, or ``postgresql://...`` (needs

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, cast
 
 import attrs
@@ -14,7 +14,16 @@ import attrs
 from .._audit import Verdict, verify
 from .._authz import Actor
 from .._case import Case
-from .._checkpoints import CheckpointAuditor, CheckpointLog, _json_lines, load_public_key
+from .._checkpoints import (
+    CheckpointAuditor,
+    CheckpointError,
+    CheckpointLog,
+    DirectoryWitness,
+    Witness,
+    _json_lines,
+    key_id,
+    load_public_key,
+)
 from .._errors import CaseNotFound
 from .._events import decode_event
 from .._export import ExportCase, ExportReader
@@ -232,6 +241,10 @@ def lazy_auditor(args: argparse.Namespace, src: Source, lang: str) -> LazyAudito
     takes a while: ``verify --jobs`` does it while the workers run); the key and the checkpoints
     are read, and refused if they are not usable, now."""
     if args.key is None:
+        if getattr(args, "witness", None):
+            raise _Fail(
+                ExitCode.USAGE, msg(lang, "--witness 需要配合 --key 使用", "--witness needs --key")
+            )
         if getattr(args, "checkpoints", None):
             raise _Fail(
                 ExitCode.USAGE,
@@ -239,21 +252,65 @@ def lazy_auditor(args: argparse.Namespace, src: Source, lang: str) -> LazyAudito
             )
         return LazyAuditor(None, None)
     public = load_public_key(read_bytes(args.key, lang, "key"))
-    return LazyAuditor(src.checkpoints(args.checkpoints, lang), public)
+    witnesses = [DirectoryWitness(d) for d in getattr(args, "witness", None) or ()]
+    for w in witnesses:
+        if not os.path.isdir(w.path):
+            raise _Fail(
+                ExitCode.IO,
+                msg(lang, f"见证目录不存在：{w.path}", f"no such witness directory: {w.path}"),
+            )
+    return LazyAuditor(
+        src.checkpoints(args.checkpoints, lang),
+        public,
+        witnesses=witnesses,
+        store_id=getattr(args, "store_id", None),
+    )
 
 
 class LazyAuditor:
-    """Calling it gives the :class:`CheckpointAuditor` (None without ``--key``), built once."""
+    """Calling it gives the :class:`CheckpointAuditor` (None without ``--key``), built once;
+    ``witnesses`` (``verify --witness``) are checked with it."""
 
-    def __init__(self, log: CheckpointLog | None, public_key: Ed25519PublicKey | None) -> None:
+    def __init__(
+        self,
+        log: CheckpointLog | None,
+        public_key: Ed25519PublicKey | None,
+        *,
+        witnesses: Sequence[Witness] = (),
+        store_id: str | None = None,
+    ) -> None:
         self.log = log
         self._public_key = public_key
+        self.witnesses = tuple(witnesses)
+        self.store_id = store_id
         self._auditor: CheckpointAuditor | None = None
 
     def __call__(self) -> CheckpointAuditor | None:
         if self._auditor is None and self.log is not None and self._public_key is not None:
-            self._auditor = CheckpointAuditor(self.log, self._public_key)
+            self._auditor = CheckpointAuditor(
+                self.log, self._public_key, witnesses=self.witnesses, store_id=self.store_id
+            )
         return self._auditor
+
+    def checkpointed_seqs(self) -> dict[str, tuple[int, ...]] | None:
+        """Every (case, seq) the log or a witness attests (what ``verify --jobs`` keeps the hashes
+        of); None without ``--key``."""
+        if self.log is None:
+            return None
+        from .._verify_store import checkpointed_seqs
+
+        seqs = {k: set(v) for k, v in checkpointed_seqs(self.log).items()}
+        if self.witnesses and self._public_key is not None:
+            kid = key_id(self._public_key)
+            for witness in self.witnesses:
+                try:
+                    heads = witness.heads(kid)
+                except CheckpointError:
+                    continue  # the auditor reports it
+                for head in heads:
+                    for leaf in head.leaves:
+                        seqs.setdefault(leaf.case_id, set()).add(leaf.seq)
+        return {k: tuple(sorted(v)) for k, v in seqs.items()}
 
 
 # -- one case as a role sees it ---------------------------------------------------------------------

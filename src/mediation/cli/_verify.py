@@ -25,6 +25,19 @@ def register(add: AddParser) -> None:
     source_args(sp)
     sp.add_argument("--case", metavar="ID", help="only this case")
     key_args(sp)
+    sp.add_argument(
+        "--witness",
+        action="append",
+        metavar="DIR",
+        help="also check the checkpoints and the store against this witness's copy of the signed "
+        "tree heads (repeatable; needs --key): a store and checkpoint file rolled back together "
+        "fail",
+    )
+    sp.add_argument(
+        "--store-id",
+        metavar="ID",
+        help="the store's id at the witness (default: the one the checkpoints name)",
+    )
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.add_argument(
         "-q", "--quiet", action="store_true", help="print only invalid cases and the summary"
@@ -96,14 +109,13 @@ def _whole_store(
     """Every case of the store, verified by :func:`~mediation.audit.verify_store` (in
     ``--jobs`` processes), then checked against the checkpoints here: the checkpoints' signatures
     are checked while the workers verify."""
-    log = auditor.log
     verification = _verify_store.run(
         src.store,
         jobs=args.jobs,
         strict=args.strict,
         directory=directory,
         url=src.url,
-        hashes_at=None if log is None else _verify_store.checkpointed_seqs(log),
+        hashes_at=auditor.checkpointed_seqs(),
         on_fallback=functools.partial(_note, lang),
         meanwhile=auditor,
     )

@@ -234,8 +234,12 @@ class Store(abc.ABC):
         roster streams (ids starting with ``@``, :mod:`mediation._roster`) are left out."""
 
     def case_ids(self) -> list[str]:
-        """Every stream id that has events (cases and roster streams), in order; this default
-        lists the cases' summary rows only, so a store that keeps roster streams overrides it."""
+        """Every stream id that has events (cases and roster streams), in code point order: taken
+        from the event records, not from the summary rows, so that a case whose summary row was
+        deleted is still listed (the signer enumerates the streams to checkpoint with it).  This
+        default reads the summary rows (cases only); a store whose summary rows can go missing apart
+        from its events, or that keeps roster streams, overrides it (every store of this package
+        does)."""
         return [s.case_id for s in self.cases()]
 
     def scan(self, start: str | None = None, stop: str | None = None) -> Iterator[StoredEvent]:

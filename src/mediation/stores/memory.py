@@ -108,7 +108,7 @@ class MemoryStore(Store):
             yield from log
 
     def case_ids(self) -> list[str]:
-        with self._lock:
+        with self._lock:  # the cases with events, whatever the summaries hold
             return sorted(case_id for case_id, log in self._events.items() if log)
 
     def summary(self, case_id: str) -> CaseSummary | None:

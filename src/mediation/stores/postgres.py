@@ -557,7 +557,8 @@ class PostgresStore(Store):
             _translate("listing cases failed"),
             self._read_block(conn),
         ):
-            rows = conn.execute("SELECT case_id FROM mediation_cases ORDER BY case_id")
+            # from the events, not the summary rows: a case whose row was deleted still counts
+            rows = conn.execute("SELECT DISTINCT case_id FROM mediation_events ORDER BY case_id")
             return [r[0] for r in rows.fetchall()]
 
     def summary(self, case_id: str) -> CaseSummary | None:

@@ -94,6 +94,12 @@ class StoreConformance:
         """The same data through a fresh handle; in-memory stores return ``store`` itself."""
         return store
 
+    def drop_summary(self, store: Store, case_id: str) -> bool:
+        """Optional: delete ``case_id``'s summary row behind the store's back (as a database
+        administrator could) and return True; the default returns False, and the test that needs
+        it checks nothing more."""
+        return False
+
     # -- helpers -----------------------------------------------------------------------------------
 
     def _append(
@@ -224,6 +230,20 @@ class StoreConformance:
         assert [(r.case_id, r.seq) for r in store.scan()] == [
             ("a", 1), ("a", 2), ("a", 3), ("b", 1), ("b", 2),
         ]  # fmt: skip
+
+    def test_case_ids_come_from_the_events_not_the_summary_rows(self) -> None:
+        """Every case with events is listed, whatever the summary table says (the signer
+        enumerates the cases to checkpoint with :meth:`Store.case_ids`)."""
+        store = self.make_store()
+        self._append(store, "b", 2)
+        self._append(store, "a", 1)
+        self._append(store, "c", 1)
+        assert store.case_ids() == sorted({r.case_id for r in store.scan()}) == ["a", "b", "c"]
+        if not self.drop_summary(store, "b"):
+            return
+        assert store.summary("b") is None
+        assert store.case_ids() == ["a", "b", "c"]
+        assert self.reopen(store).case_ids() == ["a", "b", "c"]
 
     def test_request_ids_are_kept_found_and_unique_per_case(self) -> None:
         store = self.make_store()
