@@ -16,6 +16,7 @@ import attrs
 from .._audit import Fault, FaultKind, Verdict, verify
 from .._errors import IntegrityViolation
 from .._events import GENESIS, StoredEvent, format_time
+from .._roster import rosters_of
 from ..stores._base import Store
 from .keys import CheckpointError, key_id
 from .merkle import Leaf, Tree
@@ -127,10 +128,12 @@ def issue_checkpoint(
             )
         invalid.append(verdict)
 
+    # every role claim is judged on the committee's roster, as verification judges it
+    rosters = rosters_of(store) if check else {}
     for case_id in store.case_ids():
         records = store.read(case_id)
         if check:
-            verdict = verify(records, case_id, strict=True).without_case()
+            verdict = verify(records, case_id, strict=True, rosters=rosters).without_case()
             if not verdict.ok:
                 attested.pop(case_id, None)
                 left_out(
