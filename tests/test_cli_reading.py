@@ -1,0 +1,173 @@
+"""The rest of issue 9's CLI items: ``--json`` on every reading command, times in the committee's
+zone in the report, complete Chinese, ``--jobs`` with malformed summary rows, integers beyond the
+interoperable range, statistics from verified events, and receipts checked."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mediation import StoredEvent, event_hash, verify
+from mediation._events import MAX_INT, loads_unique, parse_body
+from test_cli import build_store, rows, run
+
+
+@pytest.fixture(autouse=True)
+def _english(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDIATION_LANG", "en")
+
+
+@pytest.fixture(scope="module")
+def store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_store(tmp_path_factory.mktemp("reading") / "cases.db")
+
+
+@pytest.fixture
+def db(store_file: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "cases.db"
+    copy.write_bytes(store_file.read_bytes())
+    return copy
+
+
+@pytest.fixture
+def raw(db: Path) -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("DROP TRIGGER IF EXISTS mediation_events_no_update")
+    conn.execute("DROP TRIGGER IF EXISTS mediation_events_no_delete")
+    yield conn
+    conn.close()
+
+
+def no_traceback(result: Any, *codes: int) -> None:
+    assert result.code in codes, result.text
+    assert "Traceback" not in result.text
+    assert result.err.count("\n") <= 1, result.err
+
+
+# -- --jobs with summary rows that name no case (item 4) -------------------------------------------
+
+
+def _null_rows(conn: sqlite3.Connection, n: int, case: str = "case-b") -> None:
+    columns = (
+        "committee, state, level, category, seq, head, opened_at, updated_at, registered_at, "
+        "paused, paused_seconds, extra_days, workflow"
+    )
+    for _ in range(n):
+        conn.execute(
+            f"INSERT INTO mediation_cases (case_id, {columns}) "
+            f"SELECT NULL, {columns} FROM mediation_cases WHERE case_id = ?",
+            (case,),
+        )
+
+
+@pytest.mark.parametrize("jobs", ["1", "2", "3"])
+def test_null_case_id_rows_print_each_verdict_once(
+    db: Path, raw: sqlite3.Connection, jobs: str
+) -> None:
+    _null_rows(raw, 3)
+    raw.execute("INSERT INTO mediation_cases (case_id, committee, state, level, category, seq, "
+                "head, opened_at, updated_at, registered_at, paused, paused_seconds, extra_days, "
+                "workflow) SELECT X'6361', committee, state, level, category, seq, head, opened_at, "
+                "updated_at, registered_at, paused, paused_seconds, extra_days, workflow "
+                "FROM mediation_cases WHERE case_id = 'case-c'")  # fmt: skip
+    result = run("verify", "--db", str(db), "--jobs", jobs)
+    no_traceback(result, 1)
+    for case in ("case-a", "case-b", "case-c", "case-d"):
+        assert result.out.count(f"case {case}: valid") == 1, result.out
+    assert result.out.count("summary table: bad data: a summary row whose case_id is NULL") == 3
+    assert "case_id is bytes b'ca', not text" in result.out
+    assert "4 case(s): 4 valid, 0 invalid; 4 malformed summary row(s) (exit 1)" in result.out
+    doc = json.loads(run("verify", "--db", str(db), "--jobs", jobs, "--json").out)
+    assert [c["case"] for c in doc["cases"]] == ["case-a", "case-b", "case-c", "case-d"]
+    assert len(doc["bad_rows"]) == 4 and doc["exit"] == 1 and doc["ok"] is False
+
+
+def test_verify_store_reports_bad_rows(db: Path, raw: sqlite3.Connection) -> None:
+    from mediation import SQLiteStore
+    from mediation.audit import verify_store
+
+    _null_rows(raw, 2)
+    with SQLiteStore(db) as store:
+        for jobs in (1, 2):
+            found = verify_store(store, jobs=jobs)
+            assert [v.case_id for v in found] == ["case-a", "case-b", "case-c", "case-d"]
+            assert len(found.bad_rows) == 2 and not found.ok
+        assert verify_store(store, jobs=2, summaries=False).bad_rows == ()
+
+
+# -- integers beyond the interoperable range (item 5) ----------------------------------------------
+
+
+def _set_payload_int(conn: sqlite3.Connection, case: str, seq: int, value: int) -> None:
+    """Put ``value`` in event ``seq``'s payload, written past the library (which refuses it),
+    rehashing the chain from there on."""
+    prev = None
+    for s, h, body in rows(conn, case):
+        if s < seq:
+            prev = h
+            continue
+        obj = json.loads(body)
+        obj["prev"] = prev
+        if s == seq:
+            obj["payload"]["count"] = value
+        new = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+        conn.execute(
+            "UPDATE mediation_events SET hash = ?, body = ? WHERE case_id = ? AND seq = ?",
+            (event_hash(new), new, case, s),
+        )
+        prev = event_hash(new)
+
+
+@pytest.mark.parametrize("value", [MAX_INT + 1, -(MAX_INT + 1), 10**16, 2**64, -(10**30)])
+def test_big_integers_are_malformed_in_every_mode(
+    db: Path, raw: sqlite3.Connection, value: int
+) -> None:
+    _set_payload_int(raw, "case-d", 7, value)
+    records = [StoredEvent("case-d", s, h, b) for s, h, b in rows(raw, "case-d")]
+    for strict in (False, True):
+        v = verify(records, "case-d", strict=strict)
+        assert v.fault is not None and v.fault.seq == 7 and v.fault.kind.value == "malformed"
+        assert "interoperable" in v.fault.message
+    for extra in ([], ["--strict"], ["--jobs", "2"]):
+        result = run("verify", "--db", str(db), *extra)
+        no_traceback(result, 1)
+        assert "case case-d: INVALID at seq 7: malformed: integer outside" in result.out
+    exported = run("export", "--db", str(db), "--case", "case-d")
+    assert exported.code == 0
+    result = run("import", "-", "--db", str(db.parent / "other.db"), stdin=_stdin(exported.out))
+    no_traceback(result, 1)
+    assert "integer outside" in result.err
+    for cmd in (["timeline", "case-d"], ["report", "case-d", "--html", str(db.parent / "r.html")]):
+        result = run(*cmd, "--db", str(db))
+        no_traceback(result, 1)
+
+
+def _stdin(text: str) -> Any:
+    import io
+
+    return io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8")
+
+
+def test_the_interoperable_range_itself_parses() -> None:
+    for value in (MAX_INT, -MAX_INT, 0, 10**15, -(10**15), 999_999_999_999_999):
+        assert parse_body(_body(value))["payload"]["n"] == value
+        assert loads_unique(str(value)) == value
+    for value in (MAX_INT + 1, 9_999_999_999_999_999, -(MAX_INT + 1), 10**100):
+        with pytest.raises(ValueError, match="interoperable"):
+            parse_body(_body(value))
+        with pytest.raises(ValueError, match="interoperable"):
+            loads_unique(f'{{"seq":{value}}}')
+
+
+def _body(n: int) -> bytes:
+    obj = {
+        "actor": "a", "as": "system", "at": "2026-03-10T00:00:00.000000Z", "case": "c",
+        "payload": {"n": n}, "prev": "0" * 64, "schema": 1, "seq": 1, "state": "applied",
+        "type": "report", "workflow": "mediation-workflow/1",
+    }  # fmt: skip
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
