@@ -171,3 +171,104 @@ def _body(n: int) -> bytes:
         "type": "report", "workflow": "mediation-workflow/1",
     }  # fmt: skip
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+# -- statistics from verified events (item 6) ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def decided_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two resolved noise disputes and three failed leak disputes (success rate 40%)."""
+    from mediation import SQLiteStore
+    from mediation.demo import leak_dispute, new_service, noise_dispute
+
+    path = tmp_path_factory.mktemp("decided") / "decided.db"
+    ids = iter(["k1", "k2", "k3", "k4", "k5"])
+    with SQLiteStore(path) as store:
+        service = new_service(store, new_id=lambda: next(ids))
+        noise_dispute(service)
+        noise_dispute(service)
+        for _ in range(3):
+            leak_dispute(service)
+    return path
+
+
+@pytest.fixture
+def decided(decided_file: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "decided.db"
+    copy.write_bytes(decided_file.read_bytes())
+    return copy
+
+
+def test_three_failed_cases_edited_to_resolved(decided: Path) -> None:
+    from mediation import SQLiteStore
+    from mediation._deadlines import Policy
+    from mediation._stats import verified_statistics
+
+    before = json.loads(run("stats", "--db", str(decided), "--verified", "--json").out)
+    assert before["ok"] and before["statistics"] == before["summary_statistics"]
+    assert before["statistics"]["success_rate"] == 0.4
+    with sqlite3.connect(decided) as conn:
+        conn.execute("UPDATE mediation_cases SET state = 'resolved' WHERE state = 'failed'")
+    # the summary rows alone: the edit moves the figures, and nothing says so
+    plain = json.loads(run("stats", "--db", str(decided), "--json").out)
+    assert plain["source"] == "summary" and plain["statistics"]["success_rate"] == 1.0
+    # from the verified events: the figures do not move, and the three rows are named
+    result = run("stats", "--db", str(decided), "--verified")
+    assert result.code == 1, result.text
+    assert "success rate: 40.00% (2 agreed of 5 decided)" in result.out
+    assert "the summary rows DISAGREE with the replayed events: 3 case(s)" in result.out
+    for case in ("k3", "k4", "k5"):
+        assert (
+            f"case {case}: the summary row disagrees with the replayed events: state 'resolved' (replayed: 'failed')"
+            in result.out
+        )
+    assert "  success rate: 100.00% (5 agreed of 5 decided)" in result.out
+    doc = json.loads(run("stats", "--db", str(decided), "--verified", "--json").out)
+    assert doc["exit"] == 1 and doc["ok"] is False
+    assert doc["statistics"] == before["statistics"]
+    assert doc["summary_statistics"]["by_state"] == {"resolved": 5}
+    assert [d["case"] for d in doc["disagreements"]] == ["k3", "k4", "k5"]
+    # the library call
+    import datetime as dt
+
+    with SQLiteStore(decided) as store:
+        found = verified_statistics(store, dt.datetime.now(dt.timezone.utc), Policy())
+    assert not found.agree and found.verified.success_rate == 0.4
+    assert found.summary.success_rate == 1.0
+    # verify says so too
+    assert run("verify", "--db", str(decided)).code == 1
+
+
+def test_stats_left_out_and_filtered(decided: Path) -> None:
+    with sqlite3.connect(decided) as conn:
+        conn.execute("DROP TRIGGER mediation_events_no_update")
+        conn.execute(
+            "UPDATE mediation_events SET body = CAST(body || ' ' AS BLOB) "
+            "WHERE case_id = 'k4' AND seq = 3"
+        )
+        conn.execute("DELETE FROM mediation_cases WHERE case_id = 'k5'")
+    doc = json.loads(run("stats", "--db", str(decided), "--verified", "--json").out)
+    assert doc["exit"] == 1
+    assert [v["case"] for v in doc["unverified"]] == ["k4"]
+    assert doc["statistics"]["cases"] == 4
+    assert [d["case"] for d in doc["disagreements"]] == ["k5"]
+    assert "no summary row" in doc["disagreements"][0]["message"]
+    other = json.loads(
+        run("stats", "--db", str(decided), "--committee", "nowhere", "--json", "--verified").out
+    )
+    assert other["statistics"]["cases"] == 0 and other["exit"] == 0
+
+
+def test_stats_in_chinese(decided: Path) -> None:
+    result = run("--lang", "zh", "stats", "--db", str(decided))
+    assert result.code == 0
+    assert "按状态：调解终止 3、已履行结案 2" in result.out
+    assert "调解成功率：40.00%" in result.out
+
+
+def test_stats_bad_input(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all")
+    no_traceback(run("stats", "--db", str(garbage)), 5)
+    no_traceback(run("stats", "--db", str(tmp_path / "missing.db")), 4)

@@ -5,6 +5,9 @@ is built on these).
   is large (``mediation verify --jobs``); it returns a :class:`StoreVerification`, one verdict per
   case in case-id order.  :func:`checkpointed_seqs` lists the seqs a checkpoint log names, for its
   ``hashes_at``.
+- Statistics from evidence: :func:`verified_statistics` replays every case and counts the cases
+  that verify, beside the figures of the summary rows, naming the rows that disagree
+  (:class:`VerifiedStatistics`, :class:`Disagreement`; ``mediation stats --verified``).
 - Checkpoints (``pip install mediation[crypto]``): :func:`generate_key`, :func:`load_private_key`,
   :func:`load_public_key`, :func:`issue_checkpoint` (a call the host makes, e.g. after each
   agreement or hourly), :class:`CheckpointLog`, :class:`CheckpointAuditor`; receipts are the
@@ -30,6 +33,7 @@ from ._checkpoints import (
     verify_inclusion,
 )
 from ._export import ExportError, ExportReader, export_store, import_export, write_export
+from ._stats import Disagreement, VerifiedStatistics, verified_statistics
 from ._verify_store import StoreVerification, checkpointed_seqs, verify_store
 
 __all__ = [
@@ -37,10 +41,12 @@ __all__ = [
     "CheckpointAuditor",
     "CheckpointError",
     "CheckpointLog",
+    "Disagreement",
     "ExportError",
     "ExportReader",
     "StoreCheckpoint",
     "StoreVerification",
+    "VerifiedStatistics",
     "checkpointed_seqs",
     "export_store",
     "generate_key",
@@ -51,6 +57,7 @@ __all__ = [
     "load_public_key",
     "merkle_root",
     "verify_inclusion",
+    "verified_statistics",
     "verify_store",
     "write_export",
 ]

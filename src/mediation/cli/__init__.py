@@ -6,6 +6,7 @@
     mediation verify     (--db URL | FILE | -) [--case ID] [--key PUBLIC_KEY] [--checkpoints FILE]
                          [--json] [-q] [--strict] [--jobs N] [--directory FILE]
     mediation cases      --db URL [--state S] [--committee C] [--level L] [--category X] [--json]
+    mediation stats      --db URL [--committee C ...] [--verified] [--json]
     mediation timeline   CASE (--db URL | FILE) [--as ROLE] [--json]
     mediation report     CASE (--db URL | FILE) --html OUT [--as ROLE] [--key PUBLIC_KEY]
     mediation export     --db URL [--case ID ...] [-o FILE]
@@ -59,6 +60,7 @@ from . import (
     _import,
     _keygen,
     _report,
+    _stats,
     _timeline,
     _verify,
 )
@@ -71,6 +73,7 @@ _COMMANDS = (
     _demo,
     _verify,
     _cases,
+    _stats,
     _timeline,
     _report,
     _export,
