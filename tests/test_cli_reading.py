@@ -272,3 +272,137 @@ def test_stats_bad_input(tmp_path: Path) -> None:
     garbage.write_bytes(b"not a database at all")
     no_traceback(run("stats", "--db", str(garbage)), 5)
     no_traceback(run("stats", "--db", str(tmp_path / "missing.db")), 4)
+
+
+# -- --json on every reading command (item 1) ------------------------------------------------------
+
+
+def test_export_json_to_stdout_keeps_the_export_intact(db: Path) -> None:
+    plain = run("export", "--db", str(db))
+    result = run("export", "--db", str(db), "--json")
+    assert result.code == 0, result.text
+    assert result.out == plain.out  # the export itself, byte for byte
+    assert result.err.count("\n") == 1  # the summary: one JSON line on stderr
+    doc = json.loads(result.err)
+    assert doc == {
+        "output": "stdout", "cases": 4, "events": 62, "checkpoints": 0, "ok": True, "exit": 0,
+    }  # fmt: skip
+    # and it still verifies
+    assert run("verify", "-", stdin=_stdin(result.out)).code == 0
+
+
+def test_export_json_to_a_file(db: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out.jsonl"
+    result = run("export", "--db", str(db), "--case", "case-c", "-o", str(target), "--json")
+    assert result.code == 0 and result.err == ""
+    doc = json.loads(result.out)
+    assert doc["output"] == str(target) and doc["cases"] == 1 and doc["events"] == 13
+    missing = run("export", "--db", str(db), "--case", "nope", "--json")
+    no_traceback(missing, 5)
+
+
+def test_import_json(db: Path, tmp_path: Path) -> None:
+    exported = run("export", "--db", str(db), "--case", "case-a", "--case", "case-d").out
+    target = str(tmp_path / "target.db")
+    result = run("import", "-", "--db", target, "--json", stdin=_stdin(exported))
+    assert result.code == 0, result.text
+    doc = json.loads(result.out)
+    assert doc["ok"] and doc["imported"] == {"cases": 2, "events": 28}
+    assert [c["case"] for c in doc["cases"]] == ["case-a", "case-d"]
+    assert doc["checkpoints"] == {"in_file": 0, "written_to": None}
+    # again: refused, the case exists; a document on stdout, one line on stderr
+    again = run("import", "-", "--db", target, "--json", stdin=_stdin(exported))
+    no_traceback(again, 5)
+    refused = json.loads(again.out)
+    assert (
+        refused["ok"] is False and refused["exit"] == 5 and "already exists" in refused["refused"]
+    )
+    assert refused["imported"] == {"cases": 0, "events": 0}
+
+
+def test_import_json_names_the_refused_case(db: Path, raw: sqlite3.Connection) -> None:
+    _set_payload_int(raw, "case-d", 7, 2**60)
+    exported = run("export", "--db", str(db), "--case", "case-d").out
+    result = run("import", "-", "--db", str(db.parent / "t.db"), "--json", stdin=_stdin(exported))
+    no_traceback(result, 1)
+    doc = json.loads(result.out)
+    assert doc["exit"] == 1 and doc["verdict"]["case"] == "case-d"
+    assert doc["verdict"]["fault"]["seq"] == 7 and doc["verdict"]["line"] == 8
+
+
+def test_report_json(db: Path, tmp_path: Path) -> None:
+    page = tmp_path / "r.html"
+    result = run("report", "case-c", "--db", str(db), "--html", str(page), "--json")
+    assert result.code == 0, result.text
+    doc = json.loads(result.out)
+    assert doc["html"] == str(page) and doc["verdict"]["state"] == "failed"
+    assert doc["tz"] == "Asia/Shanghai" and doc["checkpoints"] is None and doc["exit"] == 0
+    assert page.exists()
+
+
+def test_report_json_when_nothing_verifies(
+    db: Path, raw: sqlite3.Connection, tmp_path: Path
+) -> None:
+    raw.execute(
+        "UPDATE mediation_events SET body = CAST(body || ' ' AS BLOB) "
+        "WHERE case_id = 'case-c' AND seq = 1"
+    )
+    page = tmp_path / "r.html"
+    result = run("report", "case-c", "--db", str(db), "--html", str(page), "--json")
+    no_traceback(result, 1)
+    doc = json.loads(result.out)
+    assert doc["html"] is None and doc["verdict"]["fault"]["kind"] == "altered"
+    assert not page.exists()
+
+
+def test_every_reading_command_has_json() -> None:
+    """Every sub-command that reads a store or a file offers --json (checkpoint, which signs, is
+    another's; diagram prints the declaration, demo and keygen write)."""
+    from mediation.cli import _parser
+
+    parser = _parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    choices: dict[str, Any] = sub.choices  # type: ignore[assignment]
+    for name in ("verify", "cases", "stats", "timeline", "report", "export", "import"):
+        options = {o for a in choices[name]._actions for o in a.option_strings}
+        assert "--json" in options, name
+
+
+# -- times in the committee's zone in the report (item 2) ------------------------------------------
+
+
+def test_report_times_in_the_committee_zone(db: Path, tmp_path: Path) -> None:
+    page = tmp_path / "r.html"
+    assert run("report", "case-a", "--db", str(db), "--html", str(page)).code == 0
+    html = page.read_text(encoding="utf-8")
+    assert "times: Asia/Shanghai (UTC+08:00)" in html
+    assert "time (Asia/Shanghai, UTC+08:00)" in html
+    assert '<td class="at" title="2026-03-02T09:00:00Z">2026-03-02 17:00</td>' in html
+    for args in (["--tz", "UTC", "report"], ["report", "--tz", "UTC"]):
+        assert run(*args, "case-a", "--db", str(db), "--html", str(page)).code == 0
+        html = page.read_text(encoding="utf-8")
+        assert "times: UTC (UTC+00:00)" in html
+        assert '<td class="at" title="2026-03-02T09:00:00Z">2026-03-02 09:00</td>' in html
+    assert run("--lang", "zh", "--tz", "America/New_York", "report", "case-a", "--db", str(db),
+               "--html", str(page)).code == 0  # fmt: skip
+    html = page.read_text(encoding="utf-8")
+    assert "时间：America/New_York (UTC-05:00)" in html
+    assert "时间（America/New_York, UTC-05:00）" in html
+    assert ">2026-03-02 04:00</td>" in html
+    no_traceback(
+        run("report", "case-a", "--db", str(db), "--html", str(page), "--tz", "Mars/Base"), 2
+    )
+
+
+def test_render_html_defaults_to_the_committee_zone(db: Path) -> None:
+    from mediation._html import render_html
+    from mediation.cli._sources import StoreSource, case_view
+
+    src = StoreSource(str(db), "en")
+    try:
+        seen = case_view(src, "case-a", "auditor", None)
+    finally:
+        src.close()
+    assert seen.view is not None
+    page = render_html(seen.view, seen.verdict, lang="en")
+    assert "times: Asia/Shanghai (UTC+08:00)" in page and ">2026-03-02 17:00<" in page

@@ -23,6 +23,7 @@ from ._vocab import Stage
 from ._workflow import NEW, WORKFLOW, StateSpec, Workflow
 
 __all__ = [
+    "COMMITTEE_TZ",
     "ROLE_ZH",
     "STANDING_ZH",
     "event_stages",
@@ -32,7 +33,11 @@ __all__ = [
     "state_spec",
     "summarize",
     "timeline_lines",
+    "zone_label",
 ]
+
+#: the committee's time zone: times are shown in it unless another is asked for (``--tz``)
+COMMITTEE_TZ = "Asia/Shanghai"
 
 #: the viewer's standing in a case (:attr:`CaseView.standing`), in Chinese
 STANDING_ZH = {
@@ -77,6 +82,23 @@ def local_time(at: str, tz: dt.tzinfo | None) -> str:
     except ValueError:
         return at
     return when.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def zone_label(tz: dt.tzinfo, at: dt.datetime | str | None = None) -> str:
+    """The zone's name and its offset at ``at`` (a UTC time as recorded, or now), ``Asia/Shanghai
+    (UTC+08:00)``."""
+    when: dt.datetime | None = None
+    if isinstance(at, str) and _UTC_TIME.fullmatch(at):
+        try:
+            when = dt.datetime.fromisoformat(at[:-1] + "+00:00")
+        except ValueError:
+            when = None
+    elif isinstance(at, dt.datetime):
+        when = at
+    when = when or dt.datetime.now(dt.timezone.utc)
+    offset = when.astimezone(tz).strftime("%z")
+    name = getattr(tz, "key", None) or str(tz)
+    return f"{name} (UTC{offset[:3]}:{offset[3:]})"
 
 
 def workflow_of_view(view: CaseView) -> Workflow:

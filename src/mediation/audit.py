@@ -56,8 +56,8 @@ __all__ = [
     "load_private_key",
     "load_public_key",
     "merkle_root",
-    "verify_inclusion",
     "verified_statistics",
+    "verify_inclusion",
     "verify_store",
     "write_export",
 ]
