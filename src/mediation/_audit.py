@@ -48,7 +48,7 @@ from ._events import (
     parse_body,
 )
 from ._privacy import with_sealed_standins
-from ._spec import workflow_of
+from ._spec import registered, workflow_of
 from ._validators import _ID_RE as _ID
 
 __all__ = ["Fault", "FaultKind", "Verdict", "replay", "verify"]
@@ -127,7 +127,10 @@ class Fault:
 
     @property
     def message_zh(self) -> str:
-        return f"第 {self.seq} 号事件：{_ZH[self.kind]}（{self.message}）"
+        """In Chinese: the live path's own Chinese message for a refused event (states, commands
+        and roles by their declared labels), else the kind in Chinese with the detail."""
+        detail = self.error.message_zh if self.error is not None else self.message
+        return f"第 {self.seq} 号事件：{_ZH[self.kind]}（{detail}）"
 
 
 @attrs.frozen
@@ -171,7 +174,8 @@ class Verdict:
         if self.fault is None:
             if lang == "zh":
                 return (
-                    f"案件 {self.case_id}：验证通过，共 {self.events} 个事件，当前状态 {self.state}"
+                    f"案件 {self.case_id}：验证通过，共 {self.events} 个事件，"
+                    f"当前状态 {_state_zh(self.state)}"
                 )
             return f"case {self.case_id}: valid, {self.events} events, state {self.state}"
         f = self.fault
@@ -201,6 +205,17 @@ class Verdict:
             out["fault"] = _fault_json(self.fault)
             out["faults"] = [_fault_json(f) for f in self.faults]
         return out
+
+
+def _state_zh(name: str) -> str:
+    """A state's short Chinese label from the declaration (the latest registered version that
+    declares it); the name itself when none does."""
+    for workflow in reversed(registered()):
+        try:
+            return workflow.state(name).zh.split("（")[0]
+        except KeyError:
+            continue
+    return name
 
 
 def _fault_json(fault: Fault) -> dict[str, object]:

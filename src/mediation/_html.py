@@ -150,7 +150,7 @@ def _stages(view: CaseView, lang: str, tz: dt.tzinfo, zone: str) -> Markup:
             command, command_other = (
                 (e.label_zh, e.type) if zh else (e.type.replace("_", " "), e.label_zh)
             )
-            detail = summarize(e.payload, 160, tz=tz)
+            detail = summarize(e.payload, 160, tz=tz, lang=lang)
             role = e.acted_as or "?"
             rows.append(
                 fill(
