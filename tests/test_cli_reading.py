@@ -504,3 +504,141 @@ def test_every_payload_member_and_word_has_a_chinese_label() -> None:
     assert members - set(FIELD_ZH) == set()
     words = {w for ws in vocabulary_fields().values() for w in ws if w.isascii() and w}
     assert words - set(WORD_ZH) - {"L0", "L1", "L2"} == set()
+
+
+# -- receipts checked (item 7) ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def receipt(db: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A signer's key pair, a checkpoint of the store, and case-c's receipt in a file."""
+    pytest.importorskip("cryptography")
+    assert run("keygen", "--out", str(tmp_path / "signer.key")).code == 0
+    issued = run("checkpoint", "--db", str(db), "--key", str(tmp_path / "signer.key"),
+                 "--receipt", "case-c")  # fmt: skip
+    assert issued.code == 0, issued.text
+    text = issued.out[issued.out.index("{") :]
+    path = tmp_path / "case-c.receipt.json"
+    path.write_text(text, encoding="utf-8")
+    return path, tmp_path / "signer.key.pub", tmp_path / "signer.key"
+
+
+def _edit(path: Path, change: Any) -> Path:
+    obj = json.loads(path.read_text(encoding="utf-8"))
+    change(obj)
+    out = path.with_name("edited.json")
+    out.write_text(json.dumps(obj), encoding="utf-8")
+    return out
+
+
+def test_receipt_check(receipt: tuple[Path, Path, Path], db: Path) -> None:
+    path, pub, _ = receipt
+    result = run("receipt", "check", str(path), "--key", str(pub))
+    assert result.code == 0, result.text
+    assert result.out.startswith("receipt valid: case case-c, 13 event(s)")
+    both = run(
+        "receipt", "check", str(path), "--key", str(pub), "--db", str(db), "--case", "case-c"
+    )
+    assert both.code == 0 and "the case's events match it" in both.out
+    exported = db.parent / "export.jsonl"
+    assert run("export", "--db", str(db), "-o", str(exported)).code == 0
+    assert (
+        run("receipt", "check", str(path), "--key", str(pub), "--export", str(exported)).code == 0
+    )
+    doc = json.loads(run("receipt", "check", str(path), "--key", str(pub), "--json").out)
+    assert doc["ok"] and doc["exit"] == 0 and doc["case"] == "case-c" and doc["seq"] == 13
+    assert run("--lang", "zh", "receipt", "check", str(path), "--key", str(pub)).out.startswith(
+        "收据有效：案件 case-c"
+    )
+    stdin = _stdin(path.read_text(encoding="utf-8"))
+    assert run("receipt", "check", "-", "--key", str(pub), stdin=stdin).code == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda r: r.update(seq=12), "inclusion proof does not lead"),
+        (lambda r: r.update(case="case-a"), "inclusion proof does not lead"),
+        (lambda r: r["inclusion_proof"].reverse(), "inclusion proof does not lead"),
+        (lambda r: r.update(leaf_index=r["leaf_index"] + 1), "inclusion proof does not lead"),
+        (lambda r: r["store"].update(size=r["store"]["size"] + 1), "signature does not verify"),
+        (lambda r: r["store"].update(root="0" * 64), "signature does not verify"),
+        (lambda r: r["store"].update(issued_at="2020-01-01T00:00:00.000000Z"), "signature does"),
+    ],
+)
+def test_receipt_tampered(receipt: tuple[Path, Path, Path], change: Any, said: str) -> None:
+    path, pub, _ = receipt
+    result = run("receipt", "check", str(_edit(path, change)), "--key", str(pub))
+    no_traceback(result, 1)
+    assert "receipt INVALID: " in result.out and said in result.out, result.out
+
+
+def test_receipt_against_other_key_case_and_events(
+    receipt: tuple[Path, Path, Path], db: Path, raw: sqlite3.Connection, tmp_path: Path
+) -> None:
+    from test_cli import reseal
+
+    path, pub, _ = receipt
+    assert run("keygen", "--out", str(tmp_path / "other.key")).code == 0
+    other = run("receipt", "check", str(path), "--key", str(tmp_path / "other.key.pub"))
+    no_traceback(other, 1)
+    assert "signed by key" in other.out and "not by this key" in other.out
+    wrong = run("receipt", "check", str(path), "--key", str(pub), "--case", "case-a")
+    assert wrong.code == 1 and "the receipt is case case-c's, not case case-a's" in wrong.out
+    # the chain rewritten from seq 5 and resealed: it verifies alone, not against the receipt
+    raw.execute(
+        "UPDATE mediation_events SET body = CAST(replace(CAST(body AS TEXT), '荣悦调解室', "
+        "'别的调解室') AS BLOB) WHERE case_id = 'case-c' AND seq = 6"
+    )
+    reseal(raw, "case-c", 6)
+    assert run("verify", "--db", str(db), "--case", "case-c").code == 0
+    result = run("receipt", "check", str(path), "--key", str(pub), "--db", str(db))
+    no_traceback(result, 1)
+    assert "event 13 hashes to" in result.out and "not to the attested head" in result.out
+    # cut short
+    raw.execute("DELETE FROM mediation_events WHERE case_id = 'case-c' AND seq > 10")
+    result = run("receipt", "check", str(path), "--key", str(pub), "--db", str(db))
+    assert result.code == 1 and "intact only up to seq 10, the receipt attests 13" in result.out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json", "[]", "{}", '{"case": "case-c"}', "[" * 100_000,
+        '{"case":"c","case":"d","seq":1,"head":"x","store":{},"leaf_index":0,"inclusion_proof":[]}',
+    ],
+)  # fmt: skip
+def test_receipt_malformed(receipt: tuple[Path, Path, Path], text: str) -> None:
+    path, pub, _ = receipt
+    path.write_text(text, encoding="utf-8")
+    result = run("receipt", "check", str(path), "--key", str(pub))
+    no_traceback(result, 5)
+    assert result.out == ""
+
+
+def test_receipt_malformed_members(receipt: tuple[Path, Path, Path]) -> None:
+    path, pub, _ = receipt
+    for change in (
+        lambda r: r.update(seq=True),
+        lambda r: r.update(seq=2**60),
+        lambda r: r.update(head="ABC"),
+        lambda r: r["store"].update(leaves=[]),
+        lambda r: r.update(extra=1),
+        lambda r: r.update(inclusion_proof=["zz"]),
+        lambda r: r.update(case_checkpoint={"kind": "store"}),
+    ):
+        result = run("receipt", "check", str(_edit(path, change)), "--key", str(pub))
+        no_traceback(result, 5)
+    no_traceback(run("receipt", "check", str(path), "--key", str(path)), 5)  # not a key
+    no_traceback(run("receipt", "check", str(path.parent / "nope"), "--key", str(pub)), 4)
+
+
+def test_check_receipt_api(receipt: tuple[Path, Path, Path], db: Path) -> None:
+    from mediation import SQLiteStore
+    from mediation.audit import check_receipt, load_public_key
+
+    path, pub, _ = receipt
+    key = load_public_key(pub.read_bytes())
+    with SQLiteStore(db) as store:
+        found = check_receipt(path.read_text(), key, records=store.read("case-c"))
+    assert found.ok and found.events_checked and found.seq == 13

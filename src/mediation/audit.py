@@ -11,7 +11,8 @@ is built on these).
 - Checkpoints (``pip install mediation[crypto]``): :func:`generate_key`, :func:`load_private_key`,
   :func:`load_public_key`, :func:`issue_checkpoint` (a call the host makes, e.g. after each
   agreement or hourly), :class:`CheckpointLog`, :class:`CheckpointAuditor`; receipts are the
-  :class:`CaseCheckpoint` records, which can be handed to the parties.  The construction is in
+  :class:`CaseCheckpoint` records, which can be handed to the parties, and a party checks its
+  receipt with :func:`check_receipt` (a :class:`ReceiptCheck`).  The construction is in
   docs/auditing.md.
 - Exports: :func:`export_store` / :func:`write_export` write the portable JSON Lines format that
   carries the stored bytes and hashes unchanged; :class:`ExportReader` reads it back and
@@ -32,6 +33,7 @@ from ._checkpoints import (
     merkle_root,
     verify_inclusion,
 )
+from ._checkpoints.receipts import ReceiptCheck, check_receipt
 from ._export import ExportError, ExportReader, export_store, import_export, write_export
 from ._stats import Disagreement, VerifiedStatistics, verified_statistics
 from ._verify_store import StoreVerification, checkpointed_seqs, verify_store
@@ -44,9 +46,11 @@ __all__ = [
     "Disagreement",
     "ExportError",
     "ExportReader",
+    "ReceiptCheck",
     "StoreCheckpoint",
     "StoreVerification",
     "VerifiedStatistics",
+    "check_receipt",
     "checkpointed_seqs",
     "export_store",
     "generate_key",

@@ -32,6 +32,7 @@ from .auditor import CheckpointAuditor, StoreFault
 from .issue import issue_checkpoint
 from .keys import CheckpointError, generate_key, key_id, load_private_key, load_public_key
 from .merkle import Leaf, inclusion_proof, leaf_hash, merkle_root, verify_inclusion
+from .receipts import ReceiptCheck, check_receipt, parse_receipt  # noqa: F401 - a receipt's check
 from .records import (
     CASE_TAG,
     STORE_TAG,

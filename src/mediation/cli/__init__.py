@@ -14,6 +14,7 @@
     mediation diagram    [--format mermaid|dot]
     mediation keygen     --out PATH
     mediation checkpoint --db URL --key PRIVATE_KEY [--checkpoints FILE] [--receipt CASE]
+    mediation receipt    check RECEIPT --key PUBLIC_KEY [--case ID] [--db URL | --export FILE] [--json]
 
 ``URL`` is a SQLite path, ``sqlite:///path``, or ``postgresql://...`` (needs
 ``mediation[postgres]``): what :func:`mediation.stores.open` takes.  ``FILE`` is an export (JSON
@@ -59,6 +60,7 @@ from . import (
     _export,
     _import,
     _keygen,
+    _receipt,
     _report,
     _stats,
     _timeline,
@@ -81,6 +83,7 @@ _COMMANDS = (
     _diagram,
     _keygen,
     _checkpoint,
+    _receipt,
 )
 
 
