@@ -314,9 +314,7 @@ def test_import_json(db: Path, tmp_path: Path) -> None:
     again = run("import", "-", "--db", target, "--json", stdin=_stdin(exported))
     no_traceback(again, 5)
     refused = json.loads(again.out)
-    assert (
-        refused["ok"] is False and refused["exit"] == 5 and "already exists" in refused["refused"]
-    )
+    assert refused["ok"] is False and refused["exit"] == 5 and "already exists" in refused["reason"]
     assert refused["imported"] == {"cases": 0, "events": 0}
 
 
@@ -642,3 +640,23 @@ def test_check_receipt_api(receipt: tuple[Path, Path, Path], db: Path) -> None:
     with SQLiteStore(db) as store:
         found = check_receipt(path.read_text(), key, records=store.read("case-c"))
     assert found.ok and found.events_checked and found.seq == 13
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "UPDATE mediation_cases SET committee = X'00ff' WHERE case_id = 'k3'",
+        "UPDATE mediation_cases SET state = X'00ff' WHERE case_id = 'k3'",
+        "UPDATE mediation_cases SET opened_at = 'yesterday' WHERE case_id = 'k1'",
+        "UPDATE mediation_cases SET seq = 'many', paused = 'x' WHERE case_id = 'k2'",
+        "UPDATE mediation_cases SET case_id = NULL WHERE case_id = 'k4'",
+        "UPDATE mediation_cases SET case_id = X'6b34' WHERE case_id = 'k4'",
+    ],
+)
+def test_stats_with_rows_of_the_wrong_types(decided: Path, edit: str) -> None:
+    with sqlite3.connect(decided) as conn:
+        conn.execute(edit)
+    for extra in ([], ["--verified"], ["--json"], ["--verified", "--json"]):
+        no_traceback(run("stats", "--db", str(decided), *extra), 0, 1, 5)
+    verified = run("stats", "--db", str(decided), "--verified")
+    no_traceback(verified, 1, 5)

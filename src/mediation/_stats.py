@@ -116,7 +116,8 @@ def statistics_json(stats: Statistics) -> dict[str, Any]:
 @attrs.frozen
 class Disagreement:
     """A case whose summary row does not say what its verified events say (or a row without
-    events, or events without a row): the message names the columns."""
+    events, or events without a row): the message names the columns.  A row whose ``case_id`` is
+    not text (NULL, a BLOB) has ``case_id`` ``""``."""
 
     case_id: str
     message: str
@@ -172,10 +173,11 @@ def verified_statistics(
     ``committees``: only these committees' cases (by the replayed case's committee, and by the
     row's for the rows); every committee by default."""
     from ._audit import verify
-    from ._verify_store import summary_fault
+    from ._verify_store import malformed_rows, summary_fault
 
     wanted = None if committees is None else frozenset(committees)
-    rows = {r.case_id: r for r in store.cases() if type(r.case_id) is str}
+    listing = store.cases()
+    rows = {r.case_id: r for r in listing if type(r.case_id) is str}
     replayed: list[CaseSummary] = []
     disagreements: list[Disagreement] = []
     unverified: list[Verdict] = []
@@ -200,9 +202,15 @@ def verified_statistics(
             disagreements.append(
                 Disagreement(case_id, "a summary row without events (the events were deleted)")
             )
+    # a row whose case_id is not text names no case (only a write past the library leaves one):
+    # the service counts it, so the summary figures do too, and it is a disagreement of its own
+    odd = [r for r in listing if type(r.case_id) is not str]
+    odd = [r for r in odd if wanted is None or r.committee in wanted]
+    disagreements += [Disagreement("", message) for message in malformed_rows(odd)]
     disagreements.sort(key=lambda d: d.case_id)
-    chosen = [r for r in rows.values() if wanted is None or r.committee in wanted]
+    chosen = [r for r in listing if wanted is None or r.committee in wanted]
     names = wanted if wanted is not None else {s.committee for s in (*replayed, *chosen)}
+    names = {n for n in names if type(n) is str}
     return VerifiedStatistics(
         verified=compute_statistics(replayed, names, now, policy),
         summary=compute_statistics(chosen, names, now, policy),

@@ -124,7 +124,7 @@ def _refused_json(exc: Exception, cases: list[ExportCase], lang: str) -> dict[st
     return {
         "ok": False,
         "exit": int(code),
-        "refused": message,
+        "reason": message,
         "verdict": shown,
         "imported": {"cases": 0, "events": 0},
     }

@@ -7,14 +7,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from .._deadlines import Policy
 from .._report import ExitCode
 from .._stats import Statistics, VerifiedStatistics, compute_statistics, statistics_json
 from .._stats import verified_statistics as replay_statistics
 from .._timeline import state_spec
-from ._common import AddParser, Context, json_out, msg, open_db, say, verdict_code
+from ._common import AddParser, Context, _Fail, json_out, msg, open_db, say, verdict_code
 
 __all__ = ["register", "run"]
 
@@ -41,17 +42,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     policy = Policy()
     with contextlib.closing(open_db(args.db, lang)) as store:
         if args.verified:
-            found = replay_statistics(store, now, policy, args.committee)
+            found = _computed(lambda: replay_statistics(store, now, policy, args.committee), lang)
             stats = found.verified
         else:
             rows = [
-                r
-                for r in store.cases()
-                if type(r.case_id) is str
-                and (args.committee is None or r.committee in args.committee)
+                r for r in store.cases() if args.committee is None or r.committee in args.committee
             ]
             names = args.committee or {r.committee for r in rows}
-            stats = compute_statistics(rows, names, now, policy)
+            stats = _computed(lambda: compute_statistics(rows, names, now, policy), lang)
             found = None
     code = ExitCode.OK if found is None else _exit_code(found)
     if args.json:
@@ -93,6 +91,26 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if found is not None:
         _differences(out, found, lang)
     return int(code)
+
+
+_T = TypeVar("_T")
+
+
+def _computed(compute: Callable[[], _T], lang: str) -> _T:
+    """``compute()``; a summary row whose values have the wrong types (a BLOB committee, a text
+    seq: written past the library) is bad input, exit 5, not a traceback."""
+    try:
+        return compute()
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise _Fail(
+            ExitCode.INPUT,
+            msg(
+                lang,
+                f"摘要表中有类型不对的行（绕过本库写入）：{exc}",
+                f"bad input: a summary row holds values of the wrong types (written past the "
+                f"library): {exc}",
+            ),
+        ) from None
 
 
 def _exit_code(found: VerifiedStatistics) -> ExitCode:
