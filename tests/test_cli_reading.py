@@ -217,7 +217,7 @@ def test_three_failed_cases_edited_to_resolved(decided: Path) -> None:
     result = run("stats", "--db", str(decided), "--verified")
     assert result.code == 1, result.text
     assert "success rate: 40.00% (2 agreed of 5 decided)" in result.out
-    assert "the summary rows DISAGREE with the replayed events: 3 case(s)" in result.out
+    assert "the summary rows DISAGREE with the replayed events: 3 row(s)" in result.out
     for case in ("k3", "k4", "k5"):
         assert (
             f"case {case}: the summary row disagrees with the replayed events: state 'resolved' (replayed: 'failed')"
@@ -660,3 +660,15 @@ def test_stats_with_rows_of_the_wrong_types(decided: Path, edit: str) -> None:
         no_traceback(run("stats", "--db", str(decided), *extra), 0, 1, 5)
     verified = run("stats", "--db", str(decided), "--verified")
     no_traceback(verified, 1, 5)
+
+
+def test_stats_names_rows_that_name_no_case(decided: Path) -> None:
+    with sqlite3.connect(decided) as conn:
+        conn.execute("UPDATE mediation_cases SET case_id = NULL WHERE case_id = 'k3'")
+    result = run("stats", "--db", str(decided), "--verified")
+    assert result.code == 1, result.text
+    assert "  summary row: a summary row whose case_id is NULL, not text" in result.out
+    assert "  case k3: the case has events but no summary row" in result.out
+    doc = json.loads(run("stats", "--db", str(decided), "--verified", "--json").out)
+    assert doc["statistics"]["cases"] == 5 and doc["summary_statistics"]["cases"] == 5
+    assert [d["case"] for d in doc["disagreements"]] == ["", "k3"]

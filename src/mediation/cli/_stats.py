@@ -180,12 +180,15 @@ def _differences(out: Any, found: VerifiedStatistics, lang: str) -> None:
         out,
         msg(
             lang,
-            f"摘要表与重放结果不符：{len(found.disagreements)} 个案件",
-            f"the summary rows DISAGREE with the replayed events: {len(found.disagreements)} case(s)",
+            f"摘要表与重放结果不符：{len(found.disagreements)} 行",
+            f"the summary rows DISAGREE with the replayed events: {len(found.disagreements)} row(s)",
         ),
     )
     for d in found.disagreements:
-        say(out, f"  {'案件' if zh else 'case'} {d.case_id}: {d.message}")
+        if d.case_id:
+            say(out, f"  {'案件' if zh else 'case'} {d.case_id}: {d.message}")
+        else:  # a row that names no case
+            say(out, f"  {'摘要行' if zh else 'summary row'}: {d.message}")
     say(
         out,
         msg(lang, "摘要表给出的数字（不可信）：", "what the summary rows say (not to be trusted):"),
