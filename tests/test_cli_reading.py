@@ -672,3 +672,52 @@ def test_stats_names_rows_that_name_no_case(decided: Path) -> None:
     doc = json.loads(run("stats", "--db", str(decided), "--verified", "--json").out)
     assert doc["statistics"]["cases"] == 5 and doc["summary_statistics"]["cases"] == 5
     assert [d["case"] for d in doc["disagreements"]] == ["", "k3"]
+
+
+def test_big_integers_in_export_lines_and_checkpoint_files(db: Path, tmp_path: Path) -> None:
+    text = run("export", "--db", str(db), "--case", "case-c").out
+    lines = text.splitlines()
+    line = json.loads(lines[1])
+    lines[1] = json.dumps({**line, "seq": 2**60})
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for args in (["verify", str(bad)], ["import", str(bad), "--db", str(tmp_path / "t.db")]):
+        result = run(*args)
+        no_traceback(result, 5)
+        assert "line 2" in result.err and "interoperable" in result.err, result.err
+    checkpoints = tmp_path / "cp.jsonl"
+    checkpoints.write_text('{"kind":"case","seq":18014398509481984}\n', encoding="utf-8")
+    pytest.importorskip("cryptography")
+    assert run("keygen", "--out", str(tmp_path / "k")).code == 0
+    result = run("verify", "--db", str(db), "--key", str(tmp_path / "k.pub"),
+                 "--checkpoints", str(checkpoints))  # fmt: skip
+    no_traceback(result, 5)
+    assert "interoperable" in result.err, result.err
+
+
+def test_receipt_parser_fuzzed() -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from mediation._checkpoints import CheckpointError
+    from mediation._checkpoints.receipts import parse_receipt
+
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+        max_leaves=12,
+    )  # fmt: skip
+    members = st.sampled_from(
+        ["case", "seq", "head", "store", "leaf_index", "inclusion_proof", "case_checkpoint"]
+    )
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.dictionaries(members, json_values) | json_values)
+    def check(value: Any) -> None:
+        for data in (value, json.dumps(value)):
+            try:
+                parse_receipt(data)
+            except CheckpointError:
+                pass
+
+    check()
