@@ -4,6 +4,7 @@ interoperable range, statistics from verified events, and receipts checked."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -715,9 +716,7 @@ def test_receipt_parser_fuzzed() -> None:
     @given(st.dictionaries(members, json_values) | json_values)
     def check(value: Any) -> None:
         for data in (value, json.dumps(value)):
-            try:
+            with contextlib.suppress(CheckpointError):
                 parse_receipt(data)
-            except CheckpointError:
-                pass
 
     check()
