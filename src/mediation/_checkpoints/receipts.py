@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import attrs
 
 from .._events import StoredEvent, loads_unique
 from .keys import CheckpointError, key_id
 from .merkle import Leaf, verify_inclusion
-from .records import CaseCheckpoint, StoreCheckpoint, record_from_json
+from .records import CaseCheckpoint, record_from_json
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -47,7 +47,7 @@ class Receipt:
     case_id: str
     seq: int
     head: str
-    store: StoreCheckpoint
+    store: SignedStore
     leaf_index: int
     proof: tuple[str, ...]
     case_checkpoint: CaseCheckpoint | None = None
@@ -117,10 +117,7 @@ def parse_receipt(data: Mapping[str, Any] | str | bytes) -> Receipt:
         raise _bad("'seq' is not a positive integer")
     if type(head) is not str or not _HEX64.match(head):
         raise _bad("'head' is not 64 lowercase hex digits")
-    if not isinstance(store, Mapping) or store.get("kind") != "store" or "leaves" in store:
-        raise _bad("'store' is not a store checkpoint without its leaves")
-    parsed = record_from_json({**store, "leaves": []})
-    assert isinstance(parsed, StoreCheckpoint)
+    parsed = _store_record(store)
     proof = obj["inclusion_proof"]
     if not isinstance(proof, list) or not all(type(h) is str and _HEX64.match(h) for h in proof):
         raise _bad("'inclusion_proof' is not a list of 64-hex hashes")
@@ -135,7 +132,42 @@ def parse_receipt(data: Mapping[str, Any] | str | bytes) -> Receipt:
     )
 
 
-def _signed_by(public_key: Ed25519PublicKey, record: StoreCheckpoint | CaseCheckpoint) -> bool:
+class SignedStore(Protocol):
+    """What a receipt's store checkpoint must offer, whatever its record format: the signed
+    message, and the signed size, root, key, time and signature."""
+
+    size: int
+    root: str
+    key: str
+    issued_at: str
+    signature: str
+
+    def message(self) -> bytes: ...
+
+
+def _store_record(store: object) -> SignedStore:
+    """The receipt's ``store`` member as the log's store checkpoint record: the record without its
+    unsigned members (``leaves``, and ``consistency`` where the format has it), read by the log's
+    own parser, which refuses any member it does not know."""
+    if not isinstance(store, Mapping) or store.get("kind") != "store":
+        raise _bad("'store' is not a store checkpoint")
+    if "leaves" in store or "consistency" in store:
+        raise _bad("'store' carries unsigned members (a receipt holds the signed fields only)")
+    problem: CheckpointError | None = None
+    formats: tuple[dict[str, list[Any]], ...] = ({"leaves": []}, {"leaves": [], "consistency": []})
+    for unsigned in formats:
+        try:
+            record = record_from_json({**store, **unsigned})
+        except CheckpointError as exc:
+            problem = problem or exc
+            continue
+        if isinstance(record, CaseCheckpoint):
+            break
+        return cast("SignedStore", record)
+    raise _bad(f"'store' is not a store checkpoint: {problem}")
+
+
+def _signed_by(public_key: Ed25519PublicKey, record: SignedStore | CaseCheckpoint) -> bool:
     from cryptography.exceptions import InvalidSignature
 
     try:
