@@ -183,6 +183,10 @@ def verified_statistics(
     unverified: list[Verdict] = []
     seen: set[str] = set()
     for case_id, records in _cases_of(store):
+        if case_id.startswith("@"):
+            # not a case: no case id starts with "@" (the id format), the streams that do are the
+            # host's records beside the cases (the committees' rosters); ``verify`` judges them
+            continue
         seen.add(case_id)
         verdict = verify(records, case_id, strict=strict, directory=directory)
         case = verdict.case if verdict.ok else None
