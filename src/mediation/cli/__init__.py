@@ -8,9 +8,9 @@
     mediation cases      --db URL [--state S] [--committee C] [--level L] [--category X] [--json]
     mediation stats      --db URL [--committee C ...] [--verified] [--json]
     mediation timeline   CASE (--db URL | FILE) [--as ROLE] [--json]
-    mediation report     CASE (--db URL | FILE) --html OUT [--as ROLE] [--key PUBLIC_KEY]
-    mediation export     --db URL [--case ID ...] [-o FILE]
-    mediation import     FILE --db URL [--key PUBLIC_KEY]
+    mediation report     CASE (--db URL | FILE) --html OUT [--as ROLE] [--key PUBLIC_KEY] [--json]
+    mediation export     --db URL [--case ID ...] [-o FILE] [--json]
+    mediation import     FILE --db URL [--key PUBLIC_KEY] [--json]
     mediation diagram    [--format mermaid|dot]
     mediation keygen     --out PATH
     mediation checkpoint --db URL --key PRIVATE_KEY [--checkpoints FILE] [--receipt CASE]
