@@ -250,7 +250,7 @@ def test_json_output(db: Path) -> None:
 
 def test_chinese_output(db: Path) -> None:
     result = run("verify", "--db", str(db), "--lang", "zh")
-    assert "案件 case-a：验证通过，共 21 个事件，当前状态 resolved" in result.out
+    assert "案件 case-a：验证通过，共 21 个事件，当前状态 已履行结案" in result.out
     assert "共 4 个案件：4 个通过，0 个未通过" in result.out
 
 
@@ -679,7 +679,7 @@ def test_demo_creates_then_adds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert re.search(r"case \w+: valid, 21 events, state resolved", first.out)
     assert "[follow_up]" in first.out
     second = run("demo", "--scenario", "leak", "--lang", "zh")
-    assert second.code == 0 and "当前状态 failed" in second.out
+    assert second.code == 0 and "当前状态 调解终止" in second.out
     verified = run("verify", "--db", "mediation-demo.db")
     assert "2 case(s): 2 valid" in verified.out
 

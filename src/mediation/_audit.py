@@ -51,7 +51,7 @@ from ._events import (
 )
 from ._privacy import with_sealed_standins
 from ._roster import Roster, committee_of, grants_for, verify_roster
-from ._spec import workflow_of
+from ._spec import registered, workflow_of
 from ._validators import _ID_RE as _ID
 from ._vocab import NEW, Role
 
@@ -133,7 +133,10 @@ class Fault:
 
     @property
     def message_zh(self) -> str:
-        return f"第 {self.seq} 号事件：{_ZH[self.kind]}（{self.message}）"
+        """In Chinese: the live path's own Chinese message for a refused event (states, commands
+        and roles by their declared labels), else the kind in Chinese with the detail."""
+        detail = self.error.message_zh if self.error is not None else self.message
+        return f"第 {self.seq} 号事件：{_ZH[self.kind]}（{detail}）"
 
 
 @attrs.frozen
@@ -192,8 +195,8 @@ class Verdict:
             note = self._unchecked_note(lang)
             if lang == "zh":
                 return (
-                    f"案件 {self.case_id}：验证通过，共 {self.events} 个事件，当前状态 "
-                    f"{self.state}{note}"
+                    f"案件 {self.case_id}：验证通过，共 {self.events} 个事件，"
+                    f"当前状态 {_state_zh(self.state)}{note}"
                 )
             return f"case {self.case_id}: valid, {self.events} events, state {self.state}{note}"
         f = self.fault
@@ -224,6 +227,17 @@ class Verdict:
             out["faults"] = [_fault_json(f) for f in self.faults]
         out["unchecked"] = list(self.unchecked)
         return out
+
+
+def _state_zh(name: str) -> str:
+    """A state's short Chinese label from the declaration (the latest registered version that
+    declares it); the name itself when none does."""
+    for workflow in reversed(registered()):
+        try:
+            return workflow.state(name).zh.split("（")[0]
+        except KeyError:
+            continue
+    return name
 
 
 def _fault_json(fault: Fault) -> dict[str, object]:

@@ -79,6 +79,15 @@ def _no_float(text: str) -> Any:
     raise ValueError(f"numbers in the log are integers, not {text!r}")
 
 
+def _bounded_int(text: str) -> int:
+    """An integer of the log: within ±(2^53 − 1), the range every JSON reader holds exactly (I-JSON,
+    RFC 7493, section 2.2); anything of 16 characters or more is checked, and refused beyond it."""
+    value = int(text)
+    if len(text) > 15 and not -MAX_INT <= value <= MAX_INT:
+        raise ValueError(f"integer outside ±(2^53-1), the interoperable range (I-JSON): {text:.40}")
+    return value
+
+
 def unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """The ``object_pairs_hook`` of every reader of the log's formats (event bodies, export lines,
     checkpoint files): an object that names a member twice is refused (``ValueError``), whichever
@@ -94,14 +103,18 @@ def unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def loads_unique(text: str | bytes) -> Any:
-    """``json.loads`` that refuses duplicate member names (:func:`unique_members`)."""
-    return json.loads(text, object_pairs_hook=unique_members)
+    """``json.loads`` that refuses duplicate member names (:func:`unique_members`) and integers
+    outside ±(2^53 − 1)."""
+    return json.loads(text, object_pairs_hook=unique_members, parse_int=_bounded_int)
 
 
-#: the log holds no floats, NaN or infinities, and no object names a member twice: they are
-#: refused while parsing
+#: the log holds no floats, NaN or infinities, no integer beyond ±(2^53 − 1), and no object names a
+#: member twice: they are refused while parsing
 _DECODER = json.JSONDecoder(
-    parse_float=_no_float, parse_constant=_no_float, object_pairs_hook=unique_members
+    parse_float=_no_float,
+    parse_int=_bounded_int,
+    parse_constant=_no_float,
+    object_pairs_hook=unique_members,
 )
 #: the C scanner itself: JSON text from index 0, no whitespace allowed
 _scan: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]

@@ -10,25 +10,30 @@ SVG inline.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import html
 import importlib.resources
 import re
 import string
+import zoneinfo
 from collections.abc import Iterable, Mapping
 
 from ._audit import Verdict
 from ._diagrams import state_svg
 from ._text import printable
 from ._timeline import (
+    COMMITTEE_TZ,
     ROLE_ZH,
     STANDING_ZH,
     event_stages,
+    local_time,
     path_of,
     state_label,
     state_spec,
     summarize,
     workflow_of_view,
+    zone_label,
 )
 from ._views import CaseView
 from ._vocab import Stage
@@ -91,10 +96,14 @@ def fill(name: str, /, **values: object) -> Markup:
     return Markup(template(name).substitute({k: escape(v) for k, v in values.items()}))
 
 
-_EVENT_COLUMNS = (
-    ("#", "#"), ("时间 (UTC)", "time (UTC)"), ("操作", "action"), ("操作人", "actor"),
-    ("身份", "acting as"), ("结果状态", "resulting state"), ("事件哈希", "event hash"),
-)  # fmt: skip
+def _event_columns(zone: str) -> tuple[tuple[str, str], ...]:
+    zone = zone.replace(" (", ", ").rstrip(")")  # Asia/Shanghai, UTC+08:00
+    return (
+        ("#", "#"), (f"时间（{zone}）", f"time ({zone})"), ("操作", "action"), ("操作人", "actor"),
+        ("身份", "acting as"), ("结果状态", "resulting state"), ("事件哈希", "event hash"),
+    )  # fmt: skip
+
+
 _PEOPLE_COLUMNS = (
     ("操作人", "actor"),
     ("身份", "acting as"),
@@ -113,8 +122,9 @@ def _columns(columns: Iterable[tuple[str, str]], zh: bool) -> Markup:
     return _join(fill("column", text=c[0] if zh else c[1]) for c in columns)
 
 
-def _stages(view: CaseView, lang: str) -> Markup:
-    """The events grouped by the six stages, a section for each (an empty one when not reached)."""
+def _stages(view: CaseView, lang: str, tz: dt.tzinfo, zone: str) -> Markup:
+    """The events grouped by the six stages, a section for each (an empty one when not reached);
+    times in ``tz`` (named ``zone`` in the column's head), the recorded UTC time as a tooltip."""
     zh = lang == "zh"
     workflow = workflow_of_view(view)
     stages = event_stages(view.timeline, workflow)
@@ -140,13 +150,14 @@ def _stages(view: CaseView, lang: str) -> Markup:
             command, command_other = (
                 (e.label_zh, e.type) if zh else (e.type.replace("_", " "), e.label_zh)
             )
-            detail = summarize(e.payload, 160)
+            detail = summarize(e.payload, 160, tz=tz, lang=lang)
             role = e.acted_as or "?"
             rows.append(
                 fill(
                     "event",
                     seq=e.seq,
-                    at=e.at[:16].replace("T", " "),
+                    at=local_time(e.at, tz),
+                    at_utc=e.at,
                     command=command,
                     command_other=command_other,
                     detail=fill("detail", text=detail) if detail else Markup(),
@@ -163,7 +174,7 @@ def _stages(view: CaseView, lang: str) -> Markup:
                 )
             )
         sections.append(
-            fill("stage", head=head, columns=_columns(_EVENT_COLUMNS, zh), rows=_join(rows))
+            fill("stage", head=head, columns=_columns(_event_columns(zone), zh), rows=_join(rows))
         )
     return _join(sections)
 
@@ -195,10 +206,16 @@ def render_html(
     checkpoint_note: str | None = None,
     generated_by: str = "mediation",
     subtype: str = "",
+    tz: dt.tzinfo | None = None,
 ) -> str:
     """The self-contained HTML report of one case: its facts, the verdict, the state diagram with
-    the path taken, the events grouped by stage and who acted under which role."""
+    the path taken, the events grouped by stage and who acted under which role.
+
+    Times are shown in ``tz`` (by default the committee's, Asia/Shanghai), the zone named in the
+    page's facts and in the events' column head; each event's recorded UTC time is its tooltip."""
     zh = lang == "zh"
+    tz = tz if tz is not None else zoneinfo.ZoneInfo(COMMITTEE_TZ)
+    zone = zone_label(tz, view.timeline[0].at if view.timeline else None)
     counts: dict[str, int] = {}
     for e in view.timeline:
         counts[e.state] = counts.get(e.state, 0) + 1
@@ -210,6 +227,7 @@ def render_html(
     ]
     if source:
         meta.append(fill("labelled_code", label="来源" if zh else "source", code=source))
+    meta.append(("时间：" if zh else "times: ") + zone)
     notes = [
         fill(
             "meta",
@@ -263,7 +281,7 @@ def render_html(
         diagram=Markup(state_svg(path_of(view.timeline), view.state, counts, lang, workflow)),
         legend=legend,
         stages_heading=_t(lang, "六个阶段的办理记录", "The history, stage by stage"),
-        stages=_stages(view, lang),
+        stages=_stages(view, lang, tz, zone),
         people_heading=_t(lang, "参与人员及其身份", "Who acted, under which role"),
         people_columns=_columns(_PEOPLE_COLUMNS, zh),
         people=_people(view),

@@ -78,15 +78,18 @@ class AuditResult:
     key_id: str | None = None
     checkpoints_checked: int = 0
     cases_attested: int = 0
+    #: summary rows that name no case (``StoreVerification.bad_rows``): the summary table was
+    #: written past the library, an integrity fault of the store like a row without events
+    bad_rows: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not self.store_faults and all(v.ok for v in self.verdicts)
+        return not self.store_faults and not self.bad_rows and all(v.ok for v in self.verdicts)
 
     @property
     def exit_code(self) -> ExitCode:
         faults = [v.fault for v in self.verdicts if v.fault is not None]
-        if self.store_faults or any(f.kind.integrity for f in faults):
+        if self.store_faults or self.bad_rows or any(f.kind.integrity for f in faults):
             return ExitCode.INTEGRITY
         if faults:
             return ExitCode.ILLEGAL
@@ -105,6 +108,10 @@ class AuditResult:
     def summary_lines(self, lang: str = "en") -> list[str]:
         """What :meth:`text_lines` says after the verdicts: the checkpoint findings and the counts."""
         out = []
+        for row in self.bad_rows:
+            out.append(
+                f"摘要表：数据不合格，{row}" if lang == "zh" else f"summary table: bad data: {row}"
+            )
         for f in self.store_faults:
             out.append(
                 f"检查点：验证失败，{f.message_zh}"
@@ -132,6 +139,7 @@ class AuditResult:
             out.append(
                 f"共 {n} 个案件：{n - bad} 个通过，{bad} 个未通过{kept}"
                 + ("" if not self.store_faults else "；检查点未通过")
+                + ("" if not self.bad_rows else f"；{len(self.bad_rows)} 个摘要行不合格")
                 + f"（退出码 {int(self.exit_code)}）"
             )
         else:
@@ -139,6 +147,7 @@ class AuditResult:
             out.append(
                 f"{n} case(s): {n - bad} valid, {bad} invalid{kept}"
                 + ("" if not self.store_faults else "; checkpoints invalid")
+                + ("" if not self.bad_rows else f"; {len(self.bad_rows)} malformed summary row(s)")
                 + f" (exit {int(self.exit_code)})"
             )
         return out
@@ -155,6 +164,7 @@ class AuditResult:
             "exit": int(self.exit_code),
             "cases": cases,
             "checkpoints": None,
+            "bad_rows": list(self.bad_rows),
         }
         if self.key_id is not None:
             out["checkpoints"] = {

@@ -10,19 +10,25 @@ rendering of the timeline (``mediation timeline``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+import typing
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from ._audit import Verdict
 from ._errors import MediationError
-from ._spec import workflow_of
+from ._spec import registered, workflow_of
+from ._validators import json_schema_of
 from ._views import CaseView, TimelineEntry
 from ._vocab import Stage
-from ._workflow import NEW, WORKFLOW, StateSpec, Workflow
+from ._workflow import FIELD_ZH, NEW, WORD_ZH, WORKFLOW, StateSpec, Workflow
 
 __all__ = [
+    "COMMITTEE_TZ",
     "ROLE_ZH",
     "STANDING_ZH",
     "event_stages",
@@ -32,7 +38,11 @@ __all__ = [
     "state_spec",
     "summarize",
     "timeline_lines",
+    "zone_label",
 ]
+
+#: the committee's time zone: times are shown in it unless another is asked for (``--tz``)
+COMMITTEE_TZ = "Asia/Shanghai"
 
 #: the viewer's standing in a case (:attr:`CaseView.standing`), in Chinese
 STANDING_ZH = {
@@ -77,6 +87,23 @@ def local_time(at: str, tz: dt.tzinfo | None) -> str:
     except ValueError:
         return at
     return when.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def zone_label(tz: dt.tzinfo, at: dt.datetime | str | None = None) -> str:
+    """The zone's name and its offset at ``at`` (a UTC time as recorded, or now), ``Asia/Shanghai
+    (UTC+08:00)``."""
+    when: dt.datetime | None = None
+    if isinstance(at, str) and _UTC_TIME.fullmatch(at):
+        try:
+            when = dt.datetime.fromisoformat(at[:-1] + "+00:00")
+        except ValueError:
+            when = None
+    elif isinstance(at, dt.datetime):
+        when = at
+    when = when or dt.datetime.now(dt.timezone.utc)
+    offset = when.astimezone(tz).strftime("%z")
+    name = getattr(tz, "key", None) or str(tz)
+    return f"{name} (UTC{offset[:3]}:{offset[3:]})"
 
 
 def workflow_of_view(view: CaseView) -> Workflow:
@@ -128,21 +155,84 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(width - _width(text), 0)
 
 
-def _short(value: Any, limit: int = 40, tz: dt.tzinfo | None = None) -> str:
+def _label(key: str, zh: bool) -> str:
+    """A payload member's name: its Chinese label from the declaration (``FIELD_ZH``) in zh."""
+    return FIELD_ZH.get(key, key) if zh else key
+
+
+def _enum_words(schema: Any) -> list[str]:
+    """The words a field's JSON Schema allows (``enum``, also inside ``items`` or ``anyOf``)."""
+    if not isinstance(schema, Mapping):
+        return []
+    words = [w for w in schema.get("enum", ()) if isinstance(w, str)]
+    for key in ("items", "anyOf", "oneOf"):
+        inner = schema.get(key)
+        for part in inner if isinstance(inner, list) else [inner]:
+            words += _enum_words(part)
+    return words
+
+
+@functools.cache
+def vocabulary_fields() -> Mapping[str, frozenset[str]]:
+    """Payload member name -> the words it takes from a closed vocabulary, over every payload
+    class (and the values they nest) of every registered version, read from the validators'
+    schemas: the members whose value ``--lang zh`` shows by its label (``WORD_ZH``)."""
+    out: dict[str, set[str]] = {}
+    seen: set[type] = set()
+
+    def walk(cls: type) -> None:
+        if cls in seen or not attrs.has(cls):
+            return
+        seen.add(cls)
+        for field in attrs.fields(cls):
+            try:
+                words = _enum_words(json_schema_of(field.validator))
+            except LookupError:
+                words = []
+            if words:
+                out.setdefault(field.name, set()).update(words)
+            for kind in typing.get_args(field.type) or (field.type,):
+                if isinstance(kind, type):
+                    walk(kind)
+
+    for workflow in registered():
+        for spec in workflow.commands:
+            walk(spec.payload)
+    from ._commands import AgreementContent, DocRef, Party, Scope, Tie
+
+    for cls in (AgreementContent, DocRef, Party, Scope, Tie):
+        walk(cls)
+    return {name: frozenset(words) for name, words in out.items()}
+
+
+def _word(key: str, value: str, zh: bool) -> str:
+    """A vocabulary word of member ``key`` by its Chinese label in zh; anything else as it is."""
+    if zh and value in WORD_ZH and value in vocabulary_fields().get(key, ()):
+        return WORD_ZH[value]
+    return value
+
+
+def _short(
+    value: Any, limit: int = 40, tz: dt.tzinfo | None = None, zh: bool = False, key: str = ""
+) -> str:
     if isinstance(value, Mapping):
         if "name" in value:
             return str(value["name"])
         if "title" in value and "sha256" in value:
             return f"«{value['title'] or str(value['sha256'])[:12]}»"
-        inner = "; ".join(f"{k}={_short(v, tz=tz)}" for k, v in value.items() if _meaningful(v))
+        inner = "; ".join(
+            f"{_label(k, zh)}={_short(v, tz=tz, zh=zh, key=k)}"
+            for k, v in value.items()
+            if _meaningful(v)
+        )
         return "{" + inner + "}"
     if isinstance(value, (list, tuple)):
-        return ", ".join(_short(v, tz=tz) for v in value)
+        return ("、" if zh else ", ").join(_short(v, tz=tz, zh=zh, key=key) for v in value)
     if value is True:
-        return "yes"
+        return "是" if zh else "yes"
     if tz is not None and isinstance(value, str) and _UTC_TIME.fullmatch(value):
         return local_time(value, tz)
-    text = str(value)
+    text = _word(key, value, zh) if isinstance(value, str) else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -151,15 +241,27 @@ def _meaningful(value: Any) -> bool:
 
 
 def summarize(
-    payload: Mapping[str, Any] | None, limit: int = 110, tz: dt.tzinfo | None = None
+    payload: Mapping[str, Any] | None,
+    limit: int = 110,
+    tz: dt.tzinfo | None = None,
+    lang: str = "en",
 ) -> str:
     """A one-line summary of a (redacted) payload: its meaningful fields, shortened; with ``tz``,
-    the UTC times among them shown in that zone."""
+    the UTC times among them shown in that zone; with ``lang="zh"``, the members named by their
+    Chinese labels (:data:`~mediation._workflow.FIELD_ZH`) and a redaction said in Chinese."""
     if payload is None:
         return ""
+    zh = lang == "zh"
     if set(payload) == {"redacted"}:
-        return f"[{payload['redacted']}]"
-    text = "; ".join(f"{k}={_short(v, tz=tz)}" for k, v in payload.items() if _meaningful(v))
+        said = str(payload["redacted"])
+        if zh and " / " in said:  # "confidential to the case's mediators / 仅限本案调解员"
+            said = said.rsplit(" / ", 1)[1]
+        return f"[{said}]"
+    text = "; ".join(
+        f"{_label(k, zh)}={_short(v, tz=tz, zh=zh, key=k)}"
+        for k, v in payload.items()
+        if _meaningful(v)
+    )
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -233,7 +335,7 @@ def timeline_lines(
             f"{_pad(who, 10)} {_pad('(' + role + ')', 15)} "
             f"{entry.hash[:12]}  {moved}".rstrip()
         )
-        detail = summarize(entry.payload, tz=tz)
+        detail = summarize(entry.payload, tz=tz, lang=lang)
         if detail:
             out.append(f"{'':8}{detail}")
     if verdict is not None:

@@ -28,7 +28,7 @@ import pickle
 import signal
 import sys
 import warnings
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Protocol
@@ -49,7 +49,7 @@ from .stores.sqlite import SQLiteStore
 if TYPE_CHECKING:
     from ._checkpoints import CheckpointLog
 
-__all__ = ["StoreVerification", "checkpointed_seqs", "verify_store"]
+__all__ = ["StoreVerification", "checkpointed_seqs", "malformed_rows", "verify_store"]
 
 #: with the default ``jobs``, a store of fewer events than this (by its summary rows) is verified
 #: in one process: starting workers would cost more than they save
@@ -76,11 +76,14 @@ class StoreVerification:
     hashes: Mapping[str, Mapping[int, str]] = attrs.field(factory=dict)
     #: how many processes verified the store (1: this one alone)
     processes: int = 1
+    #: with ``summaries``, the summary rows that name no case: a ``case_id`` that is not text (NULL,
+    #: a number, a BLOB: bad data written past the library), one message each
+    bad_rows: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """Every case verified."""
-        return all(v.ok for v in self.verdicts)
+        """Every case verified, and no summary row is malformed."""
+        return not self.bad_rows and all(v.ok for v in self.verdicts)
 
     @property
     def invalid(self) -> tuple[Verdict, ...]:
@@ -191,7 +194,9 @@ def run(
                     stacklevel=3,
                 )
     once()
-    return _result([_verify_chunk(store, (None, None), setup, whole=True)], 1)
+    bad_rows: list[str] = []
+    whole = _verify_chunk(store, (None, None), setup, whole=True, bad_rows=bad_rows)
+    return attrs.evolve(_result([whole], 1), bad_rows=tuple(bad_rows))
 
 
 def checkpointed_seqs(log: CheckpointLog) -> dict[str, tuple[int, ...]]:
@@ -290,7 +295,10 @@ def _chunk_bounds(store: Store, jobs: int, explicit: bool) -> list[_Bounds]:
     The cuts are taken from the summary rows, which only balance the load: whatever they say,
     the ranges cover every id, so every event is read.
     """
-    rows = [(s.case_id, s.seq) for s in store.cases()]
+    # only rows that name a case (a NULL or numeric id would make a cut of None, an unbounded
+    # end: ranges read twice), in code-point order (the order ``scan`` ranges compare in), once each
+    named = {s.case_id: s.seq for s in store.cases() if type(s.case_id) is str}
+    rows = sorted(named.items())
     weights = [seq if type(seq) is int and seq > 0 else 1 for _, seq in rows]
     total = sum(weights)
     if not explicit and total < PARALLEL_MIN_EVENTS:
@@ -332,9 +340,17 @@ class _Setup:
 _Chunk = list[tuple[str, Verdict, dict[int, str] | None]] | MediationError
 
 
-def _verify_chunk(store: Store, bounds: _Bounds, setup: _Setup, *, whole: bool = False) -> _Chunk:
+def _verify_chunk(
+    store: Store,
+    bounds: _Bounds,
+    setup: _Setup,
+    *,
+    whole: bool = False,
+    bad_rows: list[str] | None = None,
+) -> _Chunk:
     """Verify every case whose id is in ``bounds``, grouping the records of that slice of the scan
-    into cases; ``whole``: the whole store, with ``store.scan()``."""
+    into cases; ``whole``: the whole store, with ``store.scan()`` (the malformed summary rows are
+    then added to ``bad_rows``)."""
     out: list[tuple[str, Verdict, dict[int, str] | None]] = []
     strict, attested, directory = setup.strict, setup.attested, setup.directory
     #: per case verified (the index in ``out``): the summary of the case rebuilt, if it verified
@@ -382,7 +398,7 @@ def _verify_chunk(store: Store, bounds: _Bounds, setup: _Setup, *, whole: bool =
     if not setup.summaries:
         return out
     try:
-        return _summaries_checked(store, out, rebuilt, whole)
+        return _summaries_checked(store, out, rebuilt, whole, bad_rows)
     except StoreError as exc:
         if whole:
             raise
@@ -394,13 +410,17 @@ def _summaries_checked(
     out: list[tuple[str, Verdict, dict[int, str] | None]],
     rebuilt: list[CaseSummary | None],
     whole: bool,
+    bad_rows: list[str] | None = None,
 ) -> list[tuple[str, Verdict, dict[int, str] | None]]:
     """``out`` with each case's summary row compared with the case rebuilt (read after the scan,
     so that the stores' connections are free); for the whole store, with the rows without events
-    too."""
+    too, and the rows that name no case added to ``bad_rows``."""
     rows: dict[object, CaseSummary] | None = None
     if whole:
-        rows = {s.case_id: s for s in store.cases()}
+        listing = store.cases()
+        if bad_rows is not None:
+            bad_rows.extend(malformed_rows(listing))
+        rows = {s.case_id: s for s in listing if type(s.case_id) is str}
     for i, (case_id, verdict, hashes) in enumerate(out):
         # a roster stream's row is not among the cases' rows: read it alone
         listed = rows is not None and committee_of(case_id) is None
@@ -442,6 +462,22 @@ def summary_fault(
     )
 
 
+def malformed_rows(rows: Iterable[CaseSummary]) -> list[str]:
+    """One message per summary row whose ``case_id`` is not text (NULL, a number, a BLOB): bad
+    data that only a write past the library leaves (the stores' schemas declare the column text);
+    such a row names no case, so no verdict can carry it."""
+    out = []
+    for s in rows:
+        case_id: object = s.case_id
+        if type(case_id) is not str:
+            shown = "NULL" if case_id is None else f"{type(case_id).__name__} {case_id!r:.40}"
+            out.append(
+                f"a summary row whose case_id is {shown}, not text (written past the "
+                f"library; state {s.state!r:.40}, seq {s.seq!r:.20})"
+            )
+    return out
+
+
 def _row_without_events(case_id: str) -> Verdict:
     return Verdict(
         case_id,
@@ -457,12 +493,17 @@ def _with_rows_without_events(store: Store, result: StoreVerification) -> StoreV
     """``result`` with a verdict for every summary row whose case has no events (several
     processes: each range checked its cases' rows; the rows without events are found here)."""
     seen = {v.case_id for v in result.verdicts}
-    extra = [_row_without_events(s.case_id) for s in store.cases()]
-    extra = [v for v in extra if v.case_id not in seen and isinstance(v.case_id, str)]
+    listing = store.cases()
+    bad = tuple(malformed_rows(listing))
+    extra = [
+        _row_without_events(s.case_id)
+        for s in listing
+        if type(s.case_id) is str and s.case_id not in seen
+    ]
     if not extra:
-        return result
+        return attrs.evolve(result, bad_rows=bad)
     verdicts = sorted((*result.verdicts, *extra), key=lambda v: v.case_id)
-    return attrs.evolve(result, verdicts=tuple(verdicts))
+    return attrs.evolve(result, verdicts=tuple(verdicts), bad_rows=bad)
 
 
 def _judged_here(store: Store, setup: _Setup, chunk: _Chunk) -> _Chunk:

@@ -39,7 +39,9 @@ from ._vocab import NEW, Relation, Role, Stage
 
 __all__ = [
     "ACTIVE",
+    "FIELD_ZH",
     "NEW",
+    "WORD_ZH",
     "WORKFLOW",
     "CommandSpec",
     "Confidentiality",
@@ -750,6 +752,71 @@ DEADLINES = (
         warns=False,
     ),
 )
+
+#: the Chinese label of every payload member (of the command payloads and the values they nest:
+#: a party, a document, a tie, the scope, the agreement's content), what ``--lang zh`` shows for a
+#: member's name; ``tests/test_cli_reading.py`` checks that every member of every registered
+#: version has one
+FIELD_ZH = {
+    "address": "地址", "agent": "代理人", "applicants": "申请人", "at": "时间",
+    "category": "纠纷类别", "civil": "民事纠纷", "committee": "调委会", "content": "协议内容",
+    "court": "法院", "criminal": "刑事案件", "days": "天数", "description": "纠纷简况",
+    "document": "文书", "employer": "用人单位", "evidence": "证据", "facts": "事实",
+    "grounds": "理由", "handled_elsewhere": "已由其他机关受理", "id": "编号",
+    "id_number": "证件号码", "invitee": "受邀人员", "involves_privacy": "涉及隐私",
+    "issues": "争议事项", "joint_applicants": "共同申请", "kind": "类型", "lead": "主调解员",
+    "level": "层级", "media_type": "文件类型", "mediator": "调解员", "method": "方式",
+    "name": "姓名", "new_case": "新案件编号", "note": "备注", "notice": "终止告知书",
+    "obligations": "义务", "oral": "口头协议", "parties": "当事人",
+    "parties_informed": "已告知当事人", "performance_deadline": "履行期限",
+    "performance_method": "履行方式", "performance_place": "履行地点", "performed": "履行情况",
+    "person": "人员", "phone": "电话", "place": "地点", "power_of_attorney": "授权委托书",
+    "profile": "回避规则", "proposal": "调解方案", "public": "公开进行", "public_security": "治安案件",
+    "reason": "原因", "reserved_matter": "保留事项", "respondents": "被申请人",
+    "responsibilities": "责任", "route": "其他途径", "satisfaction": "满意度",
+    "scope": "受理范围", "sha256": "SHA-256", "source": "来源", "source_ref": "来源编号",
+    "status": "司法确认状态", "subject": "同意事项", "subtype": "纠纷子类", "summary": "摘要",
+    "target": "接收单位", "text": "内容", "ties": "关系", "title": "标题", "to": "移交去向",
+    "trade_secrets": "商业秘密", "undertaking": "承诺", "upheld": "成立",
+}  # fmt: skip
+
+
+#: the Chinese label of every English word a payload member takes from a closed vocabulary (the
+#: ``str`` enums of :mod:`mediation._vocab` a payload field is checked against), what ``--lang zh``
+#: shows for the word; checked complete by ``tests/test_cli_reading.py`` like :data:`FIELD_ZH`
+WORD_ZH = {
+    # ConsentSubject
+    "invitee": "邀请协助人员", "waive_recusal": "放弃回避", "extend_term": "延长期限",
+    "reopen": "重新调解", "non_public": "不公开进行",
+    # HandledElsewhere, Route, TransferTarget, InviteeKind (shared words read alike)
+    "court": "法院", "arbitration": "仲裁", "police": "公安机关", "administrative": "行政机关",
+    "litigation": "诉讼", "other_committee": "其他调委会", "other": "其他",
+    "street_committee": "街道调委会", "authority": "有关部门",
+    "street_cadre": "街道干部", "legal_adviser": "法律顾问", "property_manager": "物业",
+    "zongzhi": "综治中心",
+    # JudicialStatus
+    "none": "无", "applied": "已申请", "confirmed": "已确认", "rejected": "被驳回",
+    # PartyKind
+    "person": "自然人", "organisation": "单位",
+    # PauseReason
+    "appraisal": "鉴定", "risk_report": "风险报告",
+    # Performed
+    "no": "未履行", "partial": "部分履行", "yes": "已履行",
+    # RecusalProfile
+    "default": "默认", "sz": "深圳规则",
+    # ReportSource
+    "grid": "网格员", "early_warning": "预警", "court_referral": "法院委派",
+    "police_referral": "公安移交", "hotline": "热线",
+    # ReservedMatter
+    "marriage_status": "婚姻关系", "adoption_status": "收养关系", "identity": "身份关系",
+    # SignMethod
+    "signature": "签名", "seal": "盖章", "fingerprint": "按指印",
+    # TieKind
+    "spouse": "配偶", "parent": "父母", "child": "子女", "sibling": "兄弟姐妹",
+    "grandparent": "祖父母、外祖父母", "grandchild": "孙子女、外孙子女", "interest": "利害关系",
+    "employee": "雇佣关系",
+}  # fmt: skip
+
 
 WORKFLOW = register(
     Workflow(

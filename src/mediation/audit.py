@@ -5,10 +5,14 @@ is built on these).
   is large (``mediation verify --jobs``); it returns a :class:`StoreVerification`, one verdict per
   case in case-id order.  :func:`checkpointed_seqs` lists the seqs a checkpoint log names, for its
   ``hashes_at``.
+- Statistics from evidence: :func:`verified_statistics` replays every case and counts the cases
+  that verify, beside the figures of the summary rows, naming the rows that disagree
+  (:class:`VerifiedStatistics`, :class:`Disagreement`; ``mediation stats --verified``).
 - Checkpoints (``pip install mediation[crypto]``): :func:`generate_key`, :func:`load_private_key`,
   :func:`load_public_key`, :func:`issue_checkpoint` (a call the host makes, e.g. after each
   agreement or hourly), :class:`CheckpointLog`, :class:`CheckpointAuditor`; receipts are the
-  :class:`CaseCheckpoint` records, which can be handed to the parties.  :class:`Signer` is the
+  :class:`CaseCheckpoint` records, which can be handed to the parties, and a party checks its
+  receipt with :func:`check_receipt` (a :class:`ReceiptCheck`).  :class:`Signer` is the
   signer's whole round with its own state file (:class:`SignerState`, outside the database) and
   witnesses (:class:`DirectoryWitness`), refusing with :class:`CheckpointRefused` a store or log
   rolled back; :func:`consistency_proof` / :func:`verify_consistency` link two tree heads.  The
@@ -41,7 +45,9 @@ from ._checkpoints import (
     verify_consistency,
     verify_inclusion,
 )
+from ._checkpoints.receipts import ReceiptCheck, check_receipt
 from ._export import ExportError, ExportReader, export_store, import_export, write_export
+from ._stats import Disagreement, VerifiedStatistics, verified_statistics
 from ._verify_store import StoreVerification, checkpointed_seqs, verify_store
 
 __all__ = [
@@ -51,14 +57,18 @@ __all__ = [
     "CheckpointLog",
     "CheckpointRefused",
     "DirectoryWitness",
+    "Disagreement",
     "ExportError",
     "ExportReader",
+    "ReceiptCheck",
     "Signer",
     "SignerState",
     "StoreCheckpoint",
     "StoreVerification",
+    "VerifiedStatistics",
     "Witness",
     "WitnessRefused",
+    "check_receipt",
     "checkpointed_seqs",
     "consistency_proof",
     "default_store_id",
@@ -70,6 +80,7 @@ __all__ = [
     "load_private_key",
     "load_public_key",
     "merkle_root",
+    "verified_statistics",
     "verify_consistency",
     "verify_inclusion",
     "verify_store",

@@ -48,6 +48,7 @@ from .merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from .receipts import ReceiptCheck, check_receipt, parse_receipt  # noqa: F401 - a receipt's check
 from .records import (
     CASE_TAG,
     STORE_TAG,

@@ -7,15 +7,17 @@
                          [--json] [-q] [--strict] [--jobs N] [--directory FILE]
                          [--witness DIR ...] [--store-id ID]
     mediation cases      --db URL [--state S] [--committee C] [--level L] [--category X] [--json]
+    mediation stats      --db URL [--committee C ...] [--verified] [--json]
     mediation timeline   CASE (--db URL | FILE) [--as ROLE] [--json]
-    mediation report     CASE (--db URL | FILE) --html OUT [--as ROLE] [--key PUBLIC_KEY]
-    mediation export     --db URL [--case ID ...] [-o FILE]
-    mediation import     FILE --db URL [--key PUBLIC_KEY]
+    mediation report     CASE (--db URL | FILE) --html OUT [--as ROLE] [--key PUBLIC_KEY] [--json]
+    mediation export     --db URL [--case ID ...] [-o FILE] [--json]
+    mediation import     FILE --db URL [--key PUBLIC_KEY] [--json]
     mediation diagram    [--format mermaid|dot]
     mediation keygen     --out PATH
     mediation checkpoint --db URL --key PRIVATE_KEY [--checkpoints FILE] [--receipt CASE]
                          [--state FILE] [--store-id ID] [--witness DIR ...] [--adopt]
     mediation roster     sync|grant|revoke|show --db URL ...  (the committee's recorded roles)
+    mediation receipt    check RECEIPT --key PUBLIC_KEY [--case ID] [--db URL | --export FILE] [--json]
 
 ``URL`` is a SQLite path, ``sqlite:///path``, or ``postgresql://...`` (needs
 ``mediation[postgres]``): what :func:`mediation.stores.open` takes.  ``FILE`` is an export (JSON
@@ -61,8 +63,10 @@ from . import (
     _export,
     _import,
     _keygen,
+    _receipt,
     _report,
     _roster,
+    _stats,
     _timeline,
     _verify,
 )
@@ -75,6 +79,7 @@ _COMMANDS = (
     _demo,
     _verify,
     _cases,
+    _stats,
     _timeline,
     _report,
     _export,
@@ -83,6 +88,7 @@ _COMMANDS = (
     _keygen,
     _checkpoint,
     _roster,
+    _receipt,
 )
 
 

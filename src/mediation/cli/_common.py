@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import os
 import zoneinfo
@@ -26,6 +25,7 @@ from .._errors import (
 from .._export import ExportError
 from .._report import ExitCode
 from .._text import json_printable, printable
+from .._timeline import COMMITTEE_TZ, zone_label
 from .._workflow import Role
 from ..stores import _open
 from ..stores._base import MalformedRecord, Store
@@ -60,7 +60,7 @@ __all__ = [
 VIEW_ROLES = ("auditor", "supervisor", "director", "mediator")
 
 #: the committee's time zone, the default of ``--tz``
-DEFAULT_TZ = "Asia/Shanghai"
+DEFAULT_TZ = COMMITTEE_TZ
 
 #: ``add(name, help)``: a new sub-command's parser (with the common options)
 AddParser = Callable[[str, str], argparse.ArgumentParser]
@@ -111,13 +111,6 @@ def time_zone(name: str | None) -> zoneinfo.ZoneInfo:
             ExitCode.USAGE,
             f"--tz: unknown time zone {printable(name)!s} (an IANA name such as Asia/Shanghai or UTC)",
         ) from None
-
-
-def zone_label(tz: zoneinfo.ZoneInfo, at: dt.datetime | None = None) -> str:
-    """The zone's name and offset, ``Asia/Shanghai (UTC+08:00)``."""
-    at = at or dt.datetime.now(dt.timezone.utc)
-    offset = at.astimezone(tz).strftime("%z")
-    return f"{tz.key} (UTC{offset[:3]}:{offset[3:]})"
 
 
 def default_lang() -> str:

@@ -1,5 +1,7 @@
 """``mediation export``: a store's cases (all, or those named) as a portable export, JSON Lines
-carrying the stored bytes and hashes unchanged, with the checkpoints that concern them."""
+carrying the stored bytes and hashes unchanged, with the checkpoints that concern them.  ``--json``
+summarizes what was written as one JSON document: on stdout with ``-o FILE``, on stderr (one line)
+when the export itself goes to stdout, so that the export stays byte for byte an export."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import sys
 from typing import Any
 
 from .._export import export_store
-from ._common import AddParser, Context, msg, say
+from ._common import AddParser, Context, json_out, msg, say
 from ._sources import StoreSource, read_checkpoints
 
 __all__ = ["register", "run"]
@@ -24,6 +26,11 @@ def register(add: AddParser) -> None:
         "--checkpoints",
         metavar="FILE",
         help="checkpoints to embed (default: <db>.checkpoints.jsonl if present)",
+    )
+    sp.add_argument(
+        "--json",
+        action="store_true",
+        help="a JSON summary of what was written (on stderr when the export goes to stdout)",
     )
     sp.set_defaults(run=run)
 
@@ -47,6 +54,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         else:
             counts = export_store(src.store, args.output, case_ids=args.case, checkpoints=cps)
             target = args.output
+        if args.json:
+            doc = {
+                "output": target,
+                "cases": counts.cases,
+                "events": counts.events,
+                "checkpoints": counts.checkpoints,
+                "ok": True,
+                "exit": 0,
+            }
+            # the export itself is on stdout: the summary goes to stderr, on one line
+            json_out(sys.stderr if target == "stdout" else out, doc, indent=None)
+            return 0
         text = msg(
             lang,
             f"已导出 {counts.cases} 个案件、{counts.events} 个事件、{counts.checkpoints} 个检查点到 {target}",

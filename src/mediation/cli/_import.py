@@ -7,12 +7,26 @@ import argparse
 import contextlib
 import json
 import os
+from typing import Any
 
+from .._audit import Verdict
 from .._checkpoints import CheckpointAuditor, CheckpointLog, load_public_key
-from .._errors import IntegrityViolation
+from .._errors import CaseExists, IntegrityViolation, MediationError
 from .._export import ExportCase, ImportResult, import_export
 from .._report import ExitCode, audit_case
-from ._common import AddParser, Context, _Fail, msg, open_db, parse_db, read_bytes, say
+from ._common import (
+    AddParser,
+    Context,
+    _Fail,
+    code_for,
+    err_text,
+    json_out,
+    msg,
+    open_db,
+    parse_db,
+    read_bytes,
+    say,
+)
 from ._sources import FileSource, binary, default_checkpoints
 
 __all__ = ["register", "run"]
@@ -28,6 +42,7 @@ def register(add: AddParser) -> None:
         metavar="FILE",
         help="where to write the file's checkpoints (must not exist)",
     )
+    sp.add_argument("--json", action="store_true", help="machine-readable output (one document)")
     sp.set_defaults(run=run)
 
 
@@ -39,11 +54,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     cases = list(src.export_cases())
     reader = src.reader
     assert reader is not None
-    # checkpoints carried by the file are checked too when a key is given
-    if args.key is not None:
-        _check_checkpoints(cases, CheckpointLog.parse(reader.checkpoints, src.label), args, lang)
-    result = _write(args.db, cases, lang)
+    try:
+        # checkpoints carried by the file are checked too when a key is given
+        if args.key is not None:
+            log = CheckpointLog.parse(reader.checkpoints, src.label)
+            _check_checkpoints(cases, log, args, lang)
+        result = _write(args.db, cases, lang)
+    except (IntegrityViolation, _Fail, CaseExists) as exc:
+        if args.json:
+            json_out(out, _refused_json(exc, cases, lang))
+        raise
     copied = ""
+    written: str | None = None
     if reader.checkpoints:
         dest = args.checkpoints or default_checkpoints(target)
         if dest is not None and not os.path.exists(dest):
@@ -54,12 +76,25 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             except OSError as exc:
                 raise _Fail(ExitCode.IO, f"cannot write {dest}: {exc.strerror}") from exc
             copied = msg(lang, f"，检查点已写入 {dest}", f"; checkpoints written to {dest}")
+            written = dest
         else:
             copied = msg(
                 lang,
                 "，文件中的检查点未复制（目标检查点文件已存在或未指定）",
                 "; the file's checkpoints were not copied (give --checkpoints FILE, which must not exist)",
             )
+    if args.json:
+        json_out(
+            out,
+            {
+                "ok": True,
+                "exit": 0,
+                "imported": {"cases": result.cases, "events": result.events},
+                "cases": [v.without_case().to_json() for v in result.verdicts],
+                "checkpoints": {"in_file": len(reader.checkpoints), "written_to": written},
+            },
+        )
+        return 0
     say(
         out,
         msg(
@@ -69,6 +104,30 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         ),
     )
     return 0
+
+
+def _refused_json(exc: Exception, cases: list[ExportCase], lang: str) -> dict[str, Any]:
+    """``import --json`` when the import is refused: why, and the verdict of the case refused (with
+    its file line), nothing written."""
+    verdict = getattr(exc, "verdict", None)
+    shown: dict[str, Any] | None = None
+    if isinstance(verdict, Verdict):
+        shown = verdict.without_case().to_json()
+        case = next((c for c in cases if c.case_id == verdict.case_id), None)
+        if case is not None and verdict.fault is not None:
+            shown["line"] = case.line_of(verdict.fault.seq)
+    if isinstance(exc, _Fail):
+        code, message = exc.code, exc.message
+    else:
+        assert isinstance(exc, MediationError)
+        code, message = code_for(exc), err_text(exc, lang)
+    return {
+        "ok": False,
+        "exit": int(code),
+        "reason": message,
+        "verdict": shown,
+        "imported": {"cases": 0, "events": 0},
+    }
 
 
 def _check_checkpoints(

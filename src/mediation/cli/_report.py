@@ -7,6 +7,7 @@ and the verdict, with ``--key`` checked against the signed checkpoints).
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from .. import __version__
 from .._report import ExitCode, render_html
@@ -15,6 +16,7 @@ from ._common import (
     Context,
     _Fail,
     describe_with_line,
+    json_out,
     key_args,
     msg,
     role_arg,
@@ -23,8 +25,8 @@ from ._common import (
     verdict_code,
     write_atomic,
 )
+from ._sources import Viewed, case_view, source
 from ._sources import auditor as checkpoint_auditor
-from ._sources import case_view, source
 
 __all__ = ["register", "run"]
 
@@ -36,6 +38,9 @@ def register(add: AddParser) -> None:
     sp.add_argument("--html", required=True, metavar="OUT", help="where to write the page")
     role_arg(sp)
     key_args(sp)
+    sp.add_argument(
+        "--json", action="store_true", help="machine-readable output (one document) on stdout"
+    )
     sp.set_defaults(run=run)
 
 
@@ -47,7 +52,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         seen = case_view(src, args.case, args.role, auditor, lang)
         view, verdict, line_of = seen.view, seen.verdict, seen.line_of
         if view is None:
-            say(out, describe_with_line(verdict, line_of, lang))
+            if args.json:
+                json_out(out, _json(args, seen, None, int(verdict_code(verdict)), None))
+            else:
+                say(out, describe_with_line(verdict, line_of, lang))
             raise _Fail(
                 verdict_code(verdict),
                 msg(
@@ -57,7 +65,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 ),
             )
         note = None
+        checkpoints: dict[str, Any] | None = None
         if auditor is not None:
+            checkpoints = {
+                "key": auditor.key_id,
+                "checked": auditor.checked,
+                "faults": [{"line": f.line, "message": f.message} for f in auditor.store_faults],
+            }
             faults = [f.message_zh if lang == "zh" else f.message for f in auditor.store_faults]
             if faults:
                 code = ExitCode.INTEGRITY
@@ -79,13 +93,44 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             checkpoint_note=note,
             generated_by=f"mediation {__version__}",
             subtype=seen.subtype,
+            tz=ctx.tz,
         )
         try:
             write_atomic(args.html, page)
         except OSError as exc:
             raise _Fail(ExitCode.IO, f"cannot write {args.html}: {exc.strerror}") from exc
+        if args.json:
+            json_out(out, _json(args, seen, args.html, int(code), checkpoints, ctx.tz.key))
+            return int(code)
         say(out, msg(lang, f"已生成报告 {args.html}", f"wrote {args.html}"))
         say(out, describe_with_line(verdict, line_of, lang))
         return int(code)
     finally:
         src.close()
+
+
+def _json(
+    args: argparse.Namespace,
+    seen: Viewed,
+    html: str | None,
+    code: int,
+    checkpoints: dict[str, Any] | None,
+    tz: str | None = None,
+) -> dict[str, Any]:
+    """``report --json``: the page written (``html`` null when none was), the case's verdict as in
+    ``verify --json`` (with ``line`` for an export), the checkpoint findings with ``--key``."""
+    verdict = seen.verdict.to_json()
+    if seen.verdict.fault is not None and seen.line_of is not None:
+        line = seen.line_of(seen.verdict.fault.seq)
+        if line is not None:
+            verdict["line"] = line
+    return {
+        "case": seen.verdict.case_id,
+        "html": html,
+        "standing": args.role,
+        "tz": tz,
+        "verdict": verdict,
+        "checkpoints": checkpoints,
+        "ok": code == 0,
+        "exit": code,
+    }

@@ -9,6 +9,8 @@ import functools
 import json
 import sys
 
+import attrs
+
 from .. import _verify_store
 from .._authz import Actor, StaticDirectory
 from .._errors import CaseNotFound, InvalidCommand
@@ -122,7 +124,8 @@ def _whole_store(
     verified: list[VerifiedCase] = [
         (v.case_id, v, verification.hashes.get(v.case_id, {}).get, None) for v in verification
     ]
-    return audit_verified(verified, auditor=auditor())
+    result = audit_verified(verified, auditor=auditor())
+    return attrs.evolve(result, bad_rows=verification.bad_rows)
 
 
 def _note(lang: str, exc: BaseException) -> None:
