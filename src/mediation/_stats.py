@@ -173,6 +173,7 @@ def verified_statistics(
     ``committees``: only these committees' cases (by the replayed case's committee, and by the
     row's for the rows); every committee by default."""
     from ._audit import verify
+    from ._roster import rosters_of
     from ._verify_store import malformed_rows, summary_fault
 
     wanted = None if committees is None else frozenset(committees)
@@ -182,13 +183,14 @@ def verified_statistics(
     disagreements: list[Disagreement] = []
     unverified: list[Verdict] = []
     seen: set[str] = set()
+    rosters = rosters_of(store)  # role claims are judged on the committees' rosters
     for case_id, records in _cases_of(store):
         if case_id.startswith("@"):
             # not a case: no case id starts with "@" (the id format), the streams that do are the
             # host's records beside the cases (the committees' rosters); ``verify`` judges them
             continue
         seen.add(case_id)
-        verdict = verify(records, case_id, strict=strict, directory=directory)
+        verdict = verify(records, case_id, strict=strict, directory=directory, rosters=rosters)
         case = verdict.case if verdict.ok else None
         row = rows.get(case_id)
         committee = case.committee if case is not None else getattr(row, "committee", None)
