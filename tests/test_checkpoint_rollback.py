@@ -721,8 +721,8 @@ def test_cli_deleted_summary_row_still_checkpointed(cli: dict[str, Path]) -> Non
         conn.execute("DELETE FROM mediation_cases WHERE case_id = 'case-c'")
     result = sign(cli, "--receipt", "case-c")
     assert result.code == 0, result.text
-    assert "checkpoint issued: 4 case(s)" in result.out
-    receipt = json.loads(result.out[result.out.index("{") :])
+    assert "checkpoint issued: 4 case(s)" in result.err
+    receipt = json.loads(result.out)  # standard output is the receipt alone
     assert receipt["case"] == "case-c" and receipt["store"]["size"] == 4
 
 

@@ -52,7 +52,10 @@ def register(add: AddParser) -> None:
         "--checkpoints", metavar="FILE", help="append to this file (default <db>.checkpoints.jsonl)"
     )
     sp.add_argument(
-        "--receipt", metavar="CASE", help="also print the receipt to hand the parties of CASE"
+        "--receipt",
+        metavar="CASE",
+        help="print the receipt to hand the parties of CASE (standard output holds the receipt "
+        "alone; the report goes to standard error)",
     )
     sp.add_argument(
         "--state",
@@ -131,8 +134,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                     f"not published: {err_text(refusal, lang)}",
                 ),
             )
+        # with --receipt, standard output is the receipt alone (a file to hand over): the
+        # report goes to standard error
         say(
-            out,
+            sys.stderr if args.receipt else out,
             msg(
                 lang,
                 f"已签发检查点：{len(checkpoint.signed)} 个案件，树有 {s.size} 个叶子，Merkle 根 {s.root[:16]}…，"
