@@ -19,10 +19,14 @@ The checks run in one order, each with one error:
    hold yet.
 
 ``transitions`` runs checks 2 to 5: one machine per workflow version, without models (a short-lived
-probe carries the state), whose transition conditions are the people check and the guards.  For a
-command with no condition at all the machine's answer depends on the state alone: it is asked once
-per (state, command) and its answer is remembered.  A raising condition never returns False: a failed check is an
-error with a reason; only ``completes_when`` predicates choose a branch.
+probe carries the state), whose transition conditions are the people check and the guards.  The
+machine has no callbacks, so its answer depends only on the state, the command and which of its
+transitions had all its conditions hold: for a command with no condition at all, on the state
+alone.  The decision evaluates the machine's own conditions, in the machine's order, on every call,
+and asks the machine itself once per (state, command, transition taken), remembering its answer;
+the ``transitions`` trigger machinery (event data, logging, the state change on a probe) runs only
+then.  A raising condition never returns False: a failed check is an error with a reason; only
+``completes_when`` predicates choose a branch.
 """
 
 from __future__ import annotations
@@ -147,6 +151,13 @@ def _illegal(
     )
 
 
+#: per command: its machine event, its declaration and the machine's remembered answers: by state
+#: for a command without conditions, by (state, the index of the transition taken: -1 none, -2 the
+#: state is not a source) for the others; each asked of the machine once, then remembered (the
+#: same key always gets the same answer)
+_Entry = tuple[Any, CommandSpec, dict[Any, str | MachineError]]
+
+
 def decide(
     case: Case,
     command: str,
@@ -166,8 +177,11 @@ def decide(
     role as recorded.  Returns the :class:`Decision` or raises the typed refusal.
     """
     workflow = case.workflow
-    event = machine_of(workflow).events.get(command)
-    if event is None:
+    table = workflow._cache.get("decisions")
+    if table is None:
+        table = workflow.cached("decisions", _decisions)
+    entry: _Entry | None = table.get(command)
+    if entry is None:
         raise _illegal(
             case,
             command,
@@ -176,12 +190,18 @@ def decide(
             f"流程 {workflow.version} 中没有「{command}」",
             state=False,  # not authorized yet: nothing of where the case is
         )
-    spec = workflow.command(command)
+    event, spec, answers = entry
+    state = case.state
     given = {} if payload is None else payload
     acted_as = authorize(spec, case, actor, given, claim, grants)
-    # the conditions read a context; a command without any needs none
-    ctx = (
-        Context(
+    if not spec.checked:  # no condition: the machine's answer depends on the state alone
+        ctx = None
+        answer = answers.get(state)
+        if answer is None:
+            answer = answers[state] = _ask(event, state)
+    else:
+        # the conditions read a context
+        ctx = Context(
             case,
             command,
             given,
@@ -194,16 +214,24 @@ def decide(
             grants,
             payload is None,
         )
-        if spec.checked
-        else None
-    )
-    if ctx is None:  # no condition: the machine's answer depends on the state alone
-        answers: dict[tuple[str, str], str | MachineError] = workflow.cached("answers", _no_answers)
-        answer = answers.get((case.state, command))
-        if answer is None:
-            answer = answers[(case.state, command)] = _ask(event, case.state)
-    else:
-        answer = _ask(event, case.state, ctx)
+        # the machine's own transitions from this state, tried as its trigger tries them: the
+        # first whose conditions all hold is taken (a failing check raises its error here)
+        routes = event.transitions.get(state)
+        if routes is None:  # not a source: the machine refuses before any condition
+            taken = -2
+        else:
+            data = _Data(ctx)
+            taken = -1
+            for i, route in enumerate(routes):
+                for cond in route.conditions:
+                    if cond.func(data) != cond.target:
+                        break
+                else:
+                    taken = i
+                    break
+        answer = answers.get((state, taken))
+        if answer is None:  # the machine's answer, asked once for this outcome
+            answer = answers[(state, taken)] = _ask(event, state, ctx)
     if isinstance(answer, MachineError):  # not allowed from this state
         where = "a new case" if case.state == NEW else f"state {case.state}"
         raise _illegal(
@@ -228,7 +256,16 @@ def _ask(event: Any, state: str, ctx: Context | None = None) -> str | MachineErr
     return probe.state
 
 
-def _no_answers(workflow: Workflow) -> dict[tuple[str, str], str | MachineError]:
-    """The machine's answers for the commands without conditions, by (state, command): asked once
-    each, then remembered (the same state and command always get the same answer)."""
-    return {}
+class _Data:
+    """What the machine hands a condition (``send_event``): the conditions read ``kwargs`` only."""
+
+    __slots__ = ("kwargs",)
+
+    def __init__(self, ctx: Context) -> None:
+        self.kwargs = {"ctx": ctx}
+
+
+def _decisions(workflow: Workflow) -> dict[str, _Entry]:
+    """What :func:`decide` looks up per command of ``workflow``, built once from its machine."""
+    machine = machine_of(workflow)
+    return {name: (event, workflow.command(name), {}) for name, event in machine.events.items()}
