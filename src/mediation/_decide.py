@@ -31,6 +31,7 @@ then.  A raising condition never returns False: a failed check is an error with 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -66,20 +67,33 @@ class _Probe:
         self.state = state
 
 
-def _people(event: Any) -> bool:
-    ctx: Context = event.kwargs["ctx"]
+def _condition(check: Callable[[Context], bool], name: str) -> Callable[[Any], bool]:
+    """A machine condition (``send_event``: it is given the event data) that runs ``check`` on the
+    context the trigger carries; ``check`` is kept on it (``on_ctx``) for :func:`_rows`."""
+
+    def cond(event: Any) -> bool:
+        return check(event.kwargs["ctx"])
+
+    cond.__name__ = name
+    cond.on_ctx = check  # type: ignore[attr-defined]
+    return cond
+
+
+def _people_check(ctx: Context) -> bool:
     if not ctx.partial:
         assert ctx.spec is not None
         check_people(ctx.case, ctx.spec, ctx.payload)
     return True
 
 
+_people = _condition(_people_check, "_people")
+
+
 def _guard_condition(name: str) -> Callable[[Any], bool]:
     g = GUARDS[name]
     fn, needs_payload, needs_directory = g.fn, g.needs_payload, g.needs_directory
 
-    def cond(event: Any) -> bool:
-        ctx: Context = event.kwargs["ctx"]
+    def check(ctx: Context) -> bool:
         if needs_payload and ctx.partial:
             ctx.pending.append(name)
             return True
@@ -90,18 +104,16 @@ def _guard_condition(name: str) -> Callable[[Any], bool]:
             raise failure(name, reason, ctx)
         return True
 
-    cond.__name__ = f"guard_{name}"
-    return cond
+    return _condition(check, f"guard_{name}")
 
 
 def _completion(name: str) -> Callable[[Any], bool]:
     fn = GUARDS[name].fn
 
-    def cond(event: Any) -> bool:
-        return fn(event.kwargs["ctx"]) is None
+    def check(ctx: Context) -> bool:
+        return fn(ctx) is None
 
-    cond.__name__ = f"completes_{name}"
-    return cond
+    return _condition(check, f"completes_{name}")
 
 
 def _build(workflow: Workflow) -> Machine:
@@ -154,8 +166,9 @@ def _illegal(
 #: per command: its machine event, its declaration and the machine's remembered answers: by state
 #: for a command without conditions, by (state, the index of the transition taken: -1 none, -2 the
 #: state is not a source) for the others; each asked of the machine once, then remembered (the
-#: same key always gets the same answer)
-_Entry = tuple[Any, CommandSpec, dict[Any, str | MachineError]]
+#: same key always gets the same answer); and by state, the machine's transitions from it as
+#: :func:`_rows` gives them
+_Entry = tuple[Any, CommandSpec, dict[Any, str | MachineError], dict[str, Any]]
 
 
 def decide(
@@ -190,7 +203,7 @@ def decide(
             f"流程 {workflow.version} 中没有「{command}」",
             state=False,  # not authorized yet: nothing of where the case is
         )
-    event, spec, answers = entry
+    event, spec, answers, plans = entry
     state = case.state
     given = {} if payload is None else payload
     acted_as = authorize(spec, case, actor, given, claim, grants)
@@ -216,15 +229,16 @@ def decide(
         )
         # the machine's own transitions from this state, tried as its trigger tries them: the
         # first whose conditions all hold is taken (a failing check raises its error here)
-        routes = event.transitions.get(state)
-        if routes is None:  # not a source: the machine refuses before any condition
+        rows = plans.get(state, _UNSET)
+        if rows is _UNSET:
+            rows = plans[state] = _rows(event, state)
+        if rows is None:  # not a source: the machine refuses before any condition
             taken = -2
         else:
-            data = _Data(ctx)
             taken = -1
-            for i, route in enumerate(routes):
-                for cond in route.conditions:
-                    if cond.func(data) != cond.target:
+            for i, row in enumerate(rows):
+                for check, want in row:
+                    if check(ctx) != want:
                         break
                 else:
                     taken = i
@@ -245,15 +259,7 @@ def decide(
     return Decision(spec, acted_as, answer, pending)
 
 
-def _ask(event: Any, state: str, ctx: Context | None = None) -> str | MachineError:
-    """Trigger ``event`` on a probe in ``state``: the state it leads to, or the machine's refusal
-    of the state (a failed check raises its own error)."""
-    probe = _Probe(state)
-    try:
-        event.trigger(probe, ctx=ctx)
-    except MachineError as exc:
-        return exc.with_traceback(None)
-    return probe.state
+_UNSET = object()
 
 
 class _Data:
@@ -265,7 +271,43 @@ class _Data:
         self.kwargs = {"ctx": ctx}
 
 
+def _rows(
+    event: Any, state: str
+) -> tuple[tuple[tuple[Callable[[Context], bool], bool], ...], ...] | None:
+    """The machine's transitions of ``event`` from ``state``, in its order, each as its conditions:
+    (the check the condition runs on the context, the result the machine wants of it); None when
+    ``state`` is not a source of ``event``."""
+    routes = event.transitions.get(state)
+    if routes is None:
+        return None
+    out = []
+    for route in routes:
+        row = []
+        for cond in route.conditions:
+            check = getattr(cond.func, "on_ctx", None)
+            if check is None:  # a condition not made by _condition: call it as the machine does
+                check = functools.partial(_as_machine_calls, cond.func)
+            row.append((check, cond.target))
+        out.append(tuple(row))
+    return tuple(out)
+
+
+def _as_machine_calls(func: Callable[[Any], Any], ctx: Context) -> Any:
+    return func(_Data(ctx))
+
+
+def _ask(event: Any, state: str, ctx: Context | None = None) -> str | MachineError:
+    """Trigger ``event`` on a probe in ``state``: the state it leads to, or the machine's refusal
+    of the state (a failed check raises its own error)."""
+    probe = _Probe(state)
+    try:
+        event.trigger(probe, ctx=ctx)
+    except MachineError as exc:
+        return exc.with_traceback(None)
+    return probe.state
+
+
 def _decisions(workflow: Workflow) -> dict[str, _Entry]:
     """What :func:`decide` looks up per command of ``workflow``, built once from its machine."""
     machine = machine_of(workflow)
-    return {name: (event, workflow.command(name), {}) for name, event in machine.events.items()}
+    return {name: (event, workflow.command(name), {}, {}) for name, event in machine.events.items()}
