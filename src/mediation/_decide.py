@@ -256,10 +256,12 @@ def decide(
             f"当前状态下不能「{spec.zh}」",
         ) from answer
     pending = tuple(dict.fromkeys(ctx.pending)) if ctx is not None and ctx.pending else ()
-    return Decision(spec, acted_as, answer, pending)
+    return _new_decision(Decision, (spec, acted_as, answer, pending))
 
 
 _UNSET = object()
+#: makes a Decision from its four fields without the named tuple's Python-level ``__new__``
+_new_decision = tuple.__new__
 
 
 class _Data:
