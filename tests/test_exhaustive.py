@@ -370,7 +370,7 @@ def test_remembered_answers_are_the_machines() -> None:
     built from the declaration, answers."""
     from transitions import MachineError
 
-    from mediation._decide import _ask, _build
+    from mediation._decide import _ask, _build, _decisions
 
     unconditioned = [spec for spec in WORKFLOW.commands if not spec.checked]
     for state in STATES[1:]:  # decide every unconditioned command, by every grant, in every state
@@ -378,7 +378,13 @@ def test_remembered_answers_are_the_machines() -> None:
             for grant in spec.grants:
                 outcome(service_at(state), holder(grant), CID, probe_command(spec.name))
     fresh = _build(WORKFLOW)
-    remembered = WORKFLOW.cached("answers", dict)
+    table = WORKFLOW.cached("decisions", _decisions)
+    remembered = {
+        (state, name): answer
+        for name, entry in table.items()
+        if not entry[1].checked
+        for state, answer in entry[2].items()
+    }
     assert len(remembered) >= len(STATES[1:])
     for state in STATES:
         for spec in WORKFLOW.commands:

@@ -471,18 +471,35 @@ def _run(
     return verdict
 
 
+#: texts that matched the id pattern (actors and roles recur from event to event: each is matched
+#: once); emptied when it grows past _IDS_KEPT
+_IDS: set[str] = set()
+_IDS_KEPT = 4096
+
+
+def _new_id(text: str) -> bool:
+    """Is ``text`` (a str) an id of the log format?  Remembered in :data:`_IDS` when it is."""
+    if not _ID.match(text):
+        return False
+    if len(_IDS) >= _IDS_KEPT:
+        _IDS.clear()
+    _IDS.add(text)
+    return True
+
+
 def _envelope_problem(rec: StoredEvent, body: dict[str, Any], last_at: str) -> str | None:
     """What is wrong with the envelope of ``body`` (check 7 of docs/log-format.md, but the
     workflow version), or None: the types of seq, actor, role and time, time order, the request
     id, the optional members, the schema, and a time that names a real instant."""
     at = body["at"]
-    id_format, time_format = _ID.match, _TIME.match
+    actor, claim = body["actor"], body["as"]
+    id_format, time_format, ids = _ID.match, _TIME.match, _IDS
     if (
         type(body["seq"]) is not int
-        or type(body["actor"]) is not str
-        or not id_format(body["actor"])
-        or type(body["as"]) is not str
-        or not id_format(body["as"])
+        or type(actor) is not str
+        or (actor not in ids and not _new_id(actor))
+        or type(claim) is not str
+        or (claim not in ids and not _new_id(claim))
         or type(at) is not str
         or not time_format(at)
         or at < last_at

@@ -169,10 +169,15 @@ class Case:
         )
 
 
-def _current() -> Workflow:
-    from ._workflow import WORKFLOW  # the declaration imports the fold, which imports this
+_WORKFLOW: list[Workflow] = []  # the current declaration, once imported
 
-    return WORKFLOW
+
+def _current() -> Workflow:
+    if not _WORKFLOW:
+        from ._workflow import WORKFLOW  # the declaration imports the fold, which imports this
+
+        _WORKFLOW.append(WORKFLOW)
+    return _WORKFLOW[0]
 
 
 #: every field of a case, in the order of its initializer

@@ -19,14 +19,19 @@ The checks run in one order, each with one error:
    hold yet.
 
 ``transitions`` runs checks 2 to 5: one machine per workflow version, without models (a short-lived
-probe carries the state), whose transition conditions are the people check and the guards.  For a
-command with no condition at all the machine's answer depends on the state alone: it is asked once
-per (state, command) and its answer is remembered.  A raising condition never returns False: a failed check is an
-error with a reason; only ``completes_when`` predicates choose a branch.
+probe carries the state), whose transition conditions are the people check and the guards.  The
+machine has no callbacks, so its answer depends only on the state, the command and which of its
+transitions had all its conditions hold: for a command with no condition at all, on the state
+alone.  The decision evaluates the machine's own conditions, in the machine's order, on every call,
+and asks the machine itself once per (state, command, transition taken), remembering its answer;
+the ``transitions`` trigger machinery (event data, logging, the state change on a probe) runs only
+then.  A raising condition never returns False: a failed check is an error with a reason; only
+``completes_when`` predicates choose a branch.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -62,20 +67,33 @@ class _Probe:
         self.state = state
 
 
-def _people(event: Any) -> bool:
-    ctx: Context = event.kwargs["ctx"]
+def _condition(check: Callable[[Context], bool], name: str) -> Callable[[Any], bool]:
+    """A machine condition (``send_event``: it is given the event data) that runs ``check`` on the
+    context the trigger carries; ``check`` is kept on it (``on_ctx``) for :func:`_rows`."""
+
+    def cond(event: Any) -> bool:
+        return check(event.kwargs["ctx"])
+
+    cond.__name__ = name
+    cond.on_ctx = check  # type: ignore[attr-defined]
+    return cond
+
+
+def _people_check(ctx: Context) -> bool:
     if not ctx.partial:
         assert ctx.spec is not None
         check_people(ctx.case, ctx.spec, ctx.payload)
     return True
 
 
+_people = _condition(_people_check, "_people")
+
+
 def _guard_condition(name: str) -> Callable[[Any], bool]:
     g = GUARDS[name]
     fn, needs_payload, needs_directory = g.fn, g.needs_payload, g.needs_directory
 
-    def cond(event: Any) -> bool:
-        ctx: Context = event.kwargs["ctx"]
+    def check(ctx: Context) -> bool:
         if needs_payload and ctx.partial:
             ctx.pending.append(name)
             return True
@@ -86,18 +104,16 @@ def _guard_condition(name: str) -> Callable[[Any], bool]:
             raise failure(name, reason, ctx)
         return True
 
-    cond.__name__ = f"guard_{name}"
-    return cond
+    return _condition(check, f"guard_{name}")
 
 
 def _completion(name: str) -> Callable[[Any], bool]:
     fn = GUARDS[name].fn
 
-    def cond(event: Any) -> bool:
-        return fn(event.kwargs["ctx"]) is None
+    def check(ctx: Context) -> bool:
+        return fn(ctx) is None
 
-    cond.__name__ = f"completes_{name}"
-    return cond
+    return _condition(check, f"completes_{name}")
 
 
 def _build(workflow: Workflow) -> Machine:
@@ -147,6 +163,14 @@ def _illegal(
     )
 
 
+#: per command: its machine event, its declaration and the machine's remembered answers: by state
+#: for a command without conditions, by (state, the index of the transition taken: -1 none, -2 the
+#: state is not a source) for the others; each asked of the machine once, then remembered (the
+#: same key always gets the same answer); and by state, the machine's transitions from it as
+#: :func:`_rows` gives them
+_Entry = tuple[Any, CommandSpec, dict[Any, str | MachineError], dict[str, Any]]
+
+
 def decide(
     case: Case,
     command: str,
@@ -166,8 +190,11 @@ def decide(
     role as recorded.  Returns the :class:`Decision` or raises the typed refusal.
     """
     workflow = case.workflow
-    event = machine_of(workflow).events.get(command)
-    if event is None:
+    table = workflow._cache.get("decisions")
+    if table is None:
+        table = workflow.cached("decisions", _decisions)
+    entry: _Entry | None = table.get(command)
+    if entry is None:
         raise _illegal(
             case,
             command,
@@ -176,12 +203,18 @@ def decide(
             f"流程 {workflow.version} 中没有「{command}」",
             state=False,  # not authorized yet: nothing of where the case is
         )
-    spec = workflow.command(command)
+    event, spec, answers, plans = entry
+    state = case.state
     given = {} if payload is None else payload
     acted_as = authorize(spec, case, actor, given, claim, grants)
-    # the conditions read a context; a command without any needs none
-    ctx = (
-        Context(
+    if not spec.checked:  # no condition: the machine's answer depends on the state alone
+        ctx = None
+        answer = answers.get(state)
+        if answer is None:
+            answer = answers[state] = _ask(event, state)
+    else:
+        # the conditions read a context
+        ctx = Context(
             case,
             command,
             given,
@@ -194,16 +227,25 @@ def decide(
             grants,
             payload is None,
         )
-        if spec.checked
-        else None
-    )
-    if ctx is None:  # no condition: the machine's answer depends on the state alone
-        answers: dict[tuple[str, str], str | MachineError] = workflow.cached("answers", _no_answers)
-        answer = answers.get((case.state, command))
-        if answer is None:
-            answer = answers[(case.state, command)] = _ask(event, case.state)
-    else:
-        answer = _ask(event, case.state, ctx)
+        # the machine's own transitions from this state, tried as its trigger tries them: the
+        # first whose conditions all hold is taken (a failing check raises its error here)
+        rows = plans.get(state, _UNSET)
+        if rows is _UNSET:
+            rows = plans[state] = _rows(event, state)
+        if rows is None:  # not a source: the machine refuses before any condition
+            taken = -2
+        else:
+            taken = -1
+            for i, row in enumerate(rows):
+                for check, want in row:
+                    if check(ctx) != want:
+                        break
+                else:
+                    taken = i
+                    break
+        answer = answers.get((state, taken))
+        if answer is None:  # the machine's answer, asked once for this outcome
+            answer = answers[(state, taken)] = _ask(event, state, ctx)
     if isinstance(answer, MachineError):  # not allowed from this state
         where = "a new case" if case.state == NEW else f"state {case.state}"
         raise _illegal(
@@ -214,7 +256,46 @@ def decide(
             f"当前状态下不能「{spec.zh}」",
         ) from answer
     pending = tuple(dict.fromkeys(ctx.pending)) if ctx is not None and ctx.pending else ()
-    return Decision(spec, acted_as, answer, pending)
+    return _new_decision(Decision, (spec, acted_as, answer, pending))
+
+
+_UNSET = object()
+#: makes a Decision from its four fields without the named tuple's Python-level ``__new__``
+_new_decision = tuple.__new__
+
+
+class _Data:
+    """What the machine hands a condition (``send_event``): the conditions read ``kwargs`` only."""
+
+    __slots__ = ("kwargs",)
+
+    def __init__(self, ctx: Context) -> None:
+        self.kwargs = {"ctx": ctx}
+
+
+def _rows(
+    event: Any, state: str
+) -> tuple[tuple[tuple[Callable[[Context], bool], bool], ...], ...] | None:
+    """The machine's transitions of ``event`` from ``state``, in its order, each as its conditions:
+    (the check the condition runs on the context, the result the machine wants of it); None when
+    ``state`` is not a source of ``event``."""
+    routes = event.transitions.get(state)
+    if routes is None:
+        return None
+    out = []
+    for route in routes:
+        row = []
+        for cond in route.conditions:
+            check = getattr(cond.func, "on_ctx", None)
+            if check is None:  # a condition not made by _condition: call it as the machine does
+                check = functools.partial(_as_machine_calls, cond.func)
+            row.append((check, cond.target))
+        out.append(tuple(row))
+    return tuple(out)
+
+
+def _as_machine_calls(func: Callable[[Any], Any], ctx: Context) -> Any:
+    return func(_Data(ctx))
 
 
 def _ask(event: Any, state: str, ctx: Context | None = None) -> str | MachineError:
@@ -228,7 +309,7 @@ def _ask(event: Any, state: str, ctx: Context | None = None) -> str | MachineErr
     return probe.state
 
 
-def _no_answers(workflow: Workflow) -> dict[tuple[str, str], str | MachineError]:
-    """The machine's answers for the commands without conditions, by (state, command): asked once
-    each, then remembered (the same state and command always get the same answer)."""
-    return {}
+def _decisions(workflow: Workflow) -> dict[str, _Entry]:
+    """What :func:`decide` looks up per command of ``workflow``, built once from its machine."""
+    machine = machine_of(workflow)
+    return {name: (event, workflow.command(name), {}, {}) for name, event in machine.events.items()}

@@ -327,7 +327,10 @@ def parse_body(body: bytes) -> dict[str, Any]:
         raise ValueError("nested too deeply to be an event") from exc
     if end != len(text):
         raise ValueError("trailing bytes after the event object")
-    if type(obj) is not dict or not BODY_KEYS <= obj.keys() <= _ALL_KEYS:
+    # exactly the documented members (the common case, no optional member, in one comparison)
+    if type(obj) is not dict or (
+        obj.keys() != BODY_KEYS and not BODY_KEYS < obj.keys() <= _ALL_KEYS
+    ):
         raise ValueError("not an event object with exactly the documented members")
     return obj
 
