@@ -26,7 +26,7 @@ import datetime as _dt
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -333,6 +333,21 @@ def parse_body(body: bytes) -> dict[str, Any]:
     ):
         raise ValueError("not an event object with exactly the documented members")
     return obj
+
+
+def by_stream(records: Iterable[StoredEvent]) -> Iterator[tuple[str, list[StoredEvent]]]:
+    """``records`` (as :meth:`Store.scan` yields them, each stream's contiguous) grouped into
+    ``(stream id, its records)``."""
+    current: str | None = None
+    batch: list[StoredEvent] = []
+    for rec in records:
+        if rec.case_id != current:
+            if batch and current is not None:
+                yield current, batch
+            current, batch = rec.case_id, []
+        batch.append(rec)
+    if batch and current is not None:
+        yield current, batch
 
 
 def decode_event(stored: StoredEvent) -> Event:

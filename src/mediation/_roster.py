@@ -34,7 +34,7 @@ import attrs
 from ._authz import Grant
 from ._case import CaseSummary
 from ._errors import IllegalTransition, InvalidCommand, MediationError, NotPermitted
-from ._events import DOMAIN_TAG, GENESIS, StoredEvent, parse_time
+from ._events import DOMAIN_TAG, GENESIS, StoredEvent, by_stream, parse_time
 from ._validators import ident, items, one_of, text
 from ._vocab import NEW, Role
 
@@ -475,17 +475,8 @@ def rosters_of(source: Store | Mapping[str, Sequence[StoredEvent]]) -> dict[str,
 def _roster_streams(store: Store) -> Iterator[tuple[str, list[StoredEvent]]]:
     """Every roster stream of ``store`` with its records: the ids from ``@`` up to ``A`` (no
     case id starts with ``@``, and ``@`` sorts just before ``A``)."""
-    current: str | None = None
-    batch: list[StoredEvent] = []
     try:
         records: Iterable[StoredEvent] = store.scan("@", "A")
     except TypeError:  # a store whose scan takes no range
         records = (r for c in store.case_ids() if c.startswith(PREFIX) for r in store.read(c))
-    for rec in records:
-        if rec.case_id != current:
-            if batch and current is not None:
-                yield current, batch
-            current, batch = rec.case_id, []
-        batch.append(rec)
-    if batch and current is not None:
-        yield current, batch
+    yield from by_stream(records)

@@ -15,14 +15,14 @@ from __future__ import annotations
 import datetime as _dt
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ._case import CaseSummary
 from ._deadlines import Policy, summary_deadlines
-from ._events import StoredEvent, parse_time
+from ._events import parse_time
 from ._spec import StateSpec, known
 
 if TYPE_CHECKING:
@@ -142,19 +142,6 @@ class VerifiedStatistics:
         return not self.disagreements and not self.unverified
 
 
-def _cases_of(store: Store) -> Iterator[tuple[str, list[StoredEvent]]]:
-    current: str | None = None
-    batch: list[StoredEvent] = []
-    for rec in store.scan():
-        if rec.case_id != current:
-            if batch and current is not None:
-                yield current, batch
-            current, batch = rec.case_id, []
-        batch.append(rec)
-    if batch and current is not None:
-        yield current, batch
-
-
 def verified_statistics(
     store: Store,
     now: _dt.datetime,
@@ -173,6 +160,7 @@ def verified_statistics(
     ``committees``: only these committees' cases (by the replayed case's committee, and by the
     row's for the rows); every committee by default."""
     from ._audit import verify
+    from ._events import by_stream
     from ._roster import rosters_of
     from ._verify_store import malformed_rows, summary_fault
 
@@ -184,7 +172,7 @@ def verified_statistics(
     unverified: list[Verdict] = []
     seen: set[str] = set()
     rosters = rosters_of(store)  # role claims are judged on the committees' rosters
-    for case_id, records in _cases_of(store):
+    for case_id, records in by_stream(store.scan()):
         if case_id.startswith("@"):
             # not a case: no case id starts with "@" (the id format), the streams that do are the
             # host's records beside the cases (the committees' rosters); ``verify`` judges them
