@@ -14,13 +14,14 @@ import os
 import sys
 import tempfile
 
-from mediation import SQLiteStore, verify
-from mediation.demo import leak_dispute, new_service
+from mediation import SQLiteStore, rosters_of, verify
+from mediation.demo import leak_dispute, new_service, record_roster
 
 
 def main(db_path: str) -> int:
     with SQLiteStore(db_path) as store:
         service = new_service(store)
+        record_roster(service)  # who holds which role, recorded before anyone acts
         case_id = leak_dispute(service)
 
         case = service.case(case_id)
@@ -33,7 +34,7 @@ def main(db_path: str) -> int:
             f"parties informed of the route: {case.terminated_informed}; archived: {case.archived}"
         )
 
-        verdict = verify(store.read(case_id), case_id, strict=True)
+        verdict = verify(store.read(case_id), case_id, strict=True, rosters=rosters_of(store))
     print(verdict.describe("en"))
     print(verdict.describe("zh"))
     return 0 if verdict.ok and case.state == "failed" else 1

@@ -14,13 +14,14 @@ import os
 import sys
 import tempfile
 
-from mediation import SQLiteStore, verify
-from mediation.demo import new_service, noise_dispute
+from mediation import SQLiteStore, rosters_of, verify
+from mediation.demo import new_service, noise_dispute, record_roster
 
 
 def main(db_path: str) -> int:
     with SQLiteStore(db_path) as store:
         service = new_service(store)
+        record_roster(service)  # who holds which role, recorded before anyone acts
         case_id = noise_dispute(service)
 
         case = service.case(case_id)
@@ -31,8 +32,9 @@ def main(db_path: str) -> int:
                 f"as {e.acted_as:<13} -> {e.state:<19} {e.hash[:12]}"
             )
 
-        # verify from the stored bytes: the hash chain, every transition, role and guard
-        verdict = verify(store.read(case_id), case_id, strict=True)
+        # verify from the stored bytes: the hash chain, every transition, guard and role claim
+        # (the roles against the roster recorded in the same store)
+        verdict = verify(store.read(case_id), case_id, strict=True, rosters=rosters_of(store))
     print(verdict.describe("en"))
     print(verdict.describe("zh"))
     return 0 if verdict.ok else 1
