@@ -36,6 +36,7 @@ __all__ = [
     "DEFINITIONS",
     "GROUPINGS",
     "OUTCOMES",
+    "STAGES",
     "CaseFacts",
     "Definition",
     "Disagreement",
