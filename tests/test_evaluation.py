@@ -5,16 +5,13 @@ moment; and the CLI shows them."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import zoneinfo
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import pg
 from mediation import StoredEvent
 from mediation._audit import replay
 from mediation._events import parse_body, parse_time
@@ -26,8 +23,6 @@ from mediation._stats import (
 )
 from mediation.stores import SQLiteStore, Store
 from mediation.testing import histories
-
-import pg
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 
