@@ -11,6 +11,8 @@ blocks), transferred 2 (10); kind 11 stays negotiating.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,16 +20,23 @@ import pytest
 
 from mediation import SQLiteStore
 from mediation._stats import Durations, Evaluation, evaluation, verified_evaluation
+from mediation.cli import main
 from mediation.testing._dataset import BLOCK_DAYS, HOLIDAYS, generate_dataset
 
 LATER = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SQLiteStore]:
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path: Path = tmp_path_factory.mktemp("dataset") / "set.db"
     with SQLiteStore(str(path)) as s:
         generate_dataset(s)
+    return path
+
+
+@pytest.fixture(scope="module")
+def store(db: Path) -> Iterator[SQLiteStore]:
+    with SQLiteStore(str(db)) as s:
         yield s
 
 
@@ -181,3 +190,90 @@ def test_the_projection_equals_the_replay_on_the_data_set(store: SQLiteStore) ->
         fast = evaluation(store, **kw)  # type: ignore[arg-type]
         slow, unverified = verified_evaluation(store, **kw)  # type: ignore[arg-type]
         assert unverified == () and fast == slow
+
+
+# -- mediation stats --------------------------------------------------------------------------------
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_the_command_json(db: Path) -> None:
+    code, out, _ = _cli(
+        "--lang", "en", "stats", "--db", str(db), "--from", "2025-10-01", "--to", "2025-10-31",
+        "--by", "mediator", "--json",
+    )  # fmt: skip
+    assert code == 0
+    doc = json.loads(out)["evaluation"]
+    assert doc["definition"]["name"] == "registered"
+    assert (doc["from"], doc["to"], doc["as_of"]) == (
+        "2025-10-01", "2025-10-31", "2025-10-31T16:00:00.000000Z",
+    )  # fmt: skip
+    assert (doc["ended"], doc["success"], doc["denominator"], doc["success_rate"]) == (
+        45, 24, 32, 0.75,
+    )  # fmt: skip
+    assert (doc["not_registered"], doc["transferred"]) == (8, 5)
+    assert list(doc["groups"]) == ["mediator"]
+    assert doc["groups"]["mediator"]["med2"]["denominator"] == 16
+    assert doc["days_to_outcome"]["all"] == {"n": 45, "median": 7.0, "p90": 9.0}
+    assert doc["satisfaction"] == {"0": 0, "1": 0, "2": 0, "3": 5, "4": 0, "5": 5}
+    assert doc["overdue"] == 5
+    # another definition, and as of a date
+    code, out, _ = _cli(
+        "stats", "--db", str(db), "--definition", "decided", "--as-of", "2025-12-31", "--json"
+    )
+    doc = json.loads(out)["evaluation"]
+    assert (doc["success"], doc["denominator"], doc["success_rate"]) == (60, 70, 0.8571)
+    assert set(doc["groups"]) == {"category", "subtype", "level", "mediator", "escalated"}
+    # the same from the replayed events
+    code, out, _ = _cli(
+        "stats", "--db", str(db), "--definition", "decided", "--as-of", "2025-12-31", "--json",
+        "--verified",
+    )  # fmt: skip
+    assert code == 0 and json.loads(out)["evaluation"] == doc
+
+
+def test_the_command_table(db: Path) -> None:
+    code, out, _ = _cli(
+        "--lang", "en", "stats", "--db", str(db), "--from", "2025-10-01", "--to", "2025-10-31",
+        "--by", "escalated",
+    )  # fmt: skip
+    assert code == 0
+    assert "definition: registered — success rate = agreements that took effect" in out
+    assert "period: 2025-10-01 to 2025-10-31 (Asia/Shanghai), as of 2025-11-01 00:00" in out
+    assert "ended in the period: 45" in out
+    assert "  agreement took effect: 24 (written 20, oral 4)" in out
+    assert "success rate: 75.00% (24 of 32)" in out
+    assert "reported apart: not registered 8, transferred 5" in out
+    assert "by escalated:" in out and "  no         45     24       32           75.00%" in out
+    assert "  negotiate: median 3.0 d, p90 4.0 d (n=32)" in out
+    assert "overdue cases: 5 (term 5)" in out
+    code, out, _ = _cli(
+        "--lang", "zh", "stats", "--db", str(db), "--from", "2025-10-01", "--to", "2025-10-31"
+    )
+    assert code == 0
+    assert "统计口径：registered — 调解成功率＝达成协议" in out
+    assert "本期办结：45" in out
+    assert "  达成协议：24（书面 20，口头 4）" in out
+    assert "调解成功率：75.00%（32 件中成功 24 件）" in out
+    assert "另列：未受理 8 件，移交 5 件" in out
+    assert "按类别：" in out and "按层级：" in out
+    assert "  协商：中位数 3.0 天，P90 4.0 天（32 件）" in out
+    assert "回访满意度（次）：未询问：0、1：0、2：0、3：5、4：0、5：5" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--from", "2025-13-01"),
+        ("--as-of", "yesterday"),
+        ("--definition", "mine"),
+        ("--by", "party"),
+    ],
+)
+def test_the_command_refuses_bad_options(db: Path, args: tuple[str, str]) -> None:
+    code, _, err = _cli("stats", "--db", str(db), *args)
+    assert code == 2, err

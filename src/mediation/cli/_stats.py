@@ -272,6 +272,14 @@ _OUTCOME_WORDS = {
     "not_accepted": ("不予受理", "not accepted"),
     "transferred": ("移交", "transferred"),
 }
+#: the deadline kinds in Chinese (the kinds a workflow declares; another shows as it is)
+_KIND_ZH = {
+    "acceptance": "受理期限",
+    "term": "调解期限",
+    "labour_term": "劳动争议调解期限",
+    "l0_escalation": "楼栋提级",
+    "judicial_window": "司法确认期限",
+}
 _GROUP_WORDS = {
     "category": ("类别", "category"),
     "subtype": ("子类", "subtype"),
@@ -383,11 +391,13 @@ def evaluation_lines(
         label = by_en[stage].zh if zh else stage
         lines.append(f"  {label}{'：' if zh else ': '}{_days(e.stage_days[stage], zh)}")
     marks = ("、" if zh else ", ").join(
-        f"{('未询问' if zh else 'not asked') if k == 0 else k}: {v}"
+        f"{('未询问' if zh else 'not asked') if k == 0 else k}{'：' if zh else ': '}{v}"
         for k, v in e.satisfaction.items()
     )
     lines.append(("回访满意度（次）：" if zh else "follow-up satisfaction (visits): ") + marks)
-    kinds = ("、" if zh else ", ").join(f"{k} {v}" for k, v in e.overdue_by_kind.items())
+    kinds = ("、" if zh else ", ").join(
+        f"{_KIND_ZH.get(k, k) if zh else k} {v}" for k, v in e.overdue_by_kind.items()
+    )
     lines.append(
         (f"逾期案件：{e.overdue}" if zh else f"overdue cases: {e.overdue}")
         + (f"（{kinds}）" if zh and kinds else f" ({kinds})" if kinds else "")
