@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -97,3 +98,74 @@ def test_postgres_projection_equals_replay(
 
     with pg.fresh_schema("ev") as url, PostgresStore(url) as store:
         _check(store, records, data)
+
+
+def _every_moment(store: Store) -> None:
+    """Projected and replayed facts agree as of each event of each case."""
+    records_of: dict[str, list[StoredEvent]] = {}
+    for rec in store.scan():
+        records_of.setdefault(rec.case_id, []).append(rec)
+    for case_id, records in records_of.items():
+        ats = [parse_body(r.body)["at"] for r in records]
+        for k in range(1, len(records) + 1):
+            before = ats[k] if k < len(records) else None
+            if before is not None and ats[k - 1] == before:
+                continue  # no moment between two events of one instant
+            projected = [e for e in store.stat_events(before) if e.case_id == case_id]
+            assert projected_facts(projected) == replayed_facts(records[:k]), (case_id, k)
+
+
+def test_reopen_pause_extension_escalation_and_recusal(tmp_path: Path) -> None:
+    """The commands random walks seldom reach: the projection redoes the fold's bookkeeping of
+    each (an agreement reopened loses its effect time, a pause stops the clock, an extension adds
+    days, an escalation raises the level, a recused first mediator stays the case's first)."""
+    from helpers import Env, apply_cmd
+    from mediation import commands as cmd
+    from mediation.testing import PathOptions, follow, routes
+
+    DAY = dt.timedelta(days=1)
+    with SQLiteStore(str(tmp_path / "m.db")) as store:
+        e = Env(store=store)
+        opening = apply_cmd(level="L0", subtype="噪声")
+        e.open(opening)
+        e.clock.advance(days=1)
+        e.drive("registered", opening=opening)
+        e.clock.advance(days=1)
+        e.run("med1", cmd.Escalate("涉及多户"))
+        e.run("med1", cmd.DeclareConflict((cmd.Tie("p1", "sibling"),)))
+        e.run("director", cmd.AssignMediator("med2", lead=True))
+        e.run("med2", cmd.Pause("appraisal", "噪声检测"))
+        e.clock.advance(days=3)
+        e.run("med2", cmd.Resume("检测完成"))
+        e.consent_all("extend_term")
+        e.run("med2", cmd.ExtendTerm(10, "需要现场勘验"))
+        e.clock.advance(days=1)
+        table = routes(PathOptions(opening=opening, lead="med2", performed="no"))
+        for kind in (
+            cmd.ScheduleMeeting,
+            cmd.OpenSession,
+            cmd.DraftAgreement,
+            cmd.Sign,
+            cmd.RecordFollowUp,
+        ):
+            follow(e.service, e.world, e.case_id, table.leg(kind).steps, execute=e.run)
+        e.clock.advance(days=2)
+        e.consent_all("reopen")
+        e.run("med2", cmd.Reopen("对方未履行"))
+        e.clock.advance(days=2)
+        e.run("med2", cmd.Pause("appraisal", "再次检测"))  # left paused
+        _every_moment(store)
+        facts = replayed_facts(store.read(e.case_id))
+        assert (facts.level, facts.escalated, facts.mediator) == ("L1", True, "med1")
+        assert (facts.state, facts.outcome, facts.paused, facts.extra_days) == (
+            "negotiating",
+            None,
+            True,
+            10,
+        )
+        assert facts.paused_seconds == 3 * 86400
+        assert len(facts.follow_ups) == 1
+        # as of the day of the follow-up the case was agreed; later it was not
+        at_follow_up = evaluation(store, as_of=parse_time(facts.follow_ups[0][0]) + DAY)
+        assert at_follow_up.outcomes.counts["agreed"] == 1
+        assert evaluation(store, now=e.clock.now + DAY).outcomes.ended == 0
