@@ -169,3 +169,54 @@ def test_reopen_pause_extension_escalation_and_recusal(tmp_path: Path) -> None:
         at_follow_up = evaluation(store, as_of=parse_time(facts.follow_ups[0][0]) + DAY)
         assert at_follow_up.outcomes.counts["agreed"] == 1
         assert evaluation(store, now=e.clock.now + DAY).outcomes.ended == 0
+
+
+def _garbage_store(store: Store, world_case: str = "k1") -> None:
+    from mediation.testing import World, drive
+
+    world = World()
+    drive(world.service(store), world, world_case, "registered")
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"at": 5, "type": "x"}', b"\xff\xfe"])
+def test_a_malformed_body_is_refused_not_skipped(tmp_path: Path, body: bytes) -> None:
+    import sqlite3
+
+    from mediation.cli import main
+    from mediation.stores._base import MalformedRecord
+
+    path = tmp_path / "m.db"
+    with SQLiteStore(str(path)) as store:
+        _garbage_store(store)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TRIGGER mediation_events_no_update")
+        conn.execute("UPDATE mediation_events SET body = ? WHERE seq = 2", (body,))
+    with SQLiteStore(str(path)) as store:
+        with pytest.raises(MalformedRecord):
+            list(store.stat_events("9999-01-01T00:00:00.000000Z"))
+        with pytest.raises(MalformedRecord):
+            evaluation(store)
+        # the replay leaves the case out instead
+        assert verified_evaluation(store)[1] == ("k1",)
+    import io
+
+    err = io.StringIO()
+    assert main(["stats", "--db", str(path)], stdout=io.StringIO(), stderr=err) == 5, err
+
+
+@pytest.mark.postgres
+def test_a_malformed_body_is_refused_on_postgres(pg_ready: None) -> None:
+    import psycopg
+
+    from mediation.stores._base import MalformedRecord
+    from mediation.stores.postgres import PostgresStore
+
+    with pg.fresh_schema("ev") as url, PostgresStore(url) as store:
+        _garbage_store(store)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ALTER TABLE mediation_events DISABLE TRIGGER USER")
+            conn.execute("UPDATE mediation_events SET body = 'not json'::bytea WHERE seq = 2")
+        with pytest.raises(MalformedRecord):
+            evaluation(store)
+        assert len(store.read("k1")) == 4  # the store stays usable
+        assert verified_evaluation(store)[1] == ("k1",)

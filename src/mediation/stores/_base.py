@@ -189,7 +189,9 @@ def stat_events_sql(
         return extract.format(b="b", m=name)
 
     types = ", ".join(f"'{t}'" for t in STAT_PAYLOAD_TYPES)
-    where = f" WHERE {member('at')} < {placeholder}" if before is not None else ""
+    # a body without a text ``at`` (written past the library) is kept, to be refused as malformed
+    at_or_later = f"{member('at')} >= {placeholder}"
+    where = f" WHERE NOT COALESCE({at_or_later}, FALSE)" if before is not None else ""
     sql = (
         f"SELECT case_id, seq, {member('at')}, {member('type')}, {member('state')}, "
         f"{member('workflow')}, "

@@ -50,6 +50,7 @@ from .._events import StoredEvent
 from ._base import (
     DEFAULT_WORKFLOW,
     SUMMARY_COLUMNS,
+    MalformedRecord,
     StatEvent,
     Store,
     check_batch,
@@ -550,9 +551,16 @@ class PostgresStore(Store):
             conn.cursor(name=f"mediation_stats_{next(_scan_ids)}") as cur,
         ):
             cur.itersize = self.scan_batch
-            cur.execute(sql, args)
-            for row in cur:
-                yield stat_event(*row)
+            try:
+                cur.execute(sql, args)
+                for row in cur:
+                    yield stat_event(*row)
+            except psycopg.DataError as exc:  # a body that is not JSON or not UTF-8
+                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise MalformedRecord(
+                    f"malformed event body: not a JSON event ({why}); mediation verify names it",
+                    message_zh=f"事件内容格式错误：不是 JSON 事件（{why}）；mediation verify 可指出是哪一条",
+                ) from exc
 
     @staticmethod
     def _read_block(

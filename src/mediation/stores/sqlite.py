@@ -466,7 +466,10 @@ class SQLiteStore(Store):
     def stat_events(self, before: str | None = None) -> Iterator[StatEvent]:
         """The statistics' projection of the events, computed by SQLite's JSON functions in one
         query (no body is hashed or replayed in Python)."""
-        sql, args = stat_events_sql("CAST(body AS TEXT)", "json_extract({b}, '$.{m}')", "?", before)
+        # a body that is not JSON (written past the library) reads as {}: a malformed record, not
+        # a failed query
+        body = "CASE WHEN json_valid(CAST(body AS TEXT)) THEN CAST(body AS TEXT) ELSE '{}' END"
+        sql, args = stat_events_sql(body, "json_extract({b}, '$.{m}')", "?", before)
         with _translate("reading events for statistics failed"), self._using() as conn:
             rows = conn.execute(sql, args).fetchall()
         for row in rows:
