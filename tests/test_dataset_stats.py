@@ -83,7 +83,7 @@ def test_whole_history(store: SQLiteStore) -> None:
     # the other definitions, by name
     decided = evaluation(store, now=LATER, definition="decided").outcomes
     assert (decided.success, decided.base) == (60, 70)
-    ended = evaluation(store, now=LATER, definition="ended").outcomes
+    ended = evaluation(store, now=LATER, definition="all_ended").outcomes
     assert (ended.success, ended.base) == (60, 110)
     # groupings: (ended, success, denominator)
     g = {k: {v: (x.ended, x.success, x.base) for v, x in d.items()} for k, d in e.groups.items()}
@@ -208,7 +208,7 @@ def test_the_command_json(db: Path) -> None:
     )  # fmt: skip
     assert code == 0
     doc = json.loads(out)["evaluation"]
-    assert doc["definition"]["name"] == "registered"
+    assert doc["definition"]["name"] == "standard"
     assert (doc["from"], doc["to"], doc["as_of"]) == (
         "2025-10-01", "2025-10-31", "2025-10-31T16:00:00.000000Z",
     )  # fmt: skip
@@ -242,7 +242,7 @@ def test_the_command_table(db: Path) -> None:
         "--by", "escalated",
     )  # fmt: skip
     assert code == 0
-    assert "definition: registered — success rate = agreements that took effect" in out
+    assert "definition: standard — success rate = agreements that took effect" in out
     assert "period: 2025-10-01 to 2025-10-31 (Asia/Shanghai), as of 2025-11-01 00:00" in out
     assert "ended in the period: 45" in out
     assert "  agreement took effect: 24 (written 20, oral 4)" in out
@@ -255,7 +255,7 @@ def test_the_command_table(db: Path) -> None:
         "--lang", "zh", "stats", "--db", str(db), "--from", "2025-10-01", "--to", "2025-10-31"
     )
     assert code == 0
-    assert "统计口径：registered — 调解成功率＝达成协议" in out
+    assert "统计口径：standard — 调解成功率＝达成协议" in out
     assert "本期办结：45" in out
     assert "  达成协议：24（书面 20，口头 4）" in out
     assert "调解成功率：75.00%（32 件中成功 24 件）" in out

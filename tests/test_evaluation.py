@@ -52,7 +52,7 @@ def _check(store: Store, records: list[StoredEvent], data: st.DataObject) -> Non
     start = first + dt.timedelta(days=data.draw(st.integers(-2, 1)))
     end = start + dt.timedelta(days=data.draw(st.integers(0, 3)))
     as_of = parse_time(ats[0]) + dt.timedelta(minutes=data.draw(st.integers(0, 7 * 60)))
-    definition = data.draw(st.sampled_from(["registered", "decided", "ended"]))
+    definition = data.draw(st.sampled_from(["standard", "decided", "all_ended"]))
     for kw in (
         {"as_of": as_of},
         {"start": start, "end": end},

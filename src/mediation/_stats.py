@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import _commands as C
 from ._case import Case, CaseSummary
 from ._deadlines import Policy, summary_deadlines
 from ._events import StoredEvent, format_time, parse_body, parse_time
 from ._spec import StateSpec, known
 from ._vocab import Stage
+from ._workflow import WORKFLOW
 
 if TYPE_CHECKING:
     from ._audit import Verdict
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from .stores._base import StatEvent, Store
 
 __all__ = [
+    "AGREED",
+    "DEFAULT_DEFINITION",
     "DEFINITIONS",
     "GROUPINGS",
     "OUTCOMES",
@@ -48,6 +52,7 @@ __all__ = [
     "compute_statistics",
     "evaluate",
     "evaluation",
+    "outcome_text",
     "projected_facts",
     "replayed_facts",
     "statistics_json",
@@ -249,30 +254,62 @@ def verified_statistics(
 # from the replayed, verified cases (:func:`replayed_facts`).  Both must give equal facts: the
 # tests compare them on random histories.
 
-#: the outcomes a case can have (as of a moment), in report order
-OUTCOMES = (
-    "agreed",
-    "failed",
-    "withdrawn",
-    "withdrawn_unregistered",
-    "refused",
-    "not_accepted",
-    "transferred",
+
+def _command_target(command: type[C.Command]) -> str:
+    spec = WORKFLOW.command(command.name)
+    assert spec.target is not None, spec.name
+    return spec.target
+
+
+#: the outcome of a case whose agreement took effect (达成协议)
+AGREED = "agreed"
+#: the state a withdrawal leads to, and the outcome of a withdrawal after registration
+WITHDRAWN = _command_target(C.Withdraw)
+#: the outcome of a withdrawal before registration
+WITHDRAWN_UNREGISTERED = WITHDRAWN + "_unregistered"
+#: the state (and outcome) of a transfer
+TRANSFERRED = _command_target(C.Transfer)
+#: the states (and outcomes) of mediation ended without agreement
+FAILED = tuple(s.name for s in WORKFLOW.states if s.failed)
+
+
+def _outcomes_declared() -> tuple[str, ...]:
+    out = [AGREED]
+    for spec in WORKFLOW.states:
+        if spec.terminal and not spec.agreed:
+            out.append(spec.name)
+            if spec.name == WITHDRAWN:
+                out.append(WITHDRAWN_UNREGISTERED)
+    return tuple(out)
+
+
+#: the outcomes a case can have (as of a moment), in the declaration's order: an agreement, then
+#: the terminal states that are not agreed (a withdrawal split at registration)
+OUTCOMES = _outcomes_declared()
+#: outcomes of a case that was never registered: the terminal states of the registration stage
+#: (refused, not accepted) and a withdrawal before registration
+NOT_REGISTERED = (
+    *(s.name for s in WORKFLOW.states if s.terminal and not s.agreed and s.stage is Stage.REGISTER),
+    WITHDRAWN_UNREGISTERED,
 )
-_OUTCOME_TEXT = {
-    "agreed": ("达成协议（协议生效）", "agreement took effect"),
-    "failed": ("调解终止", "mediation ended without agreement"),
-    "withdrawn": ("受理后撤回", "withdrawn after registration"),
-    "withdrawn_unregistered": ("受理前撤回", "withdrawn before registration"),
-    "refused": ("对方拒绝调解", "respondent refused"),
-    "not_accepted": ("不予受理", "not accepted"),
-    "transferred": ("移交", "transferred"),
-}
-#: outcomes of a case that was never registered
-NOT_REGISTERED = ("withdrawn_unregistered", "refused", "not_accepted")
 #: the stages, in flow order, by their English name
 STAGES = tuple(s.en for s in Stage)
 _DAY = 86400
+
+
+def outcome_text(outcome: str) -> tuple[str, str]:
+    """The outcome in Chinese and in English."""
+    if outcome == AGREED:
+        return "达成协议", "agreement took effect"
+    if outcome == WITHDRAWN:
+        return "受理后撤回", "withdrawn after registration"
+    if outcome == WITHDRAWN_UNREGISTERED:
+        return "受理前撤回", "withdrawn before registration"
+    try:
+        spec = WORKFLOW.state(outcome)
+    except KeyError:
+        return outcome, outcome
+    return spec.zh.split("（")[0], spec.en
 
 
 @attrs.frozen
@@ -287,34 +324,36 @@ class Definition:
     base: frozenset[str]
 
 
-#: the success-rate definitions in use, by name; ``registered`` is the default (issue 10)
+#: the default success-rate definition (issue 10)
+DEFAULT_DEFINITION = "standard"
+#: the success-rate definitions in use, by name
 DEFINITIONS: Mapping[str, Definition] = {
     d.name: d
     for d in (
         Definition(
-            "registered",
+            DEFAULT_DEFINITION,
             "调解成功率＝达成协议（书面或口头，协议生效）÷ 本期调解结束的已受理案件"
             "（达成协议、调解终止、受理后撤回）；未受理与移交另列",
             "success rate = agreements that took effect (written or oral) / registered cases "
             "whose mediation ended in the period (agreement, failure, withdrawal after "
             "registration); not registered and transferred are reported apart",
-            frozenset({"agreed"}),
-            frozenset({"agreed", "failed", "withdrawn"}),
+            frozenset({AGREED}),
+            frozenset({AGREED, *FAILED, WITHDRAWN}),
         ),
         Definition(
             "decided",
             "调解成功率＝达成协议 ÷（达成协议＋调解终止）；撤回、未受理、移交不计（本库旧口径）",
             "success rate = agreements / (agreements + failures); withdrawals, cases not "
             "registered and transfers left out (this library's former figure)",
-            frozenset({"agreed"}),
-            frozenset({"agreed", "failed"}),
+            frozenset({AGREED}),
+            frozenset({AGREED, *FAILED}),
         ),
         Definition(
-            "ended",
+            "all_ended",
             "调解成功率＝达成协议 ÷ 本期办结的全部案件（含未受理、受理前后撤回与移交）",
             "success rate = agreements / every case that ended in the period (not registered, "
             "withdrawn and transferred included)",
-            frozenset({"agreed"}),
+            frozenset({AGREED}),
             frozenset(OUTCOMES),
         ),
     )
@@ -429,13 +468,11 @@ def _outcome(
     if spec is None:
         return None, None
     if spec.agreed:
-        return "agreed", effective_at
+        return AGREED, effective_at
     if not spec.terminal:
         return None, None
-    if spec.failed:
-        return "failed", closed
-    if state == "withdrawn":
-        return ("withdrawn" if registered_at is not None else "withdrawn_unregistered"), closed
+    if state == WITHDRAWN and registered_at is None:
+        return WITHDRAWN_UNREGISTERED, closed
     return state, closed
 
 
@@ -458,26 +495,26 @@ def projected_facts(events: Sequence[StatEvent]) -> CaseFacts:
     stages: _Stages | None = None
     for ev in events:
         p = ev.payload or {}
-        if ev.type == "assign_mediator" and not mediator:
+        if ev.type == C.AssignMediator.name and not mediator:
             mediator = str(p.get("mediator", ""))
-        elif ev.type == "escalate":
+        elif ev.type == C.Escalate.name:
             escalated = True
             nxt = p.get("level") or p.get("to_level") or {"L0": "L1", "L1": "L2"}.get(level, level)
             level = str(nxt)
-        elif ev.type == "extend_term":
+        elif ev.type == C.ExtendTerm.name:
             extra_days += int(p.get("days", 0))
-        elif ev.type == "record_follow_up":
+        elif ev.type == C.RecordFollowUp.name:
             follow_ups.append((ev.at, int(p.get("satisfaction", 0))))
-        elif ev.type == "register":
+        elif ev.type == C.Register.name:
             registered_at = ev.at
-        elif ev.type == "record_oral_agreement":
+        elif ev.type == C.RecordOralAgreement.name:
             oral = True
-        elif ev.type == "reopen":
+        elif ev.type == C.Reopen.name:
             oral = False
             effective_at = None
-        elif ev.type == "pause":
+        elif ev.type == C.Pause.name:
             paused_since = ev.at
-        elif ev.type == "resume" and paused_since is not None:
+        elif ev.type == C.Resume.name and paused_since is not None:
             paused_seconds += _secs(paused_since, ev.at)
             paused_since = None
         if stages is None:
@@ -512,7 +549,7 @@ def projected_facts(events: Sequence[StatEvent]) -> CaseFacts:
         registered_at=registered_at,
         outcome=outcome,
         outcome_at=outcome_at,
-        oral=oral and outcome == "agreed",
+        oral=oral and outcome == AGREED,
         stage_seconds=seconds,
         stage_left=left,
         follow_ups=tuple(follow_ups),
@@ -547,7 +584,7 @@ def replayed_facts(records: Sequence[StoredEvent]) -> CaseFacts:
         if not mediator and case.lead is not None:
             mediator = case.lead
         escalated = escalated or case.level != opening_level
-        if event.type == "record_follow_up":
+        if event.type == C.RecordFollowUp.name:
             follow_ups.append((at, int(event.payload.get("satisfaction", 0))))
         if case.state != state:
             stages.enter(case.state, at)
@@ -573,7 +610,7 @@ def replayed_facts(records: Sequence[StoredEvent]) -> CaseFacts:
         registered_at=case.registered_at,
         outcome=outcome,
         outcome_at=outcome_at,
-        oral=case.oral_agreement and outcome == "agreed",
+        oral=case.oral_agreement and outcome == AGREED,
         stage_seconds=seconds,
         stage_left=left,
         follow_ups=tuple(follow_ups),
@@ -631,7 +668,7 @@ class Outcomes:
 
     @property
     def transferred(self) -> int:
-        return self.counts.get("transferred", 0)
+        return self.counts.get(TRANSFERRED, 0)
 
     @property
     def rate(self) -> float | None:
@@ -648,7 +685,7 @@ class Outcomes:
             "agreements_written": self.written,
             "agreements_oral": self.oral,
             "not_registered": self.not_registered,
-            "transferred": self.transferred,
+            TRANSFERRED: self.transferred,  # the outcome named by the declaration
         }
 
 
@@ -724,7 +761,7 @@ def _outcomes(facts: Iterable[CaseFacts], definition: Definition) -> Outcomes:
     for f in facts:
         assert f.outcome is not None
         counts[f.outcome] = counts.get(f.outcome, 0) + 1
-        if f.outcome == "agreed":
+        if f.outcome == AGREED:
             oral += f.oral
             written += not f.oral
     return Outcomes(
@@ -762,7 +799,7 @@ def evaluate(
     as_of: _dt.datetime,
     start: _dt.date | None = None,
     end: _dt.date | None = None,
-    definition: str = "registered",
+    definition: str = DEFAULT_DEFINITION,
     committees: Iterable[str] | None = None,
     policy: Policy | None = None,
     zone: _dt.tzinfo | None = None,
@@ -875,7 +912,7 @@ def evaluation(
     start: _dt.date | None = None,
     end: _dt.date | None = None,
     as_of: _dt.date | _dt.datetime | None = None,
-    definition: str = "registered",
+    definition: str = DEFAULT_DEFINITION,
     committees: Iterable[str] | None = None,
     policy: Policy | None = None,
     zone: _dt.tzinfo | None = None,
@@ -910,7 +947,7 @@ def verified_evaluation(
     start: _dt.date | None = None,
     end: _dt.date | None = None,
     as_of: _dt.date | _dt.datetime | None = None,
-    definition: str = "registered",
+    definition: str = DEFAULT_DEFINITION,
     committees: Iterable[str] | None = None,
     policy: Policy | None = None,
     zone: _dt.tzinfo | None = None,

@@ -13,6 +13,8 @@ period, as of a date, under a named success-rate definition.
 """
 
 from ._stats import (
+    AGREED,
+    DEFAULT_DEFINITION,
     DEFINITIONS,
     GROUPINGS,
     OUTCOMES,
@@ -24,6 +26,7 @@ from ._stats import (
     Outcomes,
     evaluate,
     evaluation,
+    outcome_text,
     projected_facts,
     replayed_facts,
     verified_evaluation,
@@ -31,6 +34,8 @@ from ._stats import (
 from .stores._base import STAT_PAYLOAD_TYPES, StatEvent
 
 __all__ = [
+    "AGREED",
+    "DEFAULT_DEFINITION",
     "DEFINITIONS",
     "GROUPINGS",
     "OUTCOMES",
@@ -44,6 +49,7 @@ __all__ = [
     "StatEvent",
     "evaluate",
     "evaluation",
+    "outcome_text",
     "projected_facts",
     "replayed_facts",
     "verified_evaluation",

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 from .._deadlines import Policy
 from .._report import ExitCode
 from .._stats import (
+    AGREED,
+    DEFAULT_DEFINITION,
     DEFINITIONS,
     GROUPINGS,
     OUTCOMES,
@@ -27,6 +29,7 @@ from .._stats import (
     VerifiedStatistics,
     compute_statistics,
     evaluation,
+    outcome_text,
     statistics_json,
     verified_evaluation,
 )
@@ -72,8 +75,8 @@ def register(add: AddParser) -> None:
     sp.add_argument(
         "--definition",
         choices=tuple(DEFINITIONS),
-        default="registered",
-        help="the success-rate definition (docs/evaluation.md; default: registered)",
+        default=DEFAULT_DEFINITION,
+        help=f"the success-rate definition (docs/evaluation.md; default: {DEFAULT_DEFINITION})",
     )
     sp.add_argument("--json", action="store_true", help="machine-readable output (one document)")
     sp.set_defaults(run=run)
@@ -263,15 +266,6 @@ def _differences(out: Any, found: VerifiedStatistics, lang: str) -> None:
 
 # -- the evaluation table ---------------------------------------------------------------------------
 
-_OUTCOME_WORDS = {
-    "agreed": ("达成协议", "agreement took effect"),
-    "failed": ("调解终止", "ended without agreement"),
-    "withdrawn": ("受理后撤回", "withdrawn after registration"),
-    "withdrawn_unregistered": ("受理前撤回", "withdrawn before registration"),
-    "refused": ("对方拒绝调解", "respondent refused"),
-    "not_accepted": ("不予受理", "not accepted"),
-    "transferred": ("移交", "transferred"),
-}
 #: the deadline kinds in Chinese (the kinds a workflow declares; another shows as it is)
 _KIND_ZH = {
     "acceptance": "受理期限",
@@ -347,14 +341,14 @@ def evaluation_lines(
         ]
     for name in OUTCOMES:
         extra = ""
-        if name == "agreed":
+        if name == AGREED:
             extra = (
                 f"（书面 {o.written}，口头 {o.oral}）"
                 if zh
                 else f" (written {o.written}, oral {o.oral})"
             )
         colon = "：" if zh else ": "
-        lines.append(f"  {_w(_OUTCOME_WORDS[name], zh)}{colon}{o.counts.get(name, 0)}{extra}")
+        lines.append(f"  {_w(outcome_text(name), zh)}{colon}{o.counts.get(name, 0)}{extra}")
     if zh:
         lines += [
             f"调解成功率：{_pct(o)}（{o.base} 件中成功 {o.success} 件）",

@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from .. import _commands
 from .._case import CaseSummary
 from .._errors import ConcurrencyConflict, RequestConflict, StoreError
 from .._events import StoredEvent, loads_unique, parse_body
@@ -128,9 +129,17 @@ def request_taken(case_id: str, records: Sequence[StoredEvent]) -> RequestConfli
 #: the commands whose payload :meth:`Store.stat_events` carries (what the statistics read from it:
 #: the opening's committee, category, subtype and level, the first mediator, an escalation's level,
 #: an extension's days, a follow-up visit's satisfaction)
-STAT_PAYLOAD_TYPES = (
-    "apply", "report", "assign_mediator", "escalate", "extend_term", "record_follow_up",
-)  # fmt: skip
+STAT_PAYLOAD_TYPES = tuple(
+    c.name
+    for c in (
+        _commands.Apply,
+        _commands.Report,
+        _commands.AssignMediator,
+        _commands.Escalate,
+        _commands.ExtendTerm,
+        _commands.RecordFollowUp,
+    )
+)
 
 
 @attrs.frozen

@@ -478,7 +478,7 @@ class StoreConformance:
         service = world.service(store)
         try:
             drive(service, world, "case-1", _REGISTERED, PathOptions(lead="med1"))
-            drive(service, world, "case-0", "applied", PathOptions(lead=None))
+            drive(service, world, "case-0", _REGISTERED, PathOptions(lead=None))
         except MediationError as exc:  # pragma: no cover - a conformance failure
             raise AssertionError(exc.fields()) from exc
         self._append(store, "@roster:c1", 1, committee="c1")
@@ -503,6 +503,6 @@ class StoreConformance:
         got = list(fresh.stat_events())
         assert got == expected
         assert [e.case_id for e in got][:1] == ["case-0"]
-        assert any(e.type == "assign_mediator" and e.payload for e in got)
+        assert any(e.type == cmd.AssignMediator.name and e.payload for e in got)
         cut = got[len(got) // 2].at
         assert list(fresh.stat_events(cut)) == [e for e in expected if e.at < cut]
