@@ -243,7 +243,7 @@ def test_the_command_table(db: Path) -> None:
     )  # fmt: skip
     assert code == 0
     assert "definition: standard — success rate = agreements that took effect" in out
-    assert "period: 2025-10-01 to 2025-10-31 (Asia/Shanghai), as of 2025-11-01 00:00" in out
+    assert "period: 2025-10-01 to 2025-10-31 (Asia/Shanghai), as of the end of 2025-10-31" in out
     assert "ended in the period: 45" in out
     assert "  agreement took effect: 24 (written 20, oral 4)" in out
     assert "success rate: 75.00% (24 of 32)" in out
@@ -256,6 +256,7 @@ def test_the_command_table(db: Path) -> None:
     )
     assert code == 0
     assert "统计口径：standard — 调解成功率＝达成协议" in out
+    assert "统计期间：2025-10-01 至 2025-10-31（Asia/Shanghai），截至 2025-10-31 日终" in out
     assert "本期办结：45" in out
     assert "  达成协议：24（书面 20，口头 4）" in out
     assert "调解成功率：75.00%（32 件中成功 24 件）" in out

@@ -314,7 +314,12 @@ def evaluation_lines(
     e: Evaluation, zh: bool, groupings: tuple[str, ...], *, verified: bool = False
 ) -> list[str]:
     """The evaluation as a readable table, in Chinese or English."""
-    local = e.as_of.astimezone(_zone(e.zone)).strftime("%Y-%m-%d %H:%M")
+    moment = e.as_of.astimezone(_zone(e.zone))
+    if moment.time() == dt.time():  # the end of the day before
+        day = (moment.date() - dt.timedelta(days=1)).isoformat()
+        local = f"{day} 日终" if zh else f"the end of {day}"
+    else:
+        local = moment.strftime("%Y-%m-%d %H:%M")
     start = "…" if e.start is None else e.start.isoformat()
     end = "…" if e.end is None else e.end.isoformat()
     o = e.outcomes
