@@ -21,6 +21,7 @@ import rfc8785
 import mediation
 import mediation.audit
 import mediation.commands
+import mediation.stats
 import mediation.stores
 import mediation.testing
 import mediation.web
@@ -146,6 +147,7 @@ def test_commands_md_states_the_http_mapping() -> None:
         mediation,
         mediation.audit,
         mediation.commands,
+        mediation.stats,
         mediation.stores,
         mediation.testing,
         mediation.web,

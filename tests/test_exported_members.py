@@ -15,6 +15,7 @@ PUBLIC = [
     "mediation",
     "mediation.audit",
     "mediation.commands",
+    "mediation.stats",
     "mediation.stores",
     "mediation.testing",
     "mediation.web",

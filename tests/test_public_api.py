@@ -97,6 +97,7 @@ EXPECTED_TESTING = [
     "driven_cases",
     "follow",
     "guided_step",
+    "generate_dataset",
     "histories",
     "opening_step",
     "path_to",
@@ -107,6 +108,7 @@ EXPECTED_TESTING = [
     "step",
     "synthetic_records",
     "synthetic_summary",
+    "Dataset",
 ]
 
 

@@ -19,20 +19,25 @@ from typing import Any
 
 import attrs
 
+from .. import _commands
 from .._case import CaseSummary
 from .._errors import ConcurrencyConflict, RequestConflict, StoreError
-from .._events import StoredEvent
+from .._events import StoredEvent, loads_unique, parse_body
 
 __all__ = [
     "DEFAULT_WORKFLOW",
+    "STAT_PAYLOAD_TYPES",
     "SUMMARY_COLUMNS",
     "MalformedRecord",
+    "StatEvent",
     "Store",
     "check_batch",
     "checked_record",
     "in_range",
     "request_taken",
     "seq_taken",
+    "stat_event",
+    "stat_events_sql",
     "summary_filter",
     "summary_from_row",
     "summary_select",
@@ -119,6 +124,91 @@ def request_taken(case_id: str, records: Sequence[StoredEvent]) -> RequestConfli
         request_id=request,
         case=case_id,
     )
+
+
+#: the commands whose payload :meth:`Store.stat_events` carries (what the statistics read from it:
+#: the opening's committee, category, subtype and level, the first mediator, an escalation's level,
+#: an extension's days, a follow-up visit's satisfaction)
+STAT_PAYLOAD_TYPES = tuple(
+    c.name
+    for c in (
+        _commands.Apply,
+        _commands.Report,
+        _commands.AssignMediator,
+        _commands.Escalate,
+        _commands.ExtendTerm,
+        _commands.RecordFollowUp,
+    )
+)
+
+
+@attrs.frozen
+class StatEvent:
+    """What the statistics read of one event (:meth:`Store.stat_events`): the envelope's ``at``,
+    ``type`` and ``state``, and the payload of the commands of :data:`STAT_PAYLOAD_TYPES` (``None``
+    for the others).  Read from the stored body without checking its hash or replaying it."""
+
+    case_id: str
+    seq: int
+    at: str
+    type: str
+    state: str
+    #: the workflow version the event names
+    workflow: str
+    payload: dict[str, Any] | None = None
+
+
+def stat_event(
+    case_id: object,
+    seq: object,
+    at: object,
+    type_: object,
+    state: object,
+    workflow: object,
+    payload: object,
+) -> StatEvent:
+    """A :class:`StatEvent` from a row (a store's query); a row of the wrong types (a body written
+    past the library) raises :class:`MalformedRecord`."""
+    if isinstance(payload, str | bytes):
+        payload = loads_unique(payload)
+    if (
+        type(case_id) is not str
+        or type(seq) is not int
+        or not all(type(v) is str for v in (at, type_, state, workflow))
+        or not (payload is None or type(payload) is dict)
+    ):
+        raise MalformedRecord(
+            f"malformed event body (case {case_id!r:.80} seq {seq!r:.40}): not an event envelope",
+            message_zh=f"事件内容格式错误（案件 {case_id!r:.80} 序号 {seq!r:.40}）",
+        )
+    assert isinstance(at, str) and isinstance(type_, str) and isinstance(state, str)
+    assert isinstance(workflow, str)
+    wanted = payload if type_ in STAT_PAYLOAD_TYPES else None
+    return StatEvent(case_id, seq, at, type_, state, workflow, wanted)
+
+
+def stat_events_sql(
+    body: str, extract: str, placeholder: str, before: str | None
+) -> tuple[str, list[str]]:
+    """The query of :meth:`Store.stat_events` on ``mediation_events``: ``body`` is the SQL of the
+    body as JSON, ``extract`` a format of one member of it as text (``{b}`` the body, ``{m}`` the
+    member's name)."""
+
+    def member(name: str) -> str:
+        return extract.format(b="b", m=name)
+
+    types = ", ".join(f"'{t}'" for t in STAT_PAYLOAD_TYPES)
+    # a body without a text ``at`` (written past the library) is kept, to be refused as malformed
+    at_or_later = f"{member('at')} >= {placeholder}"
+    where = f" WHERE NOT COALESCE({at_or_later}, FALSE)" if before is not None else ""
+    sql = (
+        f"SELECT case_id, seq, {member('at')}, {member('type')}, {member('state')}, "
+        f"{member('workflow')}, "
+        f"CASE WHEN {member('type')} IN ({types}) THEN {member('payload')} END "
+        f"FROM (SELECT case_id, seq, {body} AS b FROM mediation_events "
+        "WHERE substr(case_id, 1, 1) <> '@') AS e" + where + " ORDER BY case_id, seq"
+    )
+    return sql, [] if before is None else [before]
 
 
 #: the summary table's columns, in the order of its rows in the SQL stores (``workflow`` since store
@@ -255,6 +345,35 @@ class Store(abc.ABC):
                 return
             if start is None or case_id >= start:
                 yield from self.read(case_id)
+
+    def stat_events(self, before: str | None = None) -> Iterator[StatEvent]:
+        """What the statistics read of every case's events (:class:`StatEvent`), by case id then
+        seq: the events whose ``at`` is earlier than ``before`` (a time of the log format; None:
+        every event).  Roster streams are left out.  Nothing is verified or replayed: this is a
+        projection of the stored bodies, which the SQL stores compute in the database
+        (:func:`mediation.evaluation`).  This default parses the bodies of :meth:`scan`."""
+        for rec in self.scan():
+            if rec.case_id.startswith("@"):
+                continue
+            try:
+                body = parse_body(rec.body)
+            except (ValueError, UnicodeDecodeError):
+                raise MalformedRecord(
+                    f"malformed event body (case {rec.case_id!r:.80} seq {rec.seq})",
+                    message_zh=f"事件内容格式错误（案件 {rec.case_id!r:.80} 序号 {rec.seq}）",
+                ) from None
+            at = body.get("at")
+            if before is not None and isinstance(at, str) and at >= before:
+                continue
+            yield stat_event(
+                rec.case_id,
+                rec.seq,
+                at,
+                body.get("type"),
+                body.get("state"),
+                body.get("workflow"),
+                body.get("payload"),
+            )
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default does nothing."""

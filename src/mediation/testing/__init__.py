@@ -14,6 +14,7 @@ world and the paths do not.
 import typing as _typing
 
 from ._conformance import StoreConformance, raises, synthetic_records, synthetic_summary
+from ._dataset import Dataset, generate_dataset
 from ._paths import (
     BRANCHES,
     HAPPY_PATH,
@@ -33,6 +34,7 @@ from ._world import TickClock, World
 __all__ = [
     "BRANCHES",
     "HAPPY_PATH",
+    "Dataset",
     "Driven",
     "FromCase",
     "Leg",
@@ -48,6 +50,7 @@ __all__ = [
     "drive",
     "driven_cases",
     "follow",
+    "generate_dataset",
     "guided_step",
     "histories",
     "opening_step",

@@ -28,9 +28,9 @@ from .. import commands as cmd
 from .._audit import verify
 from .._case import CaseSummary
 from .._errors import ConcurrencyConflict, MediationError, RequestConflict, StoreError
-from .._events import GENESIS, StoredEvent, canonical_bytes, event_hash
+from .._events import GENESIS, StoredEvent, canonical_bytes, event_hash, parse_body
 from .._workflow import WORKFLOW
-from ..stores._base import DEFAULT_WORKFLOW, Store
+from ..stores._base import DEFAULT_WORKFLOW, STAT_PAYLOAD_TYPES, StatEvent, Store
 from ._paths import PathOptions, drive
 from ._world import World
 
@@ -468,3 +468,41 @@ class StoreConformance:
         assert verdict.state == _REGISTERED
         summary = fresh.summary("case-1")
         assert summary is not None and summary.state == _REGISTERED and summary.seq == 3
+
+    def test_stat_events_project_the_stored_bodies(self) -> None:
+        """:meth:`Store.stat_events` gives, for every event of every case (roster streams left
+        out), what its body says: ``at``, ``type``, ``state``, ``workflow`` and, for the commands
+        the statistics read, the payload; ``before`` keeps the events earlier than it."""
+        world = World()
+        store = self.make_store()
+        service = world.service(store)
+        try:
+            drive(service, world, "case-1", _REGISTERED, PathOptions(lead="med1"))
+            drive(service, world, "case-0", _REGISTERED, PathOptions(lead=None))
+        except MediationError as exc:  # pragma: no cover - a conformance failure
+            raise AssertionError(exc.fields()) from exc
+        self._append(store, "@roster:c1", 1, committee="c1")
+        fresh = self.reopen(store)
+        expected = []
+        for rec in fresh.scan():
+            if rec.case_id.startswith("@"):
+                continue
+            body = parse_body(rec.body)
+            wanted = body["type"] in STAT_PAYLOAD_TYPES
+            expected.append(
+                StatEvent(
+                    rec.case_id,
+                    rec.seq,
+                    body["at"],
+                    body["type"],
+                    body["state"],
+                    body["workflow"],
+                    body["payload"] if wanted else None,
+                )
+            )
+        got = list(fresh.stat_events())
+        assert got == expected
+        assert [e.case_id for e in got][:1] == ["case-0"]
+        assert any(e.type == cmd.AssignMediator.name and e.payload for e in got)
+        cut = got[len(got) // 2].at
+        assert list(fresh.stat_events(cut)) == [e for e in expected if e.at < cut]
