@@ -8,8 +8,8 @@ strategies and the store conformance suite in :mod:`mediation.testing`.
 from . import commands
 from ._audit import Fault, FaultKind, Verdict, replay, verify
 from ._authz import Actor, Directory, Grant, StaticDirectory
-from ._case import Case, CaseSummary
 from ._calendar import Calendar, CalendarNotCovered
+from ._case import Case, CaseSummary
 from ._deadlines import Deadline, Policy
 from ._errors import (
     CaseExists,
