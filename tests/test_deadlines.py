@@ -1,4 +1,5 @@
-"""Deadlines (时限): defaults of DOMAIN.md, paused time excluded, overdue cases as early warnings."""
+"""Deadlines (时限): defaults of DOMAIN.md counted on the committee's local dates (Asia/Shanghai),
+paused time excluded, overdue cases as early warnings."""
 
 from __future__ import annotations
 
@@ -9,11 +10,22 @@ from typing import Any
 import pytest
 
 from helpers import EPOCH, Env, apply_cmd
-from mediation import WORKFLOW, CaseSummary, Deadline, MemoryStore, Policy, StoredEvent
+from mediation import WORKFLOW, Calendar, CaseSummary, Deadline, MemoryStore, Policy, StoredEvent
 from mediation import commands as cmd
 from mediation._deadlines import add_working_days
 
 DAY = dt.timedelta(days=1)
+SECOND = dt.timedelta(seconds=1)
+CAL = Calendar()
+
+
+def local(t: dt.datetime) -> dt.date:
+    return CAL.local_date(t)
+
+
+def end(day: dt.date) -> dt.datetime:
+    """The instant the local ``day`` ends (Shanghai midnight), in UTC."""
+    return CAL.day_end(day)
 
 
 def kinds(e: Env, now: dt.datetime) -> dict[str, Deadline]:
@@ -36,12 +48,13 @@ def registered_on_day(days: float, **opening: Any) -> Env:
 
 def test_term_is_30_days_from_registration() -> None:
     e = registered_on_day(2)
-    reg = EPOCH + 2 * DAY
+    reg = EPOCH + 2 * DAY  # 7 January, 16:00 in Shanghai: the term's last day is 6 February
     term = kinds(e, reg)["term"]
-    assert term.due == reg + 30 * DAY and not term.overdue
-    assert "R2002 33" in term.basis
-    assert not kinds(e, reg + 30 * DAY)["term"].overdue
-    assert kinds(e, reg + 30 * DAY + dt.timedelta(seconds=1))["term"].overdue
+    assert term.due_date == dt.date(2026, 2, 6) == local(reg) + 30 * DAY
+    assert term.due == end(term.due_date) == dt.datetime(2026, 2, 6, 16, tzinfo=dt.timezone.utc)
+    assert not term.overdue and "R2002 33" in term.basis
+    assert not kinds(e, term.due - SECOND)["term"].overdue
+    assert kinds(e, term.due)["term"].overdue
 
 
 @pytest.mark.parametrize(
@@ -50,7 +63,7 @@ def test_term_is_30_days_from_registration() -> None:
 def test_term_runs_until_the_agreement(state: str) -> None:
     e = Env()
     e.drive(state)
-    assert kinds(e, EPOCH)["term"].due == EPOCH + 30 * DAY
+    assert kinds(e, EPOCH)["term"].due_date == local(EPOCH) + 30 * DAY
 
 
 @pytest.mark.parametrize(
@@ -67,11 +80,12 @@ def test_extend_term_with_every_partys_consent() -> None:
     e = registered_on_day(0)
     e.consent_all("extend_term")
     e.run("med1", cmd.ExtendTerm(15, "需要现场勘验"))
-    assert kinds(e, EPOCH)["term"].due == EPOCH + 45 * DAY
+    assert kinds(e, EPOCH)["term"].due_date == local(EPOCH) + 45 * DAY
     e.consent_all("extend_term")
     e.run("med1", cmd.ExtendTerm(5))
-    assert kinds(e, EPOCH)["term"].due == EPOCH + 50 * DAY
-    assert not kinds(e, EPOCH + 49 * DAY)["term"].overdue
+    assert kinds(e, EPOCH)["term"].due_date == local(EPOCH) + 50 * DAY
+    assert not kinds(e, end(local(EPOCH) + 50 * DAY) - SECOND)["term"].overdue
+    assert kinds(e, end(local(EPOCH) + 50 * DAY))["term"].overdue
 
 
 def test_paused_time_is_excluded() -> None:
@@ -85,9 +99,9 @@ def test_paused_time_is_excluded() -> None:
     e.run("med1", cmd.Resume("检测完成"))
     assert e.case.paused_seconds == 10 * 86400
     term = kinds(e, e.clock.now)["term"]
-    assert term.due == EPOCH + 40 * DAY
-    assert not kinds(e, EPOCH + 40 * DAY)["term"].overdue
-    assert kinds(e, EPOCH + 40 * DAY + dt.timedelta(seconds=1))["term"].overdue
+    assert term.due_date == local(EPOCH) + 40 * DAY
+    assert not kinds(e, term.due - SECOND)["term"].overdue
+    assert kinds(e, term.due)["term"].overdue
 
 
 def test_several_pauses_add_up() -> None:
@@ -97,7 +111,7 @@ def test_several_pauses_add_up() -> None:
         e.clock.advance(days=days)
         e.run("med1", cmd.Resume())
         e.clock.advance(days=1)
-    assert kinds(e, e.clock.now)["term"].due == EPOCH + 37 * DAY
+    assert kinds(e, e.clock.now)["term"].due_date == local(EPOCH) + 37 * DAY
 
 
 def test_a_pause_open_when_the_case_ends_still_counts() -> None:
@@ -115,16 +129,17 @@ def test_labour_disputes_15_days_from_application() -> None:
     e = registered_on_day(3, category="劳动争议")
     d = kinds(e, EPOCH)
     assert "term" not in d
-    assert d["labour_term"].due == EPOCH + 15 * DAY and d["labour_term"].basis == "LDL14"
-    assert not kinds(e, EPOCH + 15 * DAY)["labour_term"].overdue
-    assert kinds(e, EPOCH + 16 * DAY)["labour_term"].overdue
+    labour = d["labour_term"]
+    assert labour.due_date == local(EPOCH) + 15 * DAY and labour.basis == "LDL14"
+    assert not kinds(e, labour.due - SECOND)["labour_term"].overdue
+    assert kinds(e, labour.due)["labour_term"].overdue
 
 
 def test_labour_term_runs_from_application_before_registration() -> None:
     e = Env()
     e.open(apply_cmd(category="劳动争议"))
     d = kinds(e, EPOCH)
-    assert d["labour_term"].due == EPOCH + 15 * DAY and "acceptance" in d
+    assert d["labour_term"].due_date == local(EPOCH) + 15 * DAY and "acceptance" in d
 
 
 # -- acceptance, 3 working days ------------------------------------------------------------------
@@ -133,22 +148,24 @@ def test_labour_term_runs_from_application_before_registration() -> None:
 @pytest.mark.parametrize(
     ("opened", "due"),
     [
-        (dt.datetime(2026, 1, 5, 8), dt.datetime(2026, 1, 8, 8)),  # Monday -> Thursday
-        (dt.datetime(2026, 1, 8, 8), dt.datetime(2026, 1, 13, 8)),  # Thursday -> Tuesday
-        (dt.datetime(2026, 1, 9, 8), dt.datetime(2026, 1, 14, 8)),  # Friday -> Wednesday
-        (dt.datetime(2026, 1, 10, 8), dt.datetime(2026, 1, 14, 8)),  # Saturday -> Wednesday
-        (dt.datetime(2026, 1, 11, 8), dt.datetime(2026, 1, 14, 8)),  # Sunday -> Wednesday
+        (dt.datetime(2026, 1, 5, 8), dt.date(2026, 1, 8)),  # Monday -> Thursday
+        (dt.datetime(2026, 1, 8, 8), dt.date(2026, 1, 13)),  # Thursday -> Tuesday
+        (dt.datetime(2026, 1, 9, 8), dt.date(2026, 1, 14)),  # Friday -> Wednesday
+        (dt.datetime(2026, 1, 10, 8), dt.date(2026, 1, 14)),  # Saturday -> Wednesday
+        (dt.datetime(2026, 1, 11, 8), dt.date(2026, 1, 14)),  # Sunday -> Wednesday
+        # 16:30 UTC on Thursday is 00:30 on Friday in Shanghai: counted from Friday
+        (dt.datetime(2026, 1, 8, 16, 30), dt.date(2026, 1, 14)),
     ],
 )
-def test_acceptance_within_3_working_days(opened: dt.datetime, due: dt.datetime) -> None:
-    utc = dt.timezone.utc
-    opened, due = opened.replace(tzinfo=utc), due.replace(tzinfo=utc)
+def test_acceptance_within_3_working_days(opened: dt.datetime, due: dt.date) -> None:
+    opened = opened.replace(tzinfo=dt.timezone.utc)
     e = Env()
     e.clock.now = opened
     e.open()
     d = kinds(e, opened)["acceptance"]
-    assert d.due == due and not d.overdue
-    assert kinds(e, due + dt.timedelta(seconds=1))["acceptance"].overdue
+    assert d.due_date == due and d.due == end(due) and not d.overdue
+    assert not kinds(e, end(due) - SECOND)["acceptance"].overdue
+    assert kinds(e, end(due))["acceptance"].overdue
     assert add_working_days(opened, 3) == due
 
 
@@ -168,8 +185,8 @@ def test_l0_escalation_after_7_days() -> None:
     e = Env()
     e.drive("registered", apply_cmd(level="L0"))
     d = kinds(e, EPOCH)["l0_escalation"]
-    assert d.due == EPOCH + 7 * DAY and not d.overdue
-    assert kinds(e, EPOCH + 7 * DAY + dt.timedelta(seconds=1))["l0_escalation"].overdue
+    assert d.due_date == local(EPOCH) + 7 * DAY and not d.overdue and "NB12" in d.basis
+    assert kinds(e, d.due)["l0_escalation"].overdue
     e.run("med1", cmd.Escalate("楼栋层面无法化解"))
     assert "l0_escalation" not in kinds(e, EPOCH + 8 * DAY)
 
@@ -195,8 +212,11 @@ def test_judicial_window_30_days_from_effectiveness() -> None:
     e.clock.advance(days=3)
     e.sign_all()
     d = kinds(e, e.clock.now)
-    assert set(d) == {"judicial_window"}
-    assert d["judicial_window"].due == EPOCH + 33 * DAY and d["judicial_window"].basis == "PML33"
+    assert set(d) == {"judicial_window", "first_follow_up"}
+    window = d["judicial_window"]
+    # 30 days from 8 January end on Saturday 7 February: the period ends on the next working day
+    assert window.due_date == dt.date(2026, 2, 9) and "PML33" in window.basis  # CC203
+    assert not window.warns and not kinds(e, window.due + DAY)["judicial_window"].overdue
     e.run("p1", cmd.RecordJudicialConfirmation("applied", ("p1", "p2")))
     assert "judicial_window" not in kinds(e, e.clock.now)
 
@@ -209,13 +229,15 @@ def test_policy_changes_the_defaults() -> None:
     e = Env(policy=policy)
     e.open(apply_cmd(level="L0"))
     d = kinds(e, EPOCH)
-    assert d["acceptance"].due == EPOCH + DAY and d["l0_escalation"].due == EPOCH + 2 * DAY
+    today = local(EPOCH)
+    assert d["acceptance"].due_date == today + DAY
+    assert d["l0_escalation"].due_date == today + 2 * DAY
     e.run("p2", cmd.RecordConsent())
     e.run("director", cmd.Register())
-    assert kinds(e, EPOCH)["term"].due == EPOCH + 10 * DAY
+    assert kinds(e, EPOCH)["term"].due_date == today + 10 * DAY
     e = Env(policy=policy)
     e.open(apply_cmd(category="劳动争议"))
-    assert kinds(e, EPOCH)["labour_term"].due == EPOCH + 5 * DAY
+    assert kinds(e, EPOCH)["labour_term"].due_date == today + 5 * DAY
 
 
 def test_defaults() -> None:
@@ -229,7 +251,9 @@ def test_defaults() -> None:
         "term": 30,
         "l0_escalation": 7,
         "judicial_window": 30,
+        "first_follow_up": 30,
     }
+    assert (p.follow_up_days, p.warn_days_before, p.calendar) == (None, 3, Calendar())
     assert Policy(term_days=45).days(next(d for d in WORKFLOW.deadlines if d.kind == "term")) == 45
 
 
