@@ -12,7 +12,10 @@ import pytest
 from helpers import EPOCH, Env, apply_cmd
 from mediation import WORKFLOW, Calendar, CaseSummary, Deadline, MemoryStore, Policy, StoredEvent
 from mediation import commands as cmd
+from mediation import GuardFailed
 from mediation._deadlines import add_working_days
+from mediation._events import format_time, parse_time
+from mediation._guards import GUARDS, Context
 
 DAY = dt.timedelta(days=1)
 SECOND = dt.timedelta(seconds=1)
@@ -332,3 +335,108 @@ def test_overdue_defaults_to_the_service_clock() -> None:
     e = many_cases()
     e.clock.now = EPOCH + 31 * DAY
     assert ("b-term", "term") in ids(e.service.overdue())
+
+
+# -- the judicial-confirmation window follows the policy (G11) ----------------------------------
+
+
+def effective_at_epoch(policy: Policy | None = None) -> Env:
+    e = Env(policy=policy)
+    e.drive("agreement_drafted")
+    e.sign_all()
+    assert e.case.state == "agreement_effective" and e.case.effective_at is not None
+    return e
+
+
+def apply_for_confirmation(e: Env, **kw: Any) -> Any:
+    return e.run("p1", cmd.RecordJudicialConfirmation("applied", ("p1", "p2"), **kw))
+
+
+def test_g11_and_deadlines_agree_on_a_longer_policy_window() -> None:
+    e = effective_at_epoch(Policy(judicial_window_days=45))
+    window = kinds(e, EPOCH)["judicial_window"]
+    # 45 days from 5 January end on 19 February, in the Spring Festival: 24 February (CC203)
+    assert window.due_date == dt.date(2026, 2, 24)
+    e.clock.advance(days=35)
+    apply_for_confirmation(e)
+    assert e.case.judicial == "applied"
+    (applied,) = (
+        ev for ev in e.service.history(e.case_id) if ev.type == "record_judicial_confirmation"
+    )
+    assert applied.payload["window_ends"] == format_time(window.due)
+    assert e.service.verify(e.case_id).ok  # replay decides as the live path did
+
+
+def test_g11_refuses_after_the_policy_window_and_deadlines_say_so() -> None:
+    e = effective_at_epoch(Policy(judicial_window_days=10))
+    window = kinds(e, EPOCH)["judicial_window"]
+    assert window.due_date == local(EPOCH) + 10 * DAY
+    e.clock.now = window.due - SECOND
+    snapshot = e.snapshot()
+    e.clock.now = window.due
+    with pytest.raises(GuardFailed) as caught:
+        apply_for_confirmation(e)
+    assert caught.value.guard == "G11" and e.snapshot() == snapshot
+    e.clock.now = window.due - SECOND
+    apply_for_confirmation(e)
+
+
+def test_g11_default_window_is_30_days_and_a_callers_window_is_ignored() -> None:
+    e = effective_at_epoch()
+    e.clock.advance(days=35)
+    with pytest.raises(GuardFailed):
+        apply_for_confirmation(e, window_ends="2099-01-01T00:00:00.000000Z")
+
+
+def test_g11_on_an_application_recorded_without_a_window_keeps_the_fixed_30_days() -> None:
+    """Events of mediation-workflow/1 recorded before the window was: replayed as they were
+    decided, 30 days from effectiveness to the second."""
+    e = effective_at_epoch()
+    case = e.case
+    effective = parse_time(case.effective_at or "")
+
+    def g11(at: dt.datetime) -> object:
+        payload = {"status": "applied", "joint_applicants": ["p1", "p2"], "court": ""}
+        ctx = Context(
+            case, "record_judicial_confirmation", payload, "p1", "applicant", format_time(at)
+        )
+        return GUARDS["G11"].fn(ctx)
+
+    assert g11(effective + 30 * DAY) is None
+    assert g11(effective + 30 * DAY + SECOND) is not None
+
+
+# -- the first follow-up -------------------------------------------------------------------------
+
+
+def test_first_follow_up_by_the_performance_deadline() -> None:
+    e = effective_at_epoch()
+    agreement = e.case.agreement or {}
+    stated = dt.date.fromisoformat(agreement["content"]["performance_deadline"])
+    d = kinds(e, EPOCH)["first_follow_up"]
+    assert d.due_date == stated and "PML31" in d.basis and d.warns
+    e.run("med1", cmd.RecordFollowUp("已电话回访", "yes"))
+    assert "first_follow_up" not in kinds(e, EPOCH)
+
+
+def test_first_follow_up_by_policy_when_no_deadline_is_stated() -> None:
+    e = Env(policy=Policy(follow_up_days=10))
+    e.drive("negotiating")
+    e.run("med1", cmd.RecordOralAgreement("口头协议：赔偿500元"))
+    assert kinds(e, EPOCH)["first_follow_up"].due_date == local(EPOCH) + 10 * DAY
+    e = Env()
+    e.drive("negotiating")
+    e.run("med1", cmd.RecordOralAgreement("口头协议", dt.date(2026, 1, 20)))
+    assert kinds(e, EPOCH)["first_follow_up"].due_date == dt.date(2026, 1, 20)
+
+
+def test_nearly_due_from_warn_days_before() -> None:
+    e = registered_on_day(0, category="劳动争议")
+    labour = kinds(e, EPOCH)["labour_term"]
+    early = end(labour.due_date - 4 * DAY) - SECOND
+    assert not kinds(e, early)["labour_term"].nearly_due
+    assert kinds(e, early + SECOND)["labour_term"].nearly_due
+    assert not kinds(e, labour.due)["labour_term"].nearly_due  # overdue now
+    e = Env(policy=Policy(warn_days_before=0))
+    e.open(apply_cmd(category="劳动争议"))
+    assert not kinds(e, end(labour.due_date - DAY) - SECOND)["labour_term"].nearly_due
