@@ -3,22 +3,38 @@ paused time excluded, overdue cases as early warnings."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from helpers import EPOCH, Env, apply_cmd
-from mediation import WORKFLOW, Calendar, CaseSummary, Deadline, MemoryStore, Policy, StoredEvent
+from mediation import (
+    WORKFLOW,
+    Calendar,
+    CaseService,
+    CaseSummary,
+    Deadline,
+    GuardFailed,
+    MediationError,
+    MemoryStore,
+    Policy,
+    StoredEvent,
+    replay,
+)
 from mediation import commands as cmd
-from mediation import GuardFailed
-from mediation._deadlines import add_working_days
+from mediation._deadlines import add_working_days, deadlines, summary_deadlines
 from mediation._events import format_time, parse_time
 from mediation._guards import GUARDS, Context
+from mediation.testing import TickClock, World, guided_step, opening_step
 
 DAY = dt.timedelta(days=1)
 SECOND = dt.timedelta(seconds=1)
+UTC = dt.timezone.utc
 CAL = Calendar()
 
 
@@ -440,3 +456,58 @@ def test_nearly_due_from_warn_days_before() -> None:
     e = Env(policy=Policy(warn_days_before=0))
     e.open(apply_cmd(category="劳动争议"))
     assert not kinds(e, end(labour.due_date - DAY) - SECOND)["labour_term"].nearly_due
+
+
+# -- replay reproduces every due date ------------------------------------------------------------
+
+
+@st.composite
+def walked_cases(draw: st.DrawFn) -> tuple[CaseService, str, Policy, dt.datetime]:
+    """A case driven through a live service whose clock starts on a random day of the covered
+    years and moves by a random step per reading, under a random policy."""
+    start = draw(
+        st.datetimes(dt.datetime(2024, 1, 1), dt.datetime(2026, 6, 30), timezones=st.just(UTC))
+    )
+    tick = draw(st.sampled_from([dt.timedelta(minutes=7), dt.timedelta(hours=5), DAY]))
+    days = st.none() | st.integers(1, 60)
+    policy = Policy(
+        term_days=draw(days),
+        labour_term_days=draw(days),
+        acceptance_working_days=draw(st.none() | st.integers(1, 10)),
+        judicial_window_days=draw(days),
+        l0_days=draw(days),
+        follow_up_days=draw(days),
+    )
+    world = World()
+    clock = TickClock(start, tick)
+    service = world.service(clock=clock, policy=policy)
+    case_id = "case-p"
+    actor, opening = draw(opening_step(world, case_id))
+    try:
+        service.execute(actor, case_id, opening)
+    except MediationError:
+        assume(False)
+    for _ in range(draw(st.integers(0, 30))):
+        case = service.case(case_id)
+        if case.terminal:
+            break
+        actor, command = draw(guided_step(world, case, weight=7))
+        with contextlib.suppress(MediationError):
+            service.execute(actor, case_id, command)
+    return service, case_id, policy, clock.now
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(walked_cases(), st.integers(0, 90))
+def test_replay_reproduces_every_due_date(
+    walked: tuple[CaseService, str, Policy, dt.datetime], later: int
+) -> None:
+    service, case_id, policy, now = walked
+    live = service.case(case_id)
+    replayed = replay(service.store.read(case_id), case_id)  # also re-decides every guard (G11)
+    for at in (now, now + later * DAY):
+        assert deadlines(live, at, policy) == deadlines(replayed, at, policy)
+        summary = service.store.summary(case_id)
+        assert summary is not None
+        from_row = summary_deadlines(summary, at, policy)
+        assert set(from_row) <= set(deadlines(live, at, policy))
