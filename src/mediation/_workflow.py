@@ -788,6 +788,7 @@ FIELD_ZH = {
     "status": "司法确认状态", "subject": "同意事项", "subtype": "纠纷子类", "summary": "摘要",
     "target": "接收单位", "text": "内容", "ties": "关系", "title": "标题", "to": "移交去向",
     "trade_secrets": "商业秘密", "undertaking": "承诺", "upheld": "成立",
+    "window_ends": "申请期限届满",
 }  # fmt: skip
 
 
