@@ -19,6 +19,7 @@ import pg
 from helpers import EPOCH, Env, apply_cmd
 from mediation import Calendar, CaseService, DeadlineWarning, Policy, SQLiteStore, Store
 from mediation import commands as cmd
+from mediation.cli import ExitCode
 
 DAY = dt.timedelta(days=1)
 CAL = Calendar()
@@ -265,3 +266,49 @@ def test_services_in_threads_tick_postgres_exactly_once(pg_store: Callable[[], S
     store = pg_store()
     populate(store)
     check_once(store, threads_tick([CaseService(pg_store()) for _ in range(3)]))
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+def test_cli_deadlines_lists_filters_and_ticks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_cli import run
+
+    monkeypatch.setenv("MEDIATION_LANG", "en")
+    path = tmp_path / "m.db"
+    store = SQLiteStore(str(path))
+    e = Env(store=store)
+    e.add_person("med2", {"c1": ["mediator"]})
+    e.case_id = "a-l0"
+    e.drive("registered", apply_cmd(level="L0"))
+    e.case_id = "b-labour"
+    e.drive("registered", apply_cmd(category="劳动争议"), lead="med2")
+    store.close()
+    db = str(path)
+    late = "2026-01-25T08:00:00Z"
+    r = run("deadlines", "--db", db, "--overdue", "--now", late, "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert [(d["case"], d["kind"]) for d in doc["deadlines"]] == [
+        ("a-l0", "l0_escalation"),
+        ("b-labour", "labour_term"),
+    ]
+    assert doc["deadlines"][0]["due_date"] == "2026-01-12" and doc["deadlines"][0]["overdue"]
+    r = run("deadlines", "--db", db, "--overdue", "--now", late, "--mediator", "med2")
+    assert r.code == 0 and "b-labour" in r.out and "a-l0" not in r.out and "overdue" in r.out
+    r = run(
+        "deadlines", "--db", db, "--now", "2026-01-05T09:00:00Z", "--within", "8", "--level", "L0"
+    )
+    assert r.code == 0 and "l0_escalation" in r.out and "1 deadline(s)" in r.out
+    assert run("deadlines", "--db", db, "--now", "2026-01-05T09:00:00").code == ExitCode.USAGE
+    first = run("deadlines", "--db", db, "--tick", "--now", late, "--json")
+    assert first.code == 0, first.err
+    recorded = [(w["case"], w["kind"], w["level"]) for w in json.loads(first.out)["recorded"]]
+    assert recorded == [
+        ("a-l0", "l0_escalation", "overdue"),
+        ("b-labour", "labour_term", "overdue"),
+    ]
+    again = run("deadlines", "--db", db, "--tick", "--now", late, "--json")
+    assert json.loads(again.out)["recorded"] == []

@@ -508,7 +508,8 @@ class SQLiteStore(Store):
     def warnings(self, case_id: str | None = None) -> list[DeadlineWarning]:
         where, args = ("", ()) if case_id is None else (" WHERE case_id = ?", (case_id,))
         with self._using() as conn, _translate("reading warnings failed"):
-            conn.execute(WARNINGS_TABLE)
+            if "case_id" not in _columns(conn, "mediation_warnings"):
+                return []  # a database of an earlier release: none recorded yet
             rows = conn.execute(
                 "SELECT case_id, kind, due, level, at, committee FROM mediation_warnings"
                 + where
