@@ -312,3 +312,20 @@ def test_cli_deadlines_lists_filters_and_ticks(
     ]
     again = run("deadlines", "--db", db, "--tick", "--now", late, "--json")
     assert json.loads(again.out)["recorded"] == []
+
+
+def test_tick_warns_every_other_case_before_raising_for_an_uncovered_year() -> None:
+    from mediation import CalendarNotCovered
+
+    last = CAL.covered[1]
+    e = Env()
+    e.case_id = "a-late"
+    e.clock.now = dt.datetime(last, 12, 30, 2, tzinfo=dt.timezone.utc)
+    e.open()
+    e.case_id = "b-early"
+    e.clock.now = dt.datetime(last, 12, 1, 2, tzinfo=dt.timezone.utc)
+    e.open()
+    with pytest.raises(CalendarNotCovered) as caught:
+        e.service.tick(dt.datetime(last, 12, 30, 3, tzinfo=dt.timezone.utc))
+    assert caught.value.case == "a-late" and caught.value.year == last + 1
+    assert [w.case_id for w in e.service.warnings()] == ["b-early"]

@@ -30,6 +30,7 @@ import attrs
 
 from ._audit import Verdict, replay, verify
 from ._authz import Actor, Directory, Grant, StaticDirectory, authorize
+from ._calendar import CalendarNotCovered
 from ._case import Case, CaseSummary, apply_event
 from ._commands import Command, to_payload
 from ._deadlines import (
@@ -307,7 +308,11 @@ class CaseService:
         level: str | None,
         category: str | None,
         mediator: str | None,
+        uncovered: list[CalendarNotCovered] | None = None,
     ) -> list[tuple[CaseSummary, Deadline]]:
+        """The deadlines of the open cases; a case whose deadlines reach a year the calendar does
+        not cover raises :class:`CalendarNotCovered`, or is left out and its error appended to
+        ``uncovered`` when that list is given."""
         now = now or self.clock()
         out: list[tuple[CaseSummary, Deadline]] = []
         for s in self.store.cases(committee=committee, level=level, category=category):
@@ -316,13 +321,20 @@ class CaseService:
             workflow = known(s.workflow)
             if workflow is None or workflow.is_terminal(s.state):
                 continue
-            if mediator is not None or needs_case(s):
-                case = self.case(s.case_id)
-                if mediator is not None and mediator not in case.mediators:
-                    continue
-                found = deadlines(case, now, self.policy)
-            else:
-                found = summary_deadlines(s, now, self.policy)
+            try:
+                if mediator is not None or needs_case(s):
+                    case = self.case(s.case_id)
+                    if mediator is not None and mediator not in case.mediators:
+                        continue
+                    found = deadlines(case, now, self.policy)
+                else:
+                    found = summary_deadlines(s, now, self.policy)
+            except CalendarNotCovered as exc:
+                if uncovered is None:
+                    raise
+                exc.case = s.case_id
+                uncovered.append(exc)
+                continue
             out.extend((s, d) for d in found)
         return out
 
@@ -332,13 +344,16 @@ class CaseService:
 
         Exactly once: the store keeps one warning per (case, deadline, due day, level) and records
         it atomically, so running ``tick`` again, or in several processes at the same moment,
-        records nothing twice.  A warning is not an event of the case: it changes nothing the
+        records nothing twice.  A case whose deadlines reach a year the calendar does not cover
+        raises :class:`CalendarNotCovered` once every other case was handled (its ``case`` names
+        it; the warnings recorded are in :meth:`warnings`).  A warning is not an event of the case: it changes nothing the
         workflow decides, and an overdue case may still take every command
         (``docs/deadlines.md``)."""
         now = now or self.clock()
         at = format_time(now)
         recorded = []
-        for s, d in self._due_rows(now, None, None, None, None):
+        uncovered: list[CalendarNotCovered] = []
+        for s, d in self._due_rows(now, None, None, None, None, uncovered):
             if not d.warns or not (d.overdue or d.nearly_due) or d.due_date is None:
                 continue
             level = "overdue" if d.overdue else "nearly_due"
@@ -347,6 +362,8 @@ class CaseService:
             )
             if self.store.record_warning(warning):
                 recorded.append(warning)
+        if uncovered:  # every other case was warned about; these need the year's holiday data
+            raise uncovered[0]
         return recorded
 
     def warnings(self, case_id: str | None = None) -> list[DeadlineWarning]:
