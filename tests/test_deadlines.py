@@ -420,6 +420,12 @@ def test_g11_on_an_application_recorded_without_a_window_keeps_the_fixed_30_days
 
     assert g11(effective + 30 * DAY) is None
     assert g11(effective + 30 * DAY + SECOND) is not None
+    # a recorded window that is not a time (a forged log) is refused, not a crash
+    payload = {"status": "applied", "joint_applicants": ["p1", "p2"], "window_ends": "junk"}
+    ctx = Context(
+        case, "record_judicial_confirmation", payload, "p1", "applicant", format_time(effective)
+    )
+    assert GUARDS["G11"].fn(ctx) is not None
 
 
 # -- the first follow-up -------------------------------------------------------------------------

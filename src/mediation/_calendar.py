@@ -35,16 +35,26 @@ class CalendarNotCovered(MediationError):
     year in ``Calendar(years=...)``.
     """
 
-    def __init__(self, day: _dt.date, covered: tuple[int, int]) -> None:
-        super().__init__(
+    def __init__(
+        self, message: str, *, day: str, year: int, covered: tuple[int, int], **kw: object
+    ) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.day = day
+        self.year = year
+        self.covered = tuple(covered)
+
+    @classmethod
+    def at(cls, day: _dt.date, covered: tuple[int, int]) -> CalendarNotCovered:
+        """The error for ``day``, outside the ``covered`` years."""
+        return cls(
             f"no holiday data for {day.isoformat()}: the calendar covers {covered[0]}-{covered[1]}; "
             "upgrade chinesecalendar or declare the year's holidays and make-up working days",
             message_zh=f"缺少 {day.year} 年的节假日安排数据（现有 {covered[0]}-{covered[1]} 年），"
             "请更新 chinesecalendar 或补充该年的节假日与调休工作日",
+            day=day.isoformat(),
+            year=day.year,
+            covered=covered,
         )
-        self.day = day.isoformat()
-        self.year = day.year
-        self.covered = covered
 
     def fields(self) -> dict[str, object]:
         out = super().fields()
@@ -130,7 +140,7 @@ class Calendar:
         try:
             return bool(chinese_calendar.is_workday(day))
         except NotImplementedError:
-            raise CalendarNotCovered(day, _COVERED) from None
+            raise CalendarNotCovered.at(day, _COVERED) from None
 
     def add_working_days(self, start: _dt.date, days: int) -> _dt.date:
         """The ``days``-th working day after ``start`` (``start`` itself is not counted)."""

@@ -474,7 +474,11 @@ def _g11(ctx: Context) -> Reason | None:
             )
         ends = p.get("window_ends")
         if ends:  # recorded by the service from its policy: decided alike live and on replay
-            if c.effective_at is None or ctx.now >= parse_time(ends):
+            try:
+                closes = parse_time(ends)
+            except (TypeError, ValueError):
+                return Text(en=f"not a time: {ends!r:.40}", zh="司法确认申请期限格式错误")
+            if c.effective_at is None or ctx.now >= closes:
                 return Text(
                     en=f"the window for judicial confirmation closed at {ends}",
                     zh=f"司法确认申请期限已于 {ends} 届满",

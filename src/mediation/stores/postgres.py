@@ -66,6 +66,9 @@ __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
 SCHEMA_VERSION = 3
 
+#: the warnings table, its case ids compared by code point like the other tables
+_WARNINGS_TABLE = WARNINGS_TABLE.replace("case_id   text", 'case_id   text COLLATE "C"', 1)
+
 #: Creates the schema, or brings one of version 1 (no request ids) or 2 (no workflow version in
 #: the summary rows) to this version: every statement is idempotent, and the columns a version
 #: lacked are added before anything uses them.
@@ -116,7 +119,7 @@ CREATE INDEX IF NOT EXISTS mediation_cases_state ON mediation_cases (state, comm
 CREATE INDEX IF NOT EXISTS mediation_cases_committee ON mediation_cases (committee, state);
 CREATE INDEX IF NOT EXISTS mediation_cases_level ON mediation_cases (level);
 CREATE INDEX IF NOT EXISTS mediation_cases_category ON mediation_cases (category);
-{WARNINGS_TABLE};
+{_WARNINGS_TABLE};
 INSERT INTO mediation_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
 ON CONFLICT (key) DO NOTHING;
 UPDATE mediation_meta SET value = '{SCHEMA_VERSION}'
