@@ -8,11 +8,12 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import EPOCH, Env, apply_cmd
+from helpers import EPOCH, Env, ManualClock, apply_cmd
 from mediation import (
     WORKFLOW,
     Calendar,
@@ -30,7 +31,6 @@ from mediation import commands as cmd
 from mediation._deadlines import add_working_days, deadlines, summary_deadlines
 from mediation._events import format_time, parse_time
 from mediation._guards import GUARDS, Context
-from mediation.testing import TickClock, World, guided_step, opening_step
 
 DAY = dt.timedelta(days=1)
 SECOND = dt.timedelta(seconds=1)
@@ -467,14 +467,26 @@ def test_nearly_due_from_warn_days_before() -> None:
 # -- replay reproduces every due date ------------------------------------------------------------
 
 
+@attrs.define
+class SteppingClock(ManualClock):
+    """A manual clock that also moves by ``step`` at every reading."""
+
+    step: dt.timedelta = dt.timedelta(minutes=7)
+
+    def __call__(self) -> dt.datetime:
+        self.now += self.step
+        return self.now
+
+
 @st.composite
 def walked_cases(draw: st.DrawFn) -> tuple[CaseService, str, Policy, dt.datetime]:
-    """A case driven through a live service whose clock starts on a random day of the covered
-    years and moves by a random step per reading, under a random policy."""
+    """A case driven through a live service to a random state, under a random policy, its clock
+    starting on a random moment of the covered years and moving at every reading and between
+    steps; then paused and resumed, extended, escalated or applied for judicial confirmation
+    (steps a guard refuses are left out)."""
     start = draw(
         st.datetimes(dt.datetime(2024, 1, 1), dt.datetime(2026, 6, 30), timezones=st.just(UTC))
     )
-    tick = draw(st.sampled_from([dt.timedelta(minutes=7), dt.timedelta(hours=5), DAY]))
     days = st.none() | st.integers(1, 60)
     policy = Policy(
         term_days=draw(days),
@@ -483,27 +495,42 @@ def walked_cases(draw: st.DrawFn) -> tuple[CaseService, str, Policy, dt.datetime
         judicial_window_days=draw(days),
         l0_days=draw(days),
         follow_up_days=draw(days),
+        warn_days_before=draw(st.integers(0, 10)),
     )
-    world = World()
-    clock = TickClock(start, tick)
-    service = world.service(clock=clock, policy=policy)
-    case_id = "case-p"
-    actor, opening = draw(opening_step(world, case_id))
-    try:
-        service.execute(actor, case_id, opening)
-    except MediationError:
-        assume(False)
-    for _ in range(draw(st.integers(0, 30))):
-        case = service.case(case_id)
-        if case.terminal:
-            break
-        actor, command = draw(guided_step(world, case, weight=7))
+    clock = SteppingClock(start, draw(st.sampled_from([dt.timedelta(minutes=7), DAY / 3])))
+    e = Env(policy=policy, clock=clock)
+    opening = apply_cmd(
+        level=draw(st.sampled_from(["L0", "L1"])),
+        category=draw(st.sampled_from(["邻里", "劳动争议"])),
+    )
+    target = draw(
+        st.sampled_from(
+            ["applied", "registered", "negotiating", "agreement_drafted", "agreement_effective"]
+        )
+    )
+    e.drive(target, opening)
+    steps = st.sampled_from(["wait", "pause", "resume", "extend", "escalate", "judicial", "visit"])
+    for action in draw(st.lists(steps, max_size=10)):
         with contextlib.suppress(MediationError):
-            service.execute(actor, case_id, command)
-    return service, case_id, policy, clock.now
+            if action == "wait":
+                clock.now += draw(st.integers(1, 20 * 24)) * dt.timedelta(hours=1)
+            elif action == "pause":
+                e.run("med1", cmd.Pause("appraisal"))
+            elif action == "resume":
+                e.run("med1", cmd.Resume())
+            elif action == "extend":
+                e.consent_all("extend_term")
+                e.run("med1", cmd.ExtendTerm(draw(st.integers(1, 30))))
+            elif action == "escalate":
+                e.run("med1", cmd.Escalate("楼栋层面无法化解"))
+            elif action == "judicial":
+                apply_for_confirmation(e)
+            else:
+                e.run("med1", cmd.RecordFollowUp("回访", "partial"))
+    return e.service, e.case_id, policy, clock.now
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(walked_cases(), st.integers(0, 90))
 def test_replay_reproduces_every_due_date(
     walked: tuple[CaseService, str, Policy, dt.datetime], later: int
