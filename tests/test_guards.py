@@ -830,13 +830,21 @@ def test_g11_reapplication_after_a_rejection() -> None:
 
 
 def test_g11_window_is_30_days_from_effectiveness() -> None:
+    # effective on 5 January (Shanghai): the 30th day is 4 February, a working day, which ends at
+    # midnight in Shanghai (16:00 UTC); the window follows Policy.judicial_window_days
+    last_moment = dt.datetime(2026, 2, 4, 15, 59, 59, tzinfo=dt.timezone.utc)
     e = effective()
-    e.clock.advance(days=30)
+    e.clock.now = last_moment
     e.run("p1", JC("applied", ("p1", "p2")))  # day 30: still inside
     e = effective()
-    e.clock.advance(days=30, seconds=1)
+    e.clock.now = last_moment + dt.timedelta(seconds=1)
     fails(
-        e, "p1", JC("applied", ("p1", "p2")), "G11", reason="more than 30 days", reason_zh="三十日"
+        e,
+        "p1",
+        JC("applied", ("p1", "p2")),
+        "G11",
+        reason="window for judicial confirmation closed",
+        reason_zh="届满",
     )
 
 

@@ -292,7 +292,11 @@ def test_case_ids_are_ordered_by_code_point_like_the_other_stores(
             "SELECT table_name, collation_name FROM information_schema.columns "
             "WHERE table_schema = current_schema() AND column_name = 'case_id' ORDER BY 1"
         ).fetchall()
-    assert collations == [("mediation_cases", "C"), ("mediation_events", "C")]
+    assert collations == [
+        ("mediation_cases", "C"),
+        ("mediation_events", "C"),
+        ("mediation_warnings", "C"),
+    ]
     ids = ["b", "B", "a-2", "a_1", "é", "Z", "调解-1", "ä"]
     for cid in ids:
         store.append(synthetic_summary(cid, 1), synthetic_records(cid, 1), 0)

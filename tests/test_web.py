@@ -105,6 +105,7 @@ EXPECTED_STATUS: dict[str, int] = {
     "StoreError": 503,
     "OutcomeUnknown": 503,
     "ClockSkew": 503,
+    "CalendarNotCovered": 500,  # the holiday data lacks a year: the host's configuration
     "IntegrityViolation": 500,
     "CheckpointError": 500,  # mediation.audit: keys and checkpoint files, not a request's fault
     "CheckpointRefused": 500,  # mediation.audit: the signer refuses (a CheckpointError)
@@ -148,6 +149,9 @@ _SAMPLE_ARGS: dict[str, Any] = {
     "reason": "log_missing",
     "store_id": "store-1",
     "witness": "street-office",
+    "day": "2027-01-04",
+    "year": 2027,
+    "covered": (2004, 2026),
 }
 
 

@@ -8,6 +8,7 @@ strategies and the store conformance suite in :mod:`mediation.testing`.
 from . import commands
 from ._audit import Fault, FaultKind, Verdict, replay, verify
 from ._authz import Actor, Directory, Grant, StaticDirectory
+from ._calendar import Calendar, CalendarNotCovered
 from ._case import Case, CaseSummary
 from ._deadlines import Deadline, Policy
 from ._errors import (
@@ -36,6 +37,7 @@ from ._text import Text
 from ._views import CaseView, TimelineEntry
 from ._workflow import WORKFLOW, CommandSpec, GuardSpec, Relation, Role, Stage, StateSpec, Workflow
 from .stores import MemoryStore, SQLiteStore, Store
+from .stores._base import DeadlineWarning
 
 __version__ = "0.1.0"
 
@@ -43,6 +45,8 @@ __all__ = [
     "WORKFLOW",
     "AESGCMVault",
     "Actor",
+    "Calendar",
+    "CalendarNotCovered",
     "Case",
     "CaseExists",
     "CaseNotFound",
@@ -55,6 +59,7 @@ __all__ = [
     "Confidentiality",
     "Deadline",
     "DeadlineSpec",
+    "DeadlineWarning",
     "Directory",
     "Event",
     "Fault",

@@ -566,6 +566,10 @@ class RecordJudicialConfirmation(Command):
     )
     court: str = attrs.field(default="", validator=text(MAX_SHORT))
     document: DocRef | None = attrs.field(default=None, validator=optional(DocRef))
+    #: when the application window closes (the log's time format), set by the service from its
+    #: policy and calendar when the parties apply (G11; PML33); "" (every application recorded
+    #: before it existed): 30 days from effectiveness
+    window_ends: str = attrs.field(default="", validator=text(MAX_SHORT))
 
 
 @attrs.frozen

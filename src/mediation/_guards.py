@@ -472,7 +472,18 @@ def _g11(ctx: Context) -> Reason | None:
                 en="not available for identity, marriage or adoption matters",
                 zh="不涉及身份、婚姻、收养关系的协议方可申请",
             )
-        if c.effective_at is None or ctx.now - parse_time(c.effective_at) > _G11_WINDOW:
+        ends = p.get("window_ends")
+        if ends:  # recorded by the service from its policy: decided alike live and on replay
+            try:
+                closes = parse_time(ends)
+            except (TypeError, ValueError):
+                return Text(en=f"not a time: {ends!r:.40}", zh="司法确认申请期限格式错误")
+            if c.effective_at is None or ctx.now >= closes:
+                return Text(
+                    en=f"the window for judicial confirmation closed at {ends}",
+                    zh=f"司法确认申请期限已于 {ends} 届满",
+                )
+        elif c.effective_at is None or ctx.now - parse_time(c.effective_at) > _G11_WINDOW:
             return Text(
                 en="more than 30 days since the agreement took effect",
                 zh="已超过协议生效之日起三十日",

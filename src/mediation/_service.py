@@ -30,9 +30,17 @@ import attrs
 
 from ._audit import Verdict, replay, verify
 from ._authz import Actor, Directory, Grant, StaticDirectory, authorize
+from ._calendar import CalendarNotCovered
 from ._case import Case, CaseSummary, apply_event
 from ._commands import Command, to_payload
-from ._deadlines import Deadline, Policy, deadlines, summary_deadlines
+from ._deadlines import (
+    Deadline,
+    Policy,
+    deadlines,
+    judicial_window_end,
+    needs_case,
+    summary_deadlines,
+)
 from ._decide import decide
 from ._errors import (
     CaseExists,
@@ -76,14 +84,14 @@ from ._roster import (
     verify_roster,
 )
 from ._roster import WORKFLOW as ROSTER_WORKFLOW
-from ._spec import Workflow, workflow_of
+from ._spec import Workflow, known, workflow_of
 from ._stats import Statistics, compute_statistics
 from ._text import Text
 from ._validators import _ID_RE
 from ._views import CaseView, view_case
-from ._vocab import NEW, Role
+from ._vocab import NEW, JudicialStatus, Role
 from ._workflow import WORKFLOW
-from .stores._base import Store
+from .stores._base import DeadlineWarning, Store
 
 __all__ = ["CaseService", "Permission", "utc_now"]
 
@@ -251,16 +259,116 @@ class CaseService:
         return deadlines(self.case(case_id), now or self.clock(), self.policy)
 
     def overdue(
-        self, now: _dt.datetime | None = None, *, committee: str | None = None
+        self,
+        now: _dt.datetime | None = None,
+        *,
+        committee: str | None = None,
+        level: str | None = None,
+        category: str | None = None,
+        mediator: str | None = None,
     ) -> list[tuple[CaseSummary, Deadline]]:
-        """Early warnings (预警): open cases past a deadline, from the store's summary rows."""
+        """Early warnings (预警): open cases past a deadline, by case id.  Read from the store's
+        summary rows; a case is read itself only where a deadline runs from facts the row lacks
+        (the first follow-up) or to filter by ``mediator`` (its lead or a co-mediator)."""
+        return [
+            (s, d)
+            for s, d in self._due_rows(now, committee, level, category, mediator)
+            if d.overdue
+        ]
+
+    def upcoming(
+        self,
+        now: _dt.datetime | None = None,
+        *,
+        within_days: int | None = None,
+        committee: str | None = None,
+        level: str | None = None,
+        category: str | None = None,
+        mediator: str | None = None,
+    ) -> list[tuple[CaseSummary, Deadline]]:
+        """Deadlines not yet passed whose last day is at most ``within_days`` local days away
+        (default: ``Policy.warn_days_before``, the nearly-due ones), by due time then case id.
+        Windows a party may use (judicial confirmation) are listed too; they never warn."""
         now = now or self.clock()
-        out = []
-        for s in self.store.cases(committee=committee):
-            for d in summary_deadlines(s, now, self.policy):
-                if d.overdue:
-                    out.append((s, d))
+        days = self.policy.warn_days_before if within_days is None else within_days
+        if days < 0:
+            raise InvalidCommand(f"within_days must be 0 or more: {days}", field="within_days")
+        until = self.policy.calendar.local_date(now) + _dt.timedelta(days=days)
+        rows = [
+            (s, d)
+            for s, d in self._due_rows(now, committee, level, category, mediator)
+            if now < d.due and d.due_date is not None and d.due_date <= until
+        ]
+        return sorted(rows, key=lambda r: (r[1].due, r[0].case_id, r[1].kind))
+
+    def _due_rows(
+        self,
+        now: _dt.datetime | None,
+        committee: str | None,
+        level: str | None,
+        category: str | None,
+        mediator: str | None,
+        uncovered: list[CalendarNotCovered] | None = None,
+    ) -> list[tuple[CaseSummary, Deadline]]:
+        """The deadlines of the open cases; a case whose deadlines reach a year the calendar does
+        not cover raises :class:`CalendarNotCovered`, or is left out and its error appended to
+        ``uncovered`` when that list is given."""
+        now = now or self.clock()
+        out: list[tuple[CaseSummary, Deadline]] = []
+        for s in self.store.cases(committee=committee, level=level, category=category):
+            if s.paused:
+                continue  # the clock is stopped
+            workflow = known(s.workflow)
+            if workflow is None or workflow.is_terminal(s.state):
+                continue
+            try:
+                if mediator is not None or needs_case(s):
+                    case = self.case(s.case_id)
+                    if mediator is not None and mediator not in case.mediators:
+                        continue
+                    found = deadlines(case, now, self.policy)
+                else:
+                    found = summary_deadlines(s, now, self.policy)
+            except CalendarNotCovered as exc:
+                if uncovered is None:
+                    raise
+                exc.case = s.case_id
+                uncovered.append(exc)
+                continue
+            out.extend((s, d) for d in found)
         return out
+
+    def tick(self, now: _dt.datetime | None = None) -> list[DeadlineWarning]:
+        """Record an early warning (预警) for each deadline that is newly nearly due or overdue
+        (``Policy.warn_days_before``); returns the warnings this call recorded.
+
+        Exactly once: the store keeps one warning per (case, deadline, due day, level) and records
+        it atomically, so running ``tick`` again, or in several processes at the same moment,
+        records nothing twice.  A case whose deadlines reach a year the calendar does not cover
+        raises :class:`CalendarNotCovered` once every other case was handled (its ``case`` names
+        it; the warnings recorded are in :meth:`warnings`).  A warning is not an event of the case: it changes nothing the
+        workflow decides, and an overdue case may still take every command
+        (``docs/deadlines.md``)."""
+        now = now or self.clock()
+        at = format_time(now)
+        recorded = []
+        uncovered: list[CalendarNotCovered] = []
+        for s, d in self._due_rows(now, None, None, None, None, uncovered):
+            if not d.warns or not (d.overdue or d.nearly_due) or d.due_date is None:
+                continue
+            level = "overdue" if d.overdue else "nearly_due"
+            warning = DeadlineWarning(
+                s.case_id, d.kind, d.due_date.isoformat(), level, at, s.committee
+            )
+            if self.store.record_warning(warning):
+                recorded.append(warning)
+        if uncovered:  # every other case was warned about; these need the year's holiday data
+            raise uncovered[0]
+        return recorded
+
+    def warnings(self, case_id: str | None = None) -> list[DeadlineWarning]:
+        """The early warnings :meth:`tick` recorded (of one case, or all)."""
+        return self.store.warnings(case_id)
 
     def statistics(self, actor: Actor, committees: Iterable[str] | None = None) -> Statistics:
         """Counts, success rate, durations and overdue cases over the committees ``actor`` holds a
@@ -635,6 +743,11 @@ class CaseService:
         payload = to_payload(command)
         if opening and "profile" in payload and not payload["profile"]:
             payload["profile"] = self.policy.recusal
+        if "window_ends" in payload:  # G11 decides on the window of this service's policy
+            ends = None
+            if payload.get("status") == JudicialStatus.APPLIED:
+                ends = judicial_window_end(case, self.policy)
+            payload["window_ends"] = format_time(ends) if ends is not None else ""
         committee = payload.get("committee") if opening else case.committee
         for fresh in (False, True):
             authority = self._authority(actor, committee, fresh=fresh)

@@ -104,7 +104,8 @@ class DeadlineSpec:
     start: str
     days: int
     basis: str
-    #: counted in working days (weekends skipped), else calendar days
+    #: counted in working days (the calendar's: holidays skipped, make-up days worked), else in
+    #: calendar days; either way on the committee's local dates, the start day not counted
     working_days: bool = False
     #: extended by the days the parties agreed to (``extend_term``)
     extendable: bool = False
@@ -118,6 +119,11 @@ class DeadlineSpec:
     policy: str | None = None
     #: False for a window a party may use (judicial confirmation), not an obligation that warns
     warns: bool = True
+    #: a calendar-day period whose last day is a holiday ends on the next working day (CC 203)
+    rolls_over: bool = False
+    #: a date the case may state that is the due day instead (``performance_deadline``: the
+    #: agreement's performance deadline, for the first follow-up visit)
+    due_from: str | None = None
 
 
 def _payload_class(value: object) -> type:

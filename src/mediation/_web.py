@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import attrs
 
 from . import _commands, _validators
+from ._calendar import CalendarNotCovered
 from ._commands import COMMAND_TYPES, Command, from_payload, to_payload
 from ._errors import (
     CaseExists,
@@ -319,6 +320,9 @@ PROBLEM_TYPES: Mapping[type[BaseException], ProblemType] = MappingProxyType(
             "结果未知：请以相同的请求编号重试",
         ),
         ClockSkew: ProblemType(503, "clock-skew", "Server clock is behind", "服务器时钟滞后"),
+        CalendarNotCovered: ProblemType(
+            500, "calendar-not-covered", "No holiday data for that year", "缺少该年节假日数据"
+        ),
         IntegrityViolation: ProblemType(
             500, "integrity-violation", "Stored history failed verification", "案件记录校验失败"
         ),

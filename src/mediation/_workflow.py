@@ -739,17 +739,27 @@ DEADLINES = (
         policy="term_days",
     ),
     DeadlineSpec(
-        "l0_escalation", ACTIVE[:5], "opened_at", 7, "policy", level="L0", policy="l0_days"
+        "l0_escalation", ACTIVE[:5], "opened_at", 7, "NB12; policy", level="L0", policy="l0_days"
     ),
     DeadlineSpec(
         "judicial_window",
         tuple(s.name for s in STATES if s.agreed),
         "effective_at",
         30,
-        "PML33",
+        "PML33; CC203",
         policy="judicial_window_days",
         open_while=("judicial", "none"),
         warns=False,
+        rolls_over=True,
+    ),
+    DeadlineSpec(
+        "first_follow_up",
+        ("agreement_effective",),
+        "effective_at",
+        30,
+        "PML31; policy",
+        policy="follow_up_days",
+        due_from="performance_deadline",
     ),
 )
 
@@ -778,6 +788,7 @@ FIELD_ZH = {
     "status": "司法确认状态", "subject": "同意事项", "subtype": "纠纷子类", "summary": "摘要",
     "target": "接收单位", "text": "内容", "ties": "关系", "title": "标题", "to": "移交去向",
     "trade_secrets": "商业秘密", "undertaking": "承诺", "upheld": "成立",
+    "window_ends": "申请期限届满",
 }  # fmt: skip
 
 

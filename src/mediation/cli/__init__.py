@@ -8,6 +8,8 @@
                          [--witness DIR ...] [--store-id ID]
     mediation cases      --db URL [--state S] [--committee C] [--level L] [--category X] [--json]
     mediation stats      --db URL [--committee C ...] [--verified] [--json]
+    mediation deadlines  --db URL [--overdue | --within DAYS] [--committee C] [--level L]
+                         [--category X] [--mediator M] [--now TIME] [--tick] [--json]
     mediation timeline   CASE (--db URL | FILE) [--as ROLE] [--json]
     mediation report     CASE (--db URL | FILE) --html OUT [--as ROLE] [--key PUBLIC_KEY] [--json]
     mediation export     --db URL [--case ID ...] [-o FILE] [--json]
@@ -58,6 +60,7 @@ from ..stores._open import InvalidStoreURL
 from . import (
     _cases,
     _checkpoint,
+    _deadlines,
     _demo,
     _diagram,
     _export,
@@ -80,6 +83,7 @@ _COMMANDS = (
     _verify,
     _cases,
     _stats,
+    _deadlines,
     _timeline,
     _report,
     _export,

@@ -28,6 +28,8 @@ __all__ = [
     "DEFAULT_WORKFLOW",
     "STAT_PAYLOAD_TYPES",
     "SUMMARY_COLUMNS",
+    "WARNINGS_TABLE",
+    "DeadlineWarning",
     "MalformedRecord",
     "StatEvent",
     "Store",
@@ -43,6 +45,40 @@ __all__ = [
     "summary_select",
     "summary_values",
 ]
+
+
+@attrs.frozen
+class DeadlineWarning:
+    """One early warning (预警) recorded by :meth:`~mediation.CaseService.tick`: deadline ``kind``
+    of case ``case_id``, whose last day is ``due`` (an ISO local date), reached ``level``
+    (``nearly_due`` or ``overdue``); ``at`` is when it was recorded (the log's time format).
+
+    A store keeps at most one warning per (case, kind, due, level): the key that makes
+    ``tick`` record each exactly once, whoever runs it and however often (``docs/deadlines.md``).
+    """
+
+    case_id: str
+    kind: str
+    due: str
+    level: str
+    at: str
+    committee: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.case_id, self.kind, self.due, self.level)
+
+
+#: the SQL of the warnings table (both SQL backends; ``text`` is TEXT to SQLite)
+WARNINGS_TABLE = """CREATE TABLE IF NOT EXISTS mediation_warnings (
+    case_id   text NOT NULL,
+    kind      text NOT NULL,
+    due       text NOT NULL,
+    level     text NOT NULL,
+    at        text NOT NULL,
+    committee text NOT NULL,
+    PRIMARY KEY (case_id, kind, due, level)
+)"""
 
 
 class MalformedRecord(StoreError):
@@ -374,6 +410,17 @@ class Store(abc.ABC):
                 body.get("workflow"),
                 body.get("payload"),
             )
+
+    def record_warning(self, warning: DeadlineWarning) -> bool:
+        """Record ``warning`` unless the store holds one of the same key (case, kind, due,
+        level); True when this call recorded it.  Atomic: of concurrent calls with one key, in
+        any processes, exactly one returns True.  A store that keeps no warnings raises
+        :class:`~mediation.StoreError` (this default)."""
+        raise StoreError(f"{type(self).__name__} keeps no deadline warnings")
+
+    def warnings(self, case_id: str | None = None) -> list[DeadlineWarning]:
+        """The recorded warnings (of one case, or all), by time recorded, then key."""
+        raise StoreError(f"{type(self).__name__} keeps no deadline warnings")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default does nothing."""

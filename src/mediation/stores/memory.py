@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from .._case import CaseSummary
 from .._events import StoredEvent
-from ._base import Store, check_batch, in_range, request_taken, seq_taken
+from ._base import DeadlineWarning, Store, check_batch, in_range, request_taken, seq_taken
 
 __all__ = ["MemoryStore"]
 
@@ -26,6 +26,7 @@ class MemoryStore(Store):
         #: (case id, request id) -> the record that carries it
         self._requests: dict[tuple[str, str], StoredEvent] = {}
         self._lock = threading.RLock()
+        self._warnings: dict[tuple[str, str, str, str], DeadlineWarning] = {}
         #: the undo steps of each open transaction, innermost last (only the thread that holds the
         #: lock, the one whose transaction it is, touches them)
         self._undo: list[list[Callable[[], None]]] = []
@@ -88,6 +89,18 @@ class MemoryStore(Store):
                 self._summaries[case_id] = summary
 
         return undo
+
+    def record_warning(self, warning: DeadlineWarning) -> bool:
+        with self._lock:
+            if warning.key in self._warnings:
+                return False
+            self._warnings[warning.key] = warning
+            return True
+
+    def warnings(self, case_id: str | None = None) -> list[DeadlineWarning]:
+        with self._lock:
+            rows = [w for w in self._warnings.values() if case_id in (None, w.case_id)]
+        return sorted(rows, key=lambda w: (w.at, w.key))
 
     def find_request(self, case_id: str, request_id: str) -> StoredEvent | None:
         with self._lock:

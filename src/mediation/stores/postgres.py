@@ -50,6 +50,8 @@ from .._events import StoredEvent
 from ._base import (
     DEFAULT_WORKFLOW,
     SUMMARY_COLUMNS,
+    WARNINGS_TABLE,
+    DeadlineWarning,
     MalformedRecord,
     StatEvent,
     Store,
@@ -67,6 +69,9 @@ from ._base import (
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
 SCHEMA_VERSION = 3
+
+#: the warnings table, its case ids compared by code point like the other tables
+_WARNINGS_TABLE = WARNINGS_TABLE.replace("case_id   text", 'case_id   text COLLATE "C"', 1)
 
 #: Creates the schema, or brings one of version 1 (no request ids) or 2 (no workflow version in
 #: the summary rows) to this version: every statement is idempotent, and the columns a version
@@ -118,6 +123,7 @@ CREATE INDEX IF NOT EXISTS mediation_cases_state ON mediation_cases (state, comm
 CREATE INDEX IF NOT EXISTS mediation_cases_committee ON mediation_cases (committee, state);
 CREATE INDEX IF NOT EXISTS mediation_cases_level ON mediation_cases (level);
 CREATE INDEX IF NOT EXISTS mediation_cases_category ON mediation_cases (category);
+{_WARNINGS_TABLE};
 INSERT INTO mediation_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
 ON CONFLICT (key) DO NOTHING;
 UPDATE mediation_meta SET value = '{SCHEMA_VERSION}'
@@ -475,6 +481,41 @@ class PostgresStore(Store):
         return conn.transaction()
 
     # -- reading -----------------------------------------------------------------------------------
+
+    # -- deadline warnings -------------------------------------------------------------------------
+
+    def record_warning(self, warning: DeadlineWarning) -> bool:
+        """See :meth:`Store.record_warning`: one ``INSERT ... ON CONFLICT DO NOTHING`` on the
+        warnings' key."""
+        with (
+            self._connection() as conn,
+            _translate(f"recording a warning on case {warning.case_id} failed"),
+            self._write_block(conn),
+            conn.cursor() as cur,
+        ):
+            cur.execute(
+                "INSERT INTO mediation_warnings (case_id, kind, due, level, at, committee) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (*warning.key, warning.at, warning.committee),
+            )
+            return cur.rowcount == 1
+
+    def warnings(self, case_id: str | None = None) -> list[DeadlineWarning]:
+        where, args = ("", ()) if case_id is None else (" WHERE case_id = %s", (case_id,))
+        with (
+            self._connection() as conn,
+            _translate("reading warnings failed"),
+            self._read_block(conn),
+            conn.cursor() as cur,
+        ):
+            cur.execute(
+                "SELECT case_id, kind, due, level, at, committee FROM mediation_warnings"
+                + where
+                + ' ORDER BY at, case_id COLLATE "C", kind, due, level',
+                args,
+            )
+            rows = cur.fetchall()
+        return [DeadlineWarning(*row) for row in rows]
 
     def read(self, case_id: str, after_seq: int = 0) -> list[StoredEvent]:
         with (

@@ -38,6 +38,8 @@ from .._events import StoredEvent
 from ._base import (
     DEFAULT_WORKFLOW,
     SUMMARY_COLUMNS,
+    WARNINGS_TABLE,
+    DeadlineWarning,
     StatEvent,
     Store,
     check_batch,
@@ -97,6 +99,7 @@ CREATE INDEX IF NOT EXISTS mediation_cases_state ON mediation_cases (state, comm
 CREATE INDEX IF NOT EXISTS mediation_cases_committee ON mediation_cases (committee, state);
 CREATE INDEX IF NOT EXISTS mediation_cases_level ON mediation_cases (level);
 CREATE INDEX IF NOT EXISTS mediation_cases_category ON mediation_cases (category);
+{WARNINGS_TABLE};
 """
 
 _UPSERT = (
@@ -510,6 +513,34 @@ class SQLiteStore(Store):
         with _translate("listing cases failed"), self._using() as conn:
             rows = conn.execute(self._select_summary + where + " ORDER BY case_id", args).fetchall()
         return [summary_from_row(r) for r in rows]
+
+    # -- deadline warnings -------------------------------------------------------------------------
+
+    def record_warning(self, warning: DeadlineWarning) -> bool:
+        """See :meth:`Store.record_warning`: one ``INSERT OR IGNORE`` on the warnings' key (the
+        table is created here when a database of an earlier release lacks it)."""
+        failed = f"recording a warning on case {warning.case_id} failed"
+        with self._using() as conn, _translate(failed, case=warning.case_id):
+            conn.execute(WARNINGS_TABLE)
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO mediation_warnings "
+                "(case_id, kind, due, level, at, committee) VALUES (?, ?, ?, ?, ?, ?)",
+                (*warning.key, warning.at, warning.committee),
+            )
+            return cur.rowcount == 1
+
+    def warnings(self, case_id: str | None = None) -> list[DeadlineWarning]:
+        where, args = ("", ()) if case_id is None else (" WHERE case_id = ?", (case_id,))
+        with self._using() as conn, _translate("reading warnings failed"):
+            if "case_id" not in _columns(conn, "mediation_warnings"):
+                return []  # a database of an earlier release: none recorded yet
+            rows = conn.execute(
+                "SELECT case_id, kind, due, level, at, committee FROM mediation_warnings"
+                + where
+                + " ORDER BY at, case_id, kind, due, level",
+                args,
+            ).fetchall()
+        return [DeadlineWarning(*row) for row in rows]
 
     def close(self) -> None:
         """Close every connection the store opened (in any thread); a host's is left open."""

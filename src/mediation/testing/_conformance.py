@@ -30,7 +30,13 @@ from .._case import CaseSummary
 from .._errors import ConcurrencyConflict, MediationError, RequestConflict, StoreError
 from .._events import GENESIS, StoredEvent, canonical_bytes, event_hash, parse_body
 from .._workflow import WORKFLOW
-from ..stores._base import DEFAULT_WORKFLOW, STAT_PAYLOAD_TYPES, StatEvent, Store
+from ..stores._base import (
+    DEFAULT_WORKFLOW,
+    STAT_PAYLOAD_TYPES,
+    DeadlineWarning,
+    StatEvent,
+    Store,
+)
 from ._paths import PathOptions, drive
 from ._world import World
 
@@ -296,6 +302,44 @@ class StoreConformance:
         assert all(b.body.count(a.hash.encode()) for a, b in itertools.pairwise(records))
         summary = store.summary("k1")
         assert summary is not None and summary.seq == len(records)
+
+    def test_deadline_warnings_are_recorded_once_per_key(self) -> None:
+        store = self.make_store()
+        first = DeadlineWarning("k1", "term", "2026-02-04", "nearly_due", "2026-02-01T00:00:00Z")
+        assert store.record_warning(first) is True
+        again = attrs.evolve(first, at="2026-02-02T00:00:00Z", committee="c1")
+        assert store.record_warning(again) is False  # same key: the first one stays
+        overdue = attrs.evolve(first, level="overdue", at="2026-02-05T00:00:00Z", committee="c1")
+        other = attrs.evolve(first, case_id="k2", kind="acceptance", due="2026-01-08")
+        assert store.record_warning(overdue) and store.record_warning(other)
+        assert store.warnings() == [first, other, overdue]
+        assert store.warnings("k1") == [first, overdue]
+        assert store.warnings("k3") == []
+        assert self.reopen(store).warnings("k1") == [first, overdue]
+
+    def test_concurrent_warnings_are_recorded_once(self) -> None:
+        store = self.make_store()
+        won: list[tuple[str, ...]] = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(6)
+
+        def writer(n: int) -> None:
+            barrier.wait()
+            for i in range(20):
+                w = DeadlineWarning(
+                    f"k{i % 4}", "term", f"2026-02-{i % 5 + 1:02}", "overdue", str(n)
+                )
+                if store.record_warning(w):
+                    with lock:
+                        won.append(w.key)
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert sorted(won) == sorted(set(won)) == sorted(w.key for w in store.warnings())
+        assert len(won) == 20
 
     def test_summary_keeps_the_workflow_version(self) -> None:
         store = self.make_store()
