@@ -113,3 +113,36 @@ def test_deadlines_into_an_uncovered_year_raise() -> None:
 def test_policy_takes_only_a_calendar() -> None:
     with pytest.raises(TypeError):
         Policy(calendar="Asia/Shanghai")  # type: ignore[arg-type]
+
+
+def test_statistics_count_a_deadline_in_an_uncovered_year_as_not_yet_due() -> None:
+    """Opened on 30 December of the last year the data covers: the acceptance deadline falls in
+    a year it does not, so ``deadlines`` says so, but the case is certainly not overdue today,
+    and the statistics count it as such instead of failing."""
+    import datetime as _dt
+
+    from mediation import Actor, CalendarNotCovered, CaseService, MemoryStore, Policy
+    from mediation import commands as cmd
+    from mediation._stats import compute_statistics
+
+    last = Policy().calendar.covered[1]
+    now = _dt.datetime(last, 12, 30, 3, tzinfo=_dt.timezone.utc)
+    store = MemoryStore()
+    service = CaseService(store, clock=lambda: now)
+    service.open(
+        Actor("p1"),
+        cmd.Apply(
+            committee="c1",
+            category="邻里",
+            description="噪声",
+            applicants=(cmd.Party("p1", "陈女士"),),
+            respondents=(cmd.Party("p2", "刘先生"),),
+        ),
+    )
+    case_id = store.cases()[0].case_id
+    with pytest.raises(CalendarNotCovered):
+        service.deadlines(case_id)
+    assert compute_statistics(store.cases(), ["c1"], now, Policy()).overdue == 0
+    later = _dt.datetime(last + 1, 2, 1, tzinfo=_dt.timezone.utc)
+    with pytest.raises(CalendarNotCovered):
+        compute_statistics(store.cases(), ["c1"], later, Policy())

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import _commands as C
+from ._calendar import CalendarNotCovered
 from ._case import Case, CaseSummary
 from ._deadlines import Policy, summary_deadlines
 from ._events import StoredEvent, by_stream, format_time, parse_body, parse_time
@@ -109,7 +110,7 @@ def compute_statistics(
         by_level=dict(sorted(Counter(r.level for r in rows).items())),
         agreed=sum(spec is not None and spec.agreed for spec in specs),
         decided=sum(spec is not None and (spec.agreed or spec.failed) for spec in specs),
-        overdue=sum(any(d.overdue for d in summary_deadlines(r, now, policy)) for r in rows),
+        overdue=sum(bool(_late(r, now, policy)) for r in rows),
         median_days_to_close=round(statistics.median(durations), 2) if durations else None,
     )
 
@@ -161,6 +162,19 @@ class VerifiedStatistics:
     def agree(self) -> bool:
         """The summary rows say what the verified events say, and every case verified."""
         return not self.disagreements and not self.unverified
+
+
+def _late(row: CaseSummary, now: _dt.datetime, policy: Policy) -> set[str]:
+    """The kinds of the deadlines ``row``'s case is past at ``now``.  A deadline whose due day
+    falls in a year the calendar does not cover yet, while ``now`` is in an earlier year, is not
+    past (it is due after ``now``, whatever the holidays): the case counts as not overdue then;
+    once ``now`` is in that year, :class:`~mediation.CalendarNotCovered` is raised."""
+    try:
+        return {d.kind for d in summary_deadlines(row, now, policy) if d.overdue}
+    except CalendarNotCovered as exc:
+        if policy.calendar.local_date(now).year < exc.year:
+            return set()
+        raise
 
 
 def verified_statistics(
@@ -839,7 +853,7 @@ def evaluate(
     overdue = 0
     pol = policy if policy is not None else Policy()
     for f in rows:
-        late = {d.kind for d in summary_deadlines(f.summary(), as_of, pol) if d.overdue}
+        late = _late(f.summary(), as_of, pol)
         overdue += bool(late)
         kinds.update(late)
     names = wanted if wanted is not None else {f.committee for f in rows}
