@@ -284,7 +284,7 @@ def _check_event(
     grants: frozenset[Grant] | _Trusted = TRUSTED
     people: Directory | None = directory
     if rosters is not None or "roster" in body:
-        committee = case.committee if case.state != NEW else payload.get("committee")
+        committee = case.committee if case.state != NEW else payload.get(spec.authority)
         found = rosters.get(committee) if rosters is not None and type(committee) is str else None
         roster, seq, problem = grants_for(found, actor, body["at"], body.get("roster"))
         if problem is not None and found is not None:  # (no roster known: claims unchecked)

@@ -240,6 +240,21 @@ class Report(_Opening):
 
 
 @attrs.frozen
+class ReceiveTransfer(_Opening):
+    """接收移交 — the case a transfer opens at the receiving committee, in the same store, naming
+    the case it came from; the receiving committee's director then accepts it (``register``) or
+    not (PML25, 34).  The service writes it with the transfer, in one transaction; a host does not
+    issue it on its own (version 2)."""
+
+    name: ClassVar[str] = "receive_transfer"
+    #: the level the receiving committee takes it at (the street's committee: L2)
+    level: str = attrs.field(default=Level.L1, converter=plain_word, validator=one_of(*Level))
+    origin: str = attrs.field(default="", validator=opt_ident)
+    origin_committee: str = attrs.field(default="", validator=opt_ident)
+    reason: str = attrs.field(default="", validator=text())
+
+
+@attrs.frozen
 class RecordConsent(Command):
     """同意调解 — a respondent, or a respondent's agent, consents to mediation (PML17)."""
 
@@ -579,7 +594,7 @@ class Archive(Command):
 COMMAND_TYPES: Mapping[str, type[Command]] = {
     cls.name: cls
     for cls in (
-        Apply, Report, RecordConsent, Refuse, Register, NotAccept, AppointAgent, AssignMediator,
+        Apply, Report, ReceiveTransfer, RecordConsent, Refuse, Register, NotAccept, AppointAgent, AssignMediator,
         RequestRecusal, DeclareConflict, DecideRecusal, Consent, Invite, NotifyRights,
         ScheduleMeeting, OpenSession, RecordMinutes, ShareProposal, ReviseProposal,
         DraftAgreement, Sign, RecordOralAgreement, RecordFollowUp, ConfirmPerformed, Reopen,

@@ -70,8 +70,8 @@ def _people(event: Any) -> bool:
     return True
 
 
-def _guard_condition(name: str) -> Callable[[Any], bool]:
-    g = GUARDS[name]
+def _guard_condition(name: str, impl: str) -> Callable[[Any], bool]:
+    g = GUARDS[impl]
     fn, needs_payload, needs_directory = g.fn, g.needs_payload, g.needs_directory
 
     def cond(event: Any) -> bool:
@@ -90,13 +90,13 @@ def _guard_condition(name: str) -> Callable[[Any], bool]:
     return cond
 
 
-def _completion(name: str) -> Callable[[Any], bool]:
-    fn = GUARDS[name].fn
+def _completion(impl: str) -> Callable[[Any], bool]:
+    fn = GUARDS[impl].fn
 
     def cond(event: Any) -> bool:
         return fn(event.kwargs["ctx"]) is None
 
-    cond.__name__ = f"completes_{name}"
+    cond.__name__ = f"completes_{impl}"
     return cond
 
 
@@ -104,10 +104,10 @@ def _build(workflow: Workflow) -> Machine:
     rows: list[dict[str, Any]] = []
     for c in workflow.commands:
         conditions: list[Callable[[Any], bool]] = [_people] if c.people else []
-        conditions += [_guard_condition(g) for g in c.guards]
+        conditions += [_guard_condition(g, workflow.guard(g).function) for g in c.guards]
         for src in c.sources:
             if c.completes_when is not None:
-                done = [*conditions, _completion(c.completes_when)]
+                done = [*conditions, _completion(workflow.guard(c.completes_when).function)]
                 rows.append(dict(trigger=c.name, source=src, dest=c.target, conditions=done))
             rows.append(
                 dict(

@@ -31,7 +31,7 @@ import attrs
 from ._audit import Verdict, replay, verify
 from ._authz import Actor, Directory, Grant, StaticDirectory, authorize
 from ._case import Case, CaseSummary, apply_event
-from ._commands import Command, to_payload
+from ._commands import Command, ReceiveTransfer, from_payload, to_payload
 from ._deadlines import Deadline, Policy, deadlines, summary_deadlines
 from ._decide import decide
 from ._errors import (
@@ -47,6 +47,7 @@ from ._errors import (
     RequestConflict,
 )
 from ._events import (
+    GENESIS,
     SCHEMA_VERSION,
     Event,
     StoredEvent,
@@ -235,10 +236,12 @@ class CaseService:
             return verify(records, case_id)
         rosters = {}
         if records:
-            opened = decode_event(records[0]).payload.get("committee")
-            if isinstance(opened, str):
-                stream = roster_id(opened)
-                rosters = rosters_of({stream: self.store.read(stream)})
+            first = decode_event(records[0]).payload
+            # the case's committee, and for a case a transfer opened the committee whose director
+            # wrote its opening (``receive_transfer`` is authorized there)
+            named = (first.get("committee"), first.get("origin_committee"))
+            streams = {roster_id(c) for c in named if isinstance(c, str) and c}
+            rosters = rosters_of({stream: self.store.read(stream) for stream in streams})
         return verify(records, case_id, rosters=rosters)
 
     def view(self, actor: Actor, case_id: str, *, reveal_personal: bool = False) -> CaseView:
@@ -537,6 +540,12 @@ class CaseService:
             raise InvalidCommand(f"not a valid case id: {case_id!r:.80}", field="case_id")
         if request_id is not None:
             _check_request_id(request_id)
+        if name in _WRITTEN_BY_TRANSFER:
+            raise InvalidCommand(
+                f"{name} is written by the service with the transfer that opens the case; issue "
+                "transfer on the origin case instead",
+                message_zh="接收移交的案件由移交操作同时建立，请在原案件上执行「移交」",
+            )
         opening = name in self._opening
         lock = self._case_locks[hash(case_id) % _CASE_LOCKS]
         case: Case | None = None
@@ -635,7 +644,18 @@ class CaseService:
         payload = to_payload(command)
         if opening and "profile" in payload and not payload["profile"]:
             payload["profile"] = self.policy.recusal
-        committee = payload.get("committee") if opening else case.committee
+        links = _links_transfer(workflow, command.name, payload)
+        if links and not payload["new_case"]:  # the case the transfer opens at the receiving end
+            payload["new_case"] = (
+                self._new_id()
+                if request_id is None
+                else self.request_case_id(actor.id, f"{case_id}/{request_id}")
+            )
+        committee = (
+            payload.get(spec.authority if spec is not None else "committee")
+            if opening
+            else case.committee
+        )
         for fresh in (False, True):
             authority = self._authority(actor, committee, fresh=fresh)
             # the event is timed no earlier than the case's last event and the roster entry it
@@ -703,8 +723,16 @@ class CaseService:
         # the new snapshot is folded on a copy: the cached one stays what the store holds
         folded = case.clone()
         apply_event(folded, seq, stored.hash, spec, payload, actor.id, acted_as, at, state)
+        receiving = (
+            self._receiving(actor, folded, payload, at, authority, clock_reading) if links else None
+        )
         try:
-            self.store.append(folded.summary(), (stored,), seq - 1)
+            if receiving is None:
+                self.store.append(folded.summary(), (stored,), seq - 1)
+            else:  # the transfer and the case it opens are written together, or not at all
+                with self.store.transaction():
+                    self.store.append(folded.summary(), (stored,), seq - 1)
+                    self.store.append(receiving[0].summary(), (receiving[1],), 0)
         except OutcomeUnknown:
             self.forget(case_id)
             landed = self._landed(stored)
@@ -715,6 +743,8 @@ class CaseService:
                     f"case {case_id}: seq {seq} holds another event", expected_seq=seq - 1
                 ) from None
         self._remember(folded)
+        if receiving is not None:
+            self._remember(receiving[0])
         event = Event(
             case_id,
             seq,
@@ -733,6 +763,84 @@ class CaseService:
             authority.roster,
         )
         return event, folded
+
+    def _receiving(
+        self,
+        actor: Actor,
+        origin: Case,
+        transfer: Mapping[str, Any],
+        at: str,
+        authority: _Authority,
+        clock_reading: str | None,
+    ) -> tuple[Case, StoredEvent]:
+        """The case a transfer to a committee opens there: its opening event (``receive_transfer``,
+        by the transferring director, naming the origin) decided like any command, and the case
+        folded from it.  The parties, the category and the description are the origin's."""
+        new_id = transfer["new_case"]
+        if self.store.summary(new_id) is not None or self.store.read(new_id):
+            raise CaseExists(
+                f"case {new_id} already exists: a transfer opens a new case",
+                message_zh=f"案件 {new_id} 已存在，移交须新建案件",
+                case=new_id,
+            )
+        first = decode_event(self.store.read(origin.id)[0])
+        opened: dict[str, Any] | None = dict(first.payload)
+        if self.vault is not None:
+            opened = unseal_payload(
+                self.vault, origin.id, origin.workflow.command(first.type), dict(first.payload)
+            )
+            if opened is None:
+                raise InvalidCommand(
+                    f"case {origin.id}: the parties' personal data was erased; it cannot be "
+                    "transferred",
+                    case=origin.id,
+                )
+        command = from_payload(
+            ReceiveTransfer,
+            {
+                **{k: opened[k] for k in _CARRIED if k in opened},
+                "committee": transfer["target"],
+                "level": "L2" if transfer["to"] == "street_committee" else "L1",
+                "profile": origin.profile,
+                "origin": origin.id,
+                "origin_committee": origin.committee,
+                "reason": transfer["reason"],
+            },
+        )
+        payload = to_payload(command)
+        case = Case(new_id, origin.workflow)
+        decision = decide(
+            case,
+            command.name,
+            actor.id,
+            payload,
+            at,
+            grants=authority.grants,
+            directory=authority.directory,
+        )
+        spec = decision.command
+        if self.vault is not None and spec.persons:
+            seal_payload(self.vault, new_id, spec, payload)
+        raw = encode_body(
+            case_id=new_id,
+            seq=1,
+            type=spec.name,
+            at=at,
+            actor=actor.id,
+            acted_as=decision.acted_as,
+            state=decision.state,
+            payload=payload,
+            prev=GENESIS,
+            workflow=origin.workflow.version,
+            request=None,
+            clock=clock_reading,
+            roster=authority.roster,
+        )
+        stored = StoredEvent(new_id, 1, event_hash(raw), raw, None)
+        apply_event(
+            case, 1, stored.hash, spec, payload, actor.id, decision.acted_as, at, decision.state
+        )
+        return case, stored
 
     def _held(
         self,
@@ -780,6 +888,8 @@ class CaseService:
         payload = to_payload(command)
         if event.seq == 1 and "profile" in payload and not payload["profile"]:
             payload["profile"] = event.payload.get("profile")
+        if event.type == "transfer" and "new_case" in payload and not payload["new_case"]:
+            payload["new_case"] = event.payload.get("new_case")  # the id the service chose
         recorded: dict[str, Any] | None = dict(event.payload)
         if self.vault is not None and recorded is not None:
             known = workflow_of(event.workflow)
@@ -922,6 +1032,32 @@ class CaseService:
                 self._cache.clear()
             else:
                 self._cache.pop(case_id, None)
+
+
+#: the opening commands only a transfer writes (never issued by a host)
+_WRITTEN_BY_TRANSFER = frozenset(("receive_transfer",))
+
+#: what a transferred case carries over from its origin's opening event
+_CARRIED = (
+    "category",
+    "subtype",
+    "description",
+    "applicants",
+    "respondents",
+    "involves_privacy",
+    "trade_secrets",
+    "evidence",
+)
+
+
+def _links_transfer(workflow: Workflow, name: str, payload: Mapping[str, Any]) -> bool:
+    """Does this command transfer the case to a committee that opens the linked case there (on a
+    workflow that declares ``receive_transfer``: version 2 on)?"""
+    return (
+        name == "transfer"
+        and workflow.has_command("receive_transfer")
+        and payload.get("to") == "street_committee"
+    )
 
 
 def _check_request_id(request_id: object) -> None:
