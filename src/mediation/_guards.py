@@ -679,7 +679,7 @@ def _replacement_only(ctx: Context) -> Reason | None:
     """Once the agreement is drafted, a mediator is assigned only to replace one removed from the
     case: the case has no lead mediator (R2002 25; PML19)."""
     c = ctx.case
-    if c.state in ("registered", "meeting_scheduled", "negotiating") or c.lead is None:
+    if c.agreement is None or c.lead is None:  # before an agreement is drafted or recorded
         return None
     return Text(
         en="after the agreement is drafted a mediator is assigned only to replace a removed lead",

@@ -31,7 +31,7 @@ import attrs
 from ._audit import Verdict, replay, verify
 from ._authz import Actor, Directory, Grant, StaticDirectory, authorize
 from ._case import Case, CaseSummary, apply_event
-from ._commands import Command, ReceiveTransfer, from_payload, to_payload
+from ._commands import Command, from_payload, to_payload
 from ._deadlines import Deadline, Policy, deadlines, summary_deadlines
 from ._decide import decide
 from ._errors import (
@@ -77,12 +77,12 @@ from ._roster import (
     verify_roster,
 )
 from ._roster import WORKFLOW as ROSTER_WORKFLOW
-from ._spec import Workflow, workflow_of
+from ._spec import CommandSpec, Workflow, registered, workflow_of
 from ._stats import Statistics, compute_statistics
 from ._text import Text
 from ._validators import _ID_RE
 from ._views import CaseView, view_case
-from ._vocab import NEW, Role
+from ._vocab import NEW, Level, Role, TransferTarget
 from ._workflow import WORKFLOW
 from .stores._base import Store
 
@@ -181,6 +181,13 @@ class CaseService:
             raise InvalidCommand(f"workflow {workflow.version} is not the one registered")
         #: the names of the commands that open a case of that workflow
         self._opening = frozenset(c.name for c in self.workflow.opening)
+        #: the openings a linking command writes (a transfer's ``receive_transfer``), never a host
+        self._written_by_links = frozenset(
+            c.name
+            for w in registered()
+            for c in w.opening
+            if c.link is not None and c.link[0] == _FROM
+        )
         self.clock = clock
         self.directory: Directory = directory if directory is not None else StaticDirectory()
         self.policy = policy or Policy()
@@ -540,7 +547,7 @@ class CaseService:
             raise InvalidCommand(f"not a valid case id: {case_id!r:.80}", field="case_id")
         if request_id is not None:
             _check_request_id(request_id)
-        if name in _WRITTEN_BY_TRANSFER:
+        if name in self._written_by_links:
             raise InvalidCommand(
                 f"{name} is written by the service with the transfer that opens the case; issue "
                 "transfer on the origin case instead",
@@ -645,8 +652,9 @@ class CaseService:
         if opening and "profile" in payload and not payload["profile"]:
             payload["profile"] = self.policy.recusal
         links = _links_transfer(workflow, command.name, payload)
-        if links and not payload["new_case"]:  # the case the transfer opens at the receiving end
-            payload["new_case"] = (
+        member = spec.link[1] if links and spec is not None and spec.link else ""
+        if links and not payload[member]:  # the case the transfer opens at the receiving end
+            payload[member] = (
                 self._new_id()
                 if request_id is None
                 else self.request_case_id(actor.id, f"{case_id}/{request_id}")
@@ -724,7 +732,7 @@ class CaseService:
         folded = case.clone()
         apply_event(folded, seq, stored.hash, spec, payload, actor.id, acted_as, at, state)
         receiving = (
-            self._receiving(actor, folded, payload, at, authority, clock_reading) if links else None
+            self._receiving(actor, spec.name, folded, payload, at, authority, clock_reading) if links else None
         )
         try:
             if receiving is None:
@@ -767,6 +775,7 @@ class CaseService:
     def _receiving(
         self,
         actor: Actor,
+        transfer_name: str,
         origin: Case,
         transfer: Mapping[str, Any],
         at: str,
@@ -776,7 +785,10 @@ class CaseService:
         """The case a transfer to a committee opens there: its opening event (``receive_transfer``,
         by the transferring director, naming the origin) decided like any command, and the case
         folded from it.  The parties, the category and the description are the origin's."""
-        new_id = transfer["new_case"]
+        opening = _receiving_opening(origin.workflow)
+        link = origin.workflow.command(transfer_name).link
+        assert opening is not None and opening.link is not None and link is not None
+        new_id = transfer[link[1]]
         if self.store.summary(new_id) is not None or self.store.read(new_id):
             raise CaseExists(
                 f"case {new_id} already exists: a transfer opens a new case",
@@ -796,14 +808,14 @@ class CaseService:
                     case=origin.id,
                 )
         command = from_payload(
-            ReceiveTransfer,
+            opening.payload,
             {
                 **{k: opened[k] for k in _CARRIED if k in opened},
                 "committee": transfer["target"],
-                "level": "L2" if transfer["to"] == "street_committee" else "L1",
+                "level": Level.L2,  # the street's committee
                 "profile": origin.profile,
-                "origin": origin.id,
-                "origin_committee": origin.committee,
+                opening.link[1]: origin.id,
+                opening.authority: origin.committee,
                 "reason": transfer["reason"],
             },
         )
@@ -888,8 +900,10 @@ class CaseService:
         payload = to_payload(command)
         if event.seq == 1 and "profile" in payload and not payload["profile"]:
             payload["profile"] = event.payload.get("profile")
-        if event.type == "transfer" and "new_case" in payload and not payload["new_case"]:
-            payload["new_case"] = event.payload.get("new_case")  # the id the service chose
+        if _links_transfer(workflow_of(event.workflow), event.type, payload):
+            member = workflow_of(event.workflow).command(event.type).link[1]  # type: ignore[index]
+            if not payload[member]:
+                payload[member] = event.payload.get(member)  # the id the service chose
         recorded: dict[str, Any] | None = dict(event.payload)
         if self.vault is not None and recorded is not None:
             known = workflow_of(event.workflow)
@@ -1034,8 +1048,7 @@ class CaseService:
                 self._cache.pop(case_id, None)
 
 
-#: the opening commands only a transfer writes (never issued by a host)
-_WRITTEN_BY_TRANSFER = frozenset(("receive_transfer",))
+_TO, _FROM = "to", "from"
 
 #: what a transferred case carries over from its origin's opening event
 _CARRIED = (
@@ -1051,13 +1064,21 @@ _CARRIED = (
 
 
 def _links_transfer(workflow: Workflow, name: str, payload: Mapping[str, Any]) -> bool:
-    """Does this command transfer the case to a committee that opens the linked case there (on a
-    workflow that declares ``receive_transfer``: version 2 on)?"""
+    """Does this command open the linked case at a receiving committee: a command that links
+    ``to`` another case (a transfer, version 2 on), sent to a committee?"""
+    spec = workflow.find(name)
     return (
-        name == "transfer"
-        and workflow.has_command("receive_transfer")
-        and payload.get("to") == "street_committee"
+        spec is not None
+        and spec.link is not None
+        and spec.link[0] == _TO
+        and _receiving_opening(workflow) is not None
+        and payload.get("to") == TransferTarget.STREET_COMMITTEE
     )
+
+
+def _receiving_opening(workflow: Workflow) -> CommandSpec | None:
+    """The opening a linking command writes at the other end (``link`` ``from``), if any."""
+    return next((c for c in workflow.opening if c.link is not None and c.link[0] == _FROM), None)
 
 
 def _check_request_id(request_id: object) -> None:

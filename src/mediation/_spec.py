@@ -166,6 +166,10 @@ class CommandSpec:
     #: authorize it (``committee``, the case's own; ``origin_committee`` for the case a transfer
     #: opens, which the transferring committee's director writes)
     authority: str = "committee"
+    #: a link to another case of the store the command's event makes: (``"to"``, the payload
+    #: member naming the case it opens: a transfer) or (``"from"``, the member naming the case it
+    #: came from: the opening a transfer writes); verify_store checks both ends (version 2 on)
+    link: tuple[str, str] | None = None
     #: relations first (they are case-specific), then roles, in declaration order
     grants: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
     #: whether anything beyond the state and the grants is checked (people, guards, completion)

@@ -940,7 +940,7 @@ V2_COMMANDS = (
         guards=("impartial", "level_below_L2"),
         effect=F.escalate_level,
     ),
-    _v2("transfer", guards=("impartial", "transfer_link")),
+    _v2("transfer", guards=("impartial", "transfer_link"), link=("to", "new_case")),
     _v2(
         "record_judicial_confirmation",
         guards=("impartial", "not_archived", "G11"),
@@ -961,6 +961,7 @@ V2_COMMANDS = (
             persons=("applicants", "respondents"),
         ),
         authority="origin_committee",
+        link=("from", "origin"),
     ),
 )
 
