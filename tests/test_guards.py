@@ -25,11 +25,11 @@ from helpers import (
     unchanged,
 )
 from mediation import WORKFLOW, GuardFailed, IllegalTransition, NotPermitted
-from mediation._workflow import WORKFLOW_V1
 from mediation import commands as cmd
 from mediation._case import Case
 from mediation._events import format_time
 from mediation._guards import GUARDS, Context, check
+from mediation._workflow import WORKFLOW_V1
 
 AT = format_time(EPOCH)
 

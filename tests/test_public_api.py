@@ -98,6 +98,7 @@ EXPECTED_TESTING = [
     "follow",
     "guided_step",
     "histories",
+    "host_openings",
     "opening_step",
     "path_to",
     "paths",

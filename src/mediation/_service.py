@@ -732,7 +732,9 @@ class CaseService:
         folded = case.clone()
         apply_event(folded, seq, stored.hash, spec, payload, actor.id, acted_as, at, state)
         receiving = (
-            self._receiving(actor, spec.name, folded, payload, at, authority, clock_reading) if links else None
+            self._receiving(actor, spec.name, folded, payload, at, authority, clock_reading)
+            if links
+            else None
         )
         try:
             if receiving is None:

@@ -94,6 +94,10 @@ def _opening(draw: st.DrawFn, world: World, cls: type[cmd.Command]) -> cmd.Comma
     )
     if cls is cmd.Apply:
         return cmd.Apply(**base, oral=draw(st.booleans()))
+    if cls is cmd.ReceiveTransfer:  # what a transfer from the other committee writes here
+        return cmd.ReceiveTransfer(
+            **base, origin="case-origin", origin_committee=OTHER_COMMITTEE, reason=draw(_text)
+        )
     source = draw(st.sampled_from((cmd.ReportSource.GRID, cmd.ReportSource.EARLY_WARNING)))
     return cmd.Report(**base, source=source)
 
@@ -214,6 +218,7 @@ def _judicial(draw: st.DrawFn, f: _Fit) -> cmd.Command:
 _DRAWS: Mapping[type[cmd.Command], _Draw] = {
     cmd.Apply: lambda d, f: d(_opening(f.world, cmd.Apply)),
     cmd.Report: lambda d, f: d(_opening(f.world, cmd.Report)),
+    cmd.ReceiveTransfer: lambda d, f: d(_opening(f.world, cmd.ReceiveTransfer)),
     cmd.RecordConsent: lambda d, f: cmd.RecordConsent(),
     cmd.Refuse: lambda d, f: cmd.Refuse(d(_text)),
     cmd.Register: _register,
