@@ -252,7 +252,7 @@ def test_verify_store_finds_a_link_that_does_not_point_back() -> None:
     """A second case claiming the same origin (a forged opening): the origin's transfer names
     the other one, so the forged case's link is not answered."""
     e = Env()
-    origin, new = transferred(e)
+    _, new = transferred(e)
     first = parse_body(e.store.read(new)[0].body)
     body = canonical_bytes({**first, "case": "forged-case"})
     record = StoredEvent("forged-case", 1, event_hash(body), body)

@@ -798,12 +798,14 @@ class CaseService:
                 case=new_id,
             )
         first = decode_event(self.store.read(origin.id)[0])
-        opened: dict[str, Any] | None = dict(first.payload)
+        opened: dict[str, Any] = dict(first.payload)
         if self.vault is not None:
-            opened = unseal_payload(
+            unsealed = unseal_payload(
                 self.vault, origin.id, origin.workflow.command(first.type), dict(first.payload)
             )
-            if opened is None:
+            if unsealed is not None:
+                opened = unsealed
+            else:
                 raise InvalidCommand(
                     f"case {origin.id}: the parties' personal data was erased; it cannot be "
                     "transferred",

@@ -258,7 +258,7 @@ _DRAWS: Mapping[type[cmd.Command], _Draw] = {
     cmd.Escalate: lambda d, f: cmd.Escalate(d(_text)),
     cmd.Transfer: lambda d, f: cmd.Transfer(
         *d(st.sampled_from(_TRANSFER_TARGETS)),
-        d(_text),  # type: ignore[arg-type]
+        d(_text),
     ),
     cmd.ExtendTerm: lambda d, f: cmd.ExtendTerm(d(st.integers(1, 30))),
     cmd.Pause: lambda d, f: cmd.Pause(d(st.sampled_from(cmd.PauseReason))),
