@@ -223,7 +223,9 @@ def test_a_host_does_not_open_a_transferred_case_itself() -> None:
         origin="elsewhere", origin_committee="c2", reason="移交",
     )  # fmt: skip
     with pytest.raises(InvalidCommand, match="written by the service"):
-        e.service.open(e.world["outsider-med"], received, case_id="r1")
+        e.service.open(e.world["outsider-med"], received, case_id="r1")  # director of c2
+    with pytest.raises(NotPermitted):  # decided first: nobody else learns more
+        e.service.open(e.world["director"], received, case_id="r1")
     assert e.store.case_ids() == []
 
 

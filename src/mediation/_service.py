@@ -547,12 +547,6 @@ class CaseService:
             raise InvalidCommand(f"not a valid case id: {case_id!r:.80}", field="case_id")
         if request_id is not None:
             _check_request_id(request_id)
-        if name in self._written_by_links:
-            raise InvalidCommand(
-                f"{name} is written by the service with the transfer that opens the case; issue "
-                "transfer on the origin case instead",
-                message_zh="接收移交的案件由移交操作同时建立，请在原案件上执行「移交」",
-            )
         opening = name in self._opening
         lock = self._case_locks[hash(case_id) % _CASE_LOCKS]
         case: Case | None = None
@@ -708,6 +702,14 @@ class CaseService:
         # only someone who may open a case learns that the id is taken
         if opening and self.store.summary(case_id) is not None:
             raise CaseExists(f"case {case_id} already exists", case=case_id)
+        if spec.name in self._written_by_links:  # decided first, like every command
+            raise InvalidCommand(
+                f"{spec.name} is written by the service with the transfer that opens the case; "
+                "issue the transfer on the origin case instead",
+                message_zh="接收移交的案件由移交操作同时建立，请在原案件上执行「移交」",
+                command=spec.name,
+                actor=actor.id,
+            )
         if self.vault is not None and spec.persons:  # only once it was accepted
             seal_payload(self.vault, case_id, spec, payload)
         seq = case.seq + 1
