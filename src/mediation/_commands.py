@@ -523,8 +523,8 @@ class Withdraw(Command):
 
 @attrs.frozen
 class Escalate(Command):
-    """提级调解（楼栋→社区） — a mediator or the director moves a building-level (L0) case up to
-    the community (NB12)."""
+    """提级调解（楼栋→社区→街道） — a mediator or the director moves a case up one level, with the
+    reason: building (L0) to community (L1); from version 2 also community to street (L2) (NB12)."""
 
     name: ClassVar[str] = "escalate"
     reason: str = attrs.field(validator=text(required=True))
