@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -19,6 +20,8 @@ import pytest
 from helpers import Env, apply_cmd, content, doc, party, ties
 from mediation import (
     WORKFLOW,
+    AESGCMVault,
+    SQLiteStore,
     FaultKind,
     GuardFailed,
     IllegalTransition,
@@ -34,7 +37,8 @@ from mediation._spec import Workflow
 from mediation._workflow import ACTIVE, WORKFLOW_V1
 from mediation.audit import verify_store
 from mediation.commands import to_payload
-from mediation.testing import PathOptions, Step, follow, routes
+from mediation._privacy import SEALED
+from mediation.testing import PathOptions, Step, World, drive, follow, routes
 from mediation.testing._world import OTHER_COMMITTEE
 
 REFUSALS = (NotPermitted, IllegalTransition, GuardFailed, InvalidCommand)
@@ -614,3 +618,78 @@ def test_a_full_store_of_both_versions_verifies() -> None:
         e.drive("transferred")
     result = verify_store(store, strict=True)
     assert result.ok and len(result) == 3  # the version-2 transfer opened a case
+
+
+# -- transfer on other stores, with a vault, with rosters --------------------------------------------
+
+
+def test_a_transfer_on_sqlite_writes_both_cases_in_one_transaction(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "t.db")
+    e = Env(store=store)
+    origin, new = transferred(e)
+    assert sorted(store.case_ids()) == sorted([origin, new])
+    assert verify_store(store, strict=True).ok
+    store.close()
+
+
+def test_a_transfer_with_a_vault_seals_the_new_case_under_its_own_key() -> None:
+    world = World()
+    vault = AESGCMVault()
+    service = world.service(vault=vault)
+    drive(service, world, "k1", "registered")
+    event = service.execute(
+        world["director"], "k1", cmd.Transfer("street_committee", OTHER_COMMITTEE, "涉及多户")
+    )
+    new = event.payload["new_case"]
+    raw = service.store.read(new)[0].body.decode()
+    assert "陈女士" not in raw and SEALED in raw  # sealed in the log, like any opening
+    view = service.view(world["outsider-med"], new, reveal_personal=True)
+    assert "陈女士" in str(view)
+    assert verify_store(service.store).ok
+
+
+def test_a_transfer_between_committees_that_keep_rosters_checks_every_claim() -> None:
+    e = Env()
+    director, director_c2 = e.world["director"], e.world["outsider-med"]
+    e.service.sync_roster(
+        director, "c1", {"director": ["director"], "med1": ["mediator"]}, basis="任命"
+    )
+    e.service.sync_roster(
+        director_c2, OTHER_COMMITTEE, {"outsider-med": ["director"]}, basis="任命"
+    )
+    origin, new = transferred(e)
+    e.service.execute(e.world["p2"], new, cmd.RecordConsent())
+    e.service.execute(director_c2, new, cmd.Register())
+    for case_id in (origin, new):
+        verdict = e.service.verify(case_id)
+        assert verdict.ok and verdict.unchecked == (), verdict.describe()
+    result = verify_store(e.store)
+    assert result.ok and all(v.unchecked == () for v in result)
+
+
+def test_a_transfer_on_postgresql_writes_both_cases_in_one_transaction() -> None:
+    import pg
+
+    pytest.importorskip("psycopg")
+    from mediation.stores.postgres import PostgresStore
+
+    with pg.fresh_schema("lv") as url:
+        store = PostgresStore(url)
+        try:
+            e = Env(store=store)
+            e.drive("registered")
+            e.service.open(e.world["p1"], apply_cmd(), case_id="taken")
+            bad = cmd.Transfer("street_committee", OTHER_COMMITTEE, "x", new_case="taken")
+            with pytest.raises(Exception, match="already exists"):
+                e.run("director", bad)
+            assert e.case.state == "registered"
+            origin, new = transferred_from_here(e)
+            assert {origin, new} <= set(store.case_ids())
+            assert verify_store(store, strict=True).ok
+        finally:
+            store.close()
+
+
+def transferred_from_here(e: Env) -> tuple[str, str]:
+    event = e.run("director", cmd.Transfer("street_committee", OTHER_COMMITTEE, "涉及多户"))
+    return e.case_id, event.payload["new_case"]

@@ -155,6 +155,8 @@ def test_replay_decides_as_the_live_path(fresh: bool, d: Driven, data: st.DataOb
         error = None
         note(f"live: accepted as {event.acted_as}, to {event.state}")
         hypothesis_event("accepted")
+        # what the service filled in (the id of the case a transfer opens) is part of the event
+        payload = dict(event.payload)
     state = (
         event.state
         if error is None
