@@ -21,23 +21,23 @@ from helpers import Env, apply_cmd, content, doc, party, ties
 from mediation import (
     WORKFLOW,
     AESGCMVault,
-    SQLiteStore,
     FaultKind,
     GuardFailed,
     IllegalTransition,
     InvalidCommand,
     MemoryStore,
     NotPermitted,
+    SQLiteStore,
     StoredEvent,
     verify,
 )
 from mediation import commands as cmd
 from mediation._events import canonical_bytes, event_hash, format_time, make_body, parse_body
+from mediation._privacy import SEALED
 from mediation._spec import Workflow
 from mediation._workflow import ACTIVE, WORKFLOW_V1
 from mediation.audit import verify_store
 from mediation.commands import to_payload
-from mediation._privacy import SEALED
 from mediation.testing import PathOptions, Step, World, drive, follow, routes
 from mediation.testing._world import OTHER_COMMITTEE
 
