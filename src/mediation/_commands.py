@@ -533,7 +533,9 @@ class Escalate(Command):
 @attrs.frozen
 class Transfer(Command):
     """移交 — the director transfers the case to the street's committee, the police, an authority
-    or a court (PML25, 34)."""
+    or a court (PML25, 34).  From version 2, a transfer to a committee names it by its id
+    (``target``) and opens the linked case there (``new_case``, chosen by the service when
+    empty); a transfer to an outside body links no case."""
 
     name: ClassVar[str] = "transfer"
     to: str = attrs.field(converter=plain_word, validator=one_of(*TransferTarget))
