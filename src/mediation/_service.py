@@ -215,6 +215,14 @@ class CaseService:
         ).hexdigest()
         return "r" + digest[:31]
 
+    @staticmethod
+    def transfer_case_id(case_id: str, seq: int) -> str:
+        """The id of the case a transfer (event ``seq`` of ``case_id``) opens at the receiving
+        committee when the command names none: derived from the event's place, so every service
+        and every retry of it choose the same one."""
+        digest = hashlib.sha256(f"mediation.transfer\x00{case_id}\x00{seq}".encode()).hexdigest()
+        return "t" + digest[:31]
+
     # -- reading -----------------------------------------------------------------------------------
 
     def case(self, case_id: str) -> Case:
@@ -648,11 +656,7 @@ class CaseService:
         links = _links_transfer(workflow, command.name, payload)
         member = spec.link[1] if links and spec is not None and spec.link else ""
         if links and not payload[member]:  # the case the transfer opens at the receiving end
-            payload[member] = (
-                self._new_id()
-                if request_id is None
-                else self.request_case_id(actor.id, f"{case_id}/{request_id}")
-            )
+            payload[member] = self.transfer_case_id(case_id, case.seq + 1)
         committee = (
             payload.get(spec.authority if spec is not None else "committee")
             if opening

@@ -72,8 +72,9 @@ _VERSION_NOTES = (
     "level takes part in the same case; moving the case to another committee is a transfer.",
     "",
     "**Transfer and links (PML25, 34).** A `transfer` with `to: street_committee` names the "
-    "receiving committee by its id (`target`) and the case it opens there (`new_case`; the "
-    "service chooses one when it is empty, derived from the request id when there is one). The "
+    "receiving committee by its id (`target`) and the case it opens there (`new_case`; when it "
+    "is empty the service derives one from the transfer's place, `CaseService.transfer_case_id`, "
+    "the same on every service and retry). The "
     "service writes the transfer and the receiving case's opening event, `receive_transfer` (by "
     "the transferring director, authorized in the origin committee: `CommandSpec.authority`), in "
     "one `store.transaction()`: both or neither. The new case carries the origin's parties, "
