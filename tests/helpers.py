@@ -20,6 +20,7 @@ import attrs
 from mediation import WORKFLOW, Actor, CaseService, GuardFailed, MemoryStore, Policy, Store
 from mediation import commands as cmd
 from mediation._case import Case
+from mediation._spec import Workflow
 from mediation.testing import PathOptions, World, drive, follow, routes
 
 C1 = "c1"
@@ -116,10 +117,16 @@ class Env:
     store: Store = attrs.field(factory=MemoryStore)
     service: CaseService = attrs.field(init=False)
     case_id: str = "case-1"
+    #: the version new cases open on (the current one by default)
+    workflow: Workflow = WORKFLOW
 
     def __attrs_post_init__(self) -> None:
         self.service = CaseService(
-            self.store, directory=self.world.directory, clock=self.clock, policy=self.policy
+            self.store,
+            directory=self.world.directory,
+            clock=self.clock,
+            policy=self.policy,
+            workflow=self.workflow,
         )
 
     def __getitem__(self, name: str) -> Actor:

@@ -966,10 +966,11 @@ def test_a_forged_role_claim_is_caught_only_with_the_directory(
 ) -> None:
     directory = _directory_file(db, tmp_path / "directory.json")
     assert run("verify", "--db", str(db), "--directory", str(directory), "--jobs", jobs).code == 0
-    # the party below "registers" his own case as director, and the chain is resealed
+    # a neighbour who is no party "registers" the case as director, and the chain is resealed (a
+    # party claiming it on his own case is refused even without a directory: guard impartial)
     (seq,) = [s for s, _, body in rows(raw, "case-c") if json.loads(body)["type"] == "register"]
     body = json.loads(rows(raw, "case-c")[seq - 1][2])
-    body["actor"] = "res-1101"
+    body["actor"] = "res-0909"
     raw.execute(
         "UPDATE mediation_events SET body = ? WHERE case_id = 'case-c' AND seq = ?",
         (canonical_bytes(body), seq),

@@ -121,6 +121,13 @@ def probe_command(name: str) -> cmd.Command:
     commands: dict[str, Callable[[], cmd.Command]] = {
         "apply": lambda: cmd.Apply(**opening),  # type: ignore[arg-type]
         "report": lambda: cmd.Report(**opening, source="grid"),  # type: ignore[arg-type]
+        # written by a transfer from committee C, never issued: the service refuses it once decided
+        "receive_transfer": lambda: cmd.ReceiveTransfer(
+            **{**opening, "committee": "c9"},  # type: ignore[arg-type]
+            origin="elsewhere",
+            origin_committee=C,
+            reason="移交",
+        ),
         "record_consent": lambda: cmd.RecordConsent(),
         "refuse": lambda: cmd.Refuse("不同意"),
         "register": lambda: cmd.Register(cmd.Scope()),

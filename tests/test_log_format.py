@@ -237,7 +237,7 @@ ENVELOPE: dict[str, Callable[[dict[str, Any]], Any]] = {
     "schema 2": _set("schema", 2),
     "schema text": _set("schema", "1"),
     "schema true": _set("schema", True),
-    "workflow changed": _set("workflow", "mediation-workflow/2"),
+    "workflow changed": _set("workflow", "mediation-workflow/1"),
     "payload list": _set("payload", []),
     "payload null": _set("payload", None),
     "request space": _set("request", "has space"),

@@ -102,6 +102,7 @@ EXPECTED_TESTING = [
     "guided_step",
     "generate_dataset",
     "histories",
+    "host_openings",
     "opening_step",
     "path_to",
     "paths",

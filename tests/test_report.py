@@ -139,9 +139,8 @@ def test_diagram_highlights_the_path_taken(db: Path, tmp_path: Path) -> None:
     on = [p for p in svg.iter(f"{NS}path") if p.get("class") == "edge on"]
     titles = sorted((p.find(f"{NS}title").text or "") for p in on)  # type: ignore[union-attr]
     # new→applied, applied→registered, registered→meeting_scheduled, →negotiating, →failed
-    assert titles == sorted(
-        ["apply / report", "register", "schedule_meeting", "open_session", "terminate"]
-    )
+    opened = " / ".join(c.name for c in WORKFLOW.opening)  # apply / report / receive_transfer
+    assert titles == sorted([opened, "register", "schedule_meeting", "open_session", "terminate"])
     visited = {
         (g.find(f"{NS}title").text or "").split(":")[0]  # type: ignore[union-attr]
         for g in svg.iter(f"{NS}g")

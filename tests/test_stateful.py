@@ -31,6 +31,7 @@ from mediation import (
     replay,
     verify,
 )
+from mediation._events import parse_body
 from mediation.testing._strategies import TickClock, World, guided_step, opening_step
 from test_properties import case_invariants
 
@@ -92,7 +93,13 @@ class TwoStores(RuleBasedStateMachine):
         case = self.memory.case(case_id)
         legal_only = data.draw(st.integers(0, 3), label="legal only") > 0
         actor, command = data.draw(guided_step(self.world, case, legal_only, 8), label="step")
-        self.both(case_id, lambda s: s.execute(actor, case_id, command))
+        kind, stored = self.both(case_id, lambda s: s.execute(actor, case_id, command))
+        # a transfer to a committee opened the linked case there, in both stores alike
+        link = case.workflow.command(command.name).link
+        if kind == "done" and link is not None:
+            opened = parse_body(stored.body)["payload"].get(link[1])
+            if opened:
+                self.case_ids.append(opened)
 
     @precondition(lambda self: bool(self.case_ids))
     @rule(data=st.data())

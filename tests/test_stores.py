@@ -22,6 +22,7 @@ from mediation import (
     verify,
 )
 from mediation import commands as cmd
+from mediation._workflow import WORKFLOW_V1
 from mediation.cli import main
 from mediation.stores._base import DEFAULT_WORKFLOW
 from mediation.stores.sqlite import SCHEMA_VERSION
@@ -89,7 +90,9 @@ def test_a_version_1_sqlite_file_is_migrated_and_keeps_its_history(tmp_path: Pat
     path = tmp_path / "v1.db"
     store = SQLiteStore(path)
     world = World()
-    drive(world.service(store), world, "case-1", "registered", PathOptions(lead=None))
+    # (a file of 0.1 holds cases of workflow version 1 only)
+    service = world.service(store, workflow=WORKFLOW_V1)
+    drive(service, world, "case-1", "registered", PathOptions(lead=None))
     records = store.read("case-1")
     store.close()
     # turn the file back into version 1: the events table without request ids

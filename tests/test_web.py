@@ -882,7 +882,7 @@ def _imprecise(name: str, doc: Any) -> str | None:
                 walk(item)
 
     walk(doc)
-    if name in ("apply", "report") and isinstance(doc, dict):
+    if name in ("apply", "report", "receive_transfer") and isinstance(doc, dict):
         ids = [
             p.get("id")
             for key in ("applicants", "respondents")

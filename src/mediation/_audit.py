@@ -55,7 +55,7 @@ from ._spec import registered, workflow_of
 from ._validators import _ID_RE as _ID
 from ._vocab import NEW, Role
 
-__all__ = ["Fault", "FaultKind", "Verdict", "replay", "verify"]
+__all__ = ["Fault", "FaultKind", "Verdict", "check_links", "replay", "verify"]
 
 _ROLE_VALUES = frozenset(r.value for r in Role)
 
@@ -76,6 +76,9 @@ class FaultKind(str, enum.Enum):
     TRUNCATED = "truncated"  # fewer events than a signed checkpoint attests
     CHECKPOINT = "checkpoint"  # a checkpoint does not match or its signature is bad
     SUMMARY = "summary"  # the store's summary row disagrees with the replayed case, or is missing
+    #: a transfer's link to another case of the store is not answered from the other end: the
+    #: case it names is missing, or does not name this one back (verify_store; version 2 on)
+    CASE_LINK = "case_link"
 
     @property
     def integrity(self) -> bool:
@@ -102,6 +105,7 @@ _ZH = {
     FaultKind.TRUNCATED: "事件被截断",
     FaultKind.CHECKPOINT: "签名检查点不符",
     FaultKind.SUMMARY: "案件摘要行与事件重放结果不符",
+    FaultKind.CASE_LINK: "移交链接的另一端案件缺失或未回指本案",
 }
 
 
@@ -164,6 +168,12 @@ class Verdict:
     #: the committee kept no roster then (and no directory was given), so the role was taken as
     #: the host asserted it on the day
     unchecked: tuple[int, ...] = ()
+    #: the links this case's events make to other cases of the store, as (direction, other case,
+    #: seq of the event that names it): ``("to", new case, seq)`` for a transfer that opened a
+    #: case, ``("from", origin, 1)`` for a case a transfer opened.  One case's history can only
+    #: state its own side; :func:`~mediation.audit.verify_store` checks that each other end exists
+    #: and points back (only cases of a version that declares ``receive_transfer`` link)
+    links: tuple[tuple[str, str, int], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -284,7 +294,7 @@ def _check_event(
     grants: frozenset[Grant] | _Trusted = TRUSTED
     people: Directory | None = directory
     if rosters is not None or "roster" in body:
-        committee = case.committee if case.state != NEW else payload.get("committee")
+        committee = case.committee if case.state != NEW else payload.get(spec.authority)
         found = rosters.get(committee) if rosters is not None and type(committee) is str else None
         roster, seq, problem = grants_for(found, actor, body["at"], body.get("roster"))
         if problem is not None and found is not None:  # (no roster known: claims unchecked)
@@ -394,6 +404,7 @@ def _run(
     fault: Fault | None = None
     body: dict[str, Any] = {}
     unchecked: list[int] = []
+    links: list[tuple[str, str, int]] = []
     rest = iter(records)
     rec: StoredEvent | None = None
     for rec in rest:
@@ -437,6 +448,11 @@ def _run(
                 at,
                 state,
             )
+            linking = case.workflow.command(body["type"]).link
+            if linking is not None:
+                other = body["payload"].get(linking[1])
+                if isinstance(other, str) and other:
+                    links.append((linking[0], other, expected))
         except _Stop as s:
             fault = Fault(expected, s.kind, s.message, s.error)
             break
@@ -458,6 +474,7 @@ def _run(
         fault,
         case if seq else None,
         unchecked=tuple(unchecked),
+        links=tuple(links),
     )
     if fault is not None and not fault.kind.integrity and rec is not None:
         # an intact but illegal history: the bytes after the refused event are still checked, so
@@ -485,6 +502,35 @@ def _new_id(text: str) -> bool:
         _IDS.clear()
     _IDS.add(text)
     return True
+
+
+def check_links(verdicts: Iterable[Verdict]) -> list[Verdict]:
+    """``verdicts`` (the cases of one store) with a :attr:`FaultKind.CASE_LINK` fault added to
+    each case whose link is not answered from the other end: the transfer names a case the store
+    does not hold, or one that does not name this case as its origin; a case opened by a transfer
+    names an origin that is missing, or whose transfer names another case."""
+    out = list(verdicts)
+    by_id = {v.case_id: v for v in out}
+    for i, v in enumerate(out):
+        found: list[Fault] = []
+        for direction, other, seq in v.links:
+            there = by_id.get(other)
+            back = "from" if direction == "to" else "to"
+            if there is None or there.events == 0:
+                found.append(
+                    Fault(seq, FaultKind.CASE_LINK, f"the linked case {other!r:.80} is missing")
+                )
+            elif not any(d == back and o == v.case_id for d, o, _ in there.links):
+                found.append(
+                    Fault(
+                        seq,
+                        FaultKind.CASE_LINK,
+                        f"the linked case {other!r:.80} does not name this case back",
+                    )
+                )
+        if found:
+            out[i] = v.with_faults(*found)
+    return out
 
 
 def _envelope_problem(rec: StoredEvent, body: dict[str, Any], last_at: str) -> str | None:

@@ -133,7 +133,7 @@ def authorize(
     the actor's roles of the day, or :data:`TRUSTED` to take a claimed role as recorded.  A recused
     person acts on the case under no role or relation (R2002 25).
     """
-    committee = case.committee if case.state != NEW else payload.get("committee")
+    committee = case.committee if case.state != NEW else payload.get(spec.authority)
     rels = relations_in(case, actor, payload)
     if actor in case.recused:
         committee = None

@@ -41,6 +41,8 @@ class Case:
     level: str = "L1"
     category: str = ""
     subtype: str = ""
+    #: the dispute as the opening event describes it (G2 of version 2 reads it)
+    description: str = ""
     profile: str = "default"
     opened_by: str = ""
     #: party id -> the party's payload (name and personal data)
@@ -76,6 +78,13 @@ class Case:
     termination: dict[str, Any] | None = None
     terminated_informed: bool = False
     transfer: dict[str, Any] | None = None
+    #: for a case opened by a transfer (``receive_transfer``): the origin case and committee
+    origin: dict[str, Any] | None = None
+    #: every escalation: (from level, to level, reason)
+    escalations: tuple[tuple[str, str, str], ...] = ()
+    #: a mediator the parties choose jointly (PML19), by "<id>:lead" or "<id>:co" -> the parties
+    #: who chose them so far (version 2: assigned once every party has)
+    mediator_choices: dict[str, frozenset[str]] = attrs.field(factory=dict)
     paused_since: str | None = None
     paused_seconds: int = 0
     extra_days: int = 0

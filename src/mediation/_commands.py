@@ -240,6 +240,21 @@ class Report(_Opening):
 
 
 @attrs.frozen
+class ReceiveTransfer(_Opening):
+    """接收移交 — the case a transfer opens at the receiving committee, in the same store, naming
+    the case it came from; the receiving committee's director then accepts it (``register``) or
+    not (PML25, 34).  The service writes it with the transfer, in one transaction; a host does not
+    issue it on its own (version 2)."""
+
+    name: ClassVar[str] = "receive_transfer"
+    #: the level the receiving committee takes it at (the street's committee: L2)
+    level: str = attrs.field(default=Level.L1, converter=plain_word, validator=one_of(*Level))
+    origin: str = attrs.field(default="", validator=opt_ident)
+    origin_committee: str = attrs.field(default="", validator=opt_ident)
+    reason: str = attrs.field(default="", validator=text())
+
+
+@attrs.frozen
 class RecordConsent(Command):
     """同意调解 — a respondent, or a respondent's agent, consents to mediation (PML17)."""
 
@@ -508,8 +523,8 @@ class Withdraw(Command):
 
 @attrs.frozen
 class Escalate(Command):
-    """提级调解（楼栋→社区） — a mediator or the director moves a building-level (L0) case up to
-    the community (NB12)."""
+    """提级调解（楼栋→社区→街道） — a mediator or the director moves a case up one level, with the
+    reason: building (L0) to community (L1); from version 2 also community to street (L2) (NB12)."""
 
     name: ClassVar[str] = "escalate"
     reason: str = attrs.field(validator=text(required=True))
@@ -518,7 +533,9 @@ class Escalate(Command):
 @attrs.frozen
 class Transfer(Command):
     """移交 — the director transfers the case to the street's committee, the police, an authority
-    or a court (PML25, 34)."""
+    or a court (PML25, 34).  From version 2, a transfer to a committee names it by its id
+    (``target``) and opens the linked case there (``new_case``, chosen by the service when
+    empty); a transfer to an outside body links no case."""
 
     name: ClassVar[str] = "transfer"
     to: str = attrs.field(converter=plain_word, validator=one_of(*TransferTarget))
@@ -583,7 +600,7 @@ class Archive(Command):
 COMMAND_TYPES: Mapping[str, type[Command]] = {
     cls.name: cls
     for cls in (
-        Apply, Report, RecordConsent, Refuse, Register, NotAccept, AppointAgent, AssignMediator,
+        Apply, Report, ReceiveTransfer, RecordConsent, Refuse, Register, NotAccept, AppointAgent, AssignMediator,
         RequestRecusal, DeclareConflict, DecideRecusal, Consent, Invite, NotifyRights,
         ScheduleMeeting, OpenSession, RecordMinutes, ShareProposal, ReviseProposal,
         DraftAgreement, Sign, RecordOralAgreement, RecordFollowUp, ConfirmPerformed, Reopen,

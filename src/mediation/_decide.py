@@ -89,8 +89,8 @@ def _people_check(ctx: Context) -> bool:
 _people = _condition(_people_check, "_people")
 
 
-def _guard_condition(name: str) -> Callable[[Any], bool]:
-    g = GUARDS[name]
+def _guard_condition(name: str, impl: str) -> Callable[[Any], bool]:
+    g = GUARDS[impl]
     fn, needs_payload, needs_directory = g.fn, g.needs_payload, g.needs_directory
 
     def check(ctx: Context) -> bool:
@@ -107,23 +107,23 @@ def _guard_condition(name: str) -> Callable[[Any], bool]:
     return _condition(check, f"guard_{name}")
 
 
-def _completion(name: str) -> Callable[[Any], bool]:
-    fn = GUARDS[name].fn
+def _completion(impl: str) -> Callable[[Any], bool]:
+    fn = GUARDS[impl].fn
 
     def check(ctx: Context) -> bool:
         return fn(ctx) is None
 
-    return _condition(check, f"completes_{name}")
+    return _condition(check, f"completes_{impl}")
 
 
 def _build(workflow: Workflow) -> Machine:
     rows: list[dict[str, Any]] = []
     for c in workflow.commands:
         conditions: list[Callable[[Any], bool]] = [_people] if c.people else []
-        conditions += [_guard_condition(g) for g in c.guards]
+        conditions += [_guard_condition(g, workflow.guard(g).function) for g in c.guards]
         for src in c.sources:
             if c.completes_when is not None:
-                done = [*conditions, _completion(c.completes_when)]
+                done = [*conditions, _completion(workflow.guard(c.completes_when).function)]
                 rows.append(dict(trigger=c.name, source=src, dest=c.target, conditions=done))
             rows.append(
                 dict(

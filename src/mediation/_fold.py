@@ -18,6 +18,7 @@ def opening(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) -
     c.committee = p["committee"]
     c.category = p["category"]
     c.subtype = p["subtype"]
+    c.description = p["description"]
     c.level = p["level"]
     c.profile = p["profile"] or "default"
     c.opened_by = actor
@@ -27,6 +28,12 @@ def opening(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) -
     c.respondents = tuple(x["id"] for x in p["respondents"])
     c.parties = {x["id"]: x for x in (*p["applicants"], *p["respondents"])}
     c.opened_at = at
+
+
+def opening_transfer(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) -> None:
+    """A case opened at the receiving committee by a transfer: an opening that names its origin."""
+    opening(c, p, actor, acted_as, at)
+    c.origin = {"case": p["origin"], "committee": p["origin_committee"], "reason": p["reason"]}
 
 
 def _consent(c: Case, subject: str, party: str | None) -> None:
@@ -75,6 +82,25 @@ def assign(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) ->
         c.co_mediators = tuple(m for m in c.co_mediators if m != who)
     elif who != c.lead and who not in c.co_mediators:
         c.co_mediators = (*c.co_mediators, who)
+
+
+def assign_jointly(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) -> None:
+    """Version 2: the director's assignment takes effect at once; a party's is that party's choice,
+    and the mediator is assigned once every party has made the same choice (PML19)."""
+    if acted_as not in _PARTY_SIDE:
+        assign(c, p, actor, acted_as, at)
+        return
+    key = f"{p['mediator']}:{'lead' if p['lead'] else 'co'}"
+    chosen = c.mediator_choices.get(key, frozenset()) | {c.party_of(actor) or actor}
+    _add_ties(c, p["mediator"], p["ties"])
+    if chosen >= set(c.party_ids):
+        c.mediator_choices = {k: v for k, v in c.mediator_choices.items() if k != key}
+        assign(c, {**p, "ties": ()}, actor, acted_as, at)
+    else:
+        c.mediator_choices = {**c.mediator_choices, key: chosen}
+
+
+_PARTY_SIDE = frozenset(("applicant", "respondent", "agent"))
 
 
 def request_recusal(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) -> None:
@@ -166,6 +192,16 @@ def terminate(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str)
 
 def escalate(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) -> None:
     c.level = "L1"
+
+
+def escalate_level(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) -> None:
+    """Version 2: one level up, 楼栋 L0 → 社区 L1 → 街道 L2, with the reason recorded (NB12)."""
+    before = c.level
+    c.level = _NEXT_LEVEL[before]
+    c.escalations = (*c.escalations, (before, c.level, p["reason"]))
+
+
+_NEXT_LEVEL = {"L0": "L1", "L1": "L2"}
 
 
 def transfer(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) -> None:

@@ -20,7 +20,8 @@ from ._errors import GuardFailed, InvalidCommand
 from ._events import parse_time
 from ._spec import CommandSpec, PeopleRule
 from ._text import Text
-from ._vocab import CLOSE_RELATIVES, JudicialStatus, Level, Relation, Role
+from ._validators import _ID_RE
+from ._vocab import CLOSE_RELATIVES, NEW, JudicialStatus, Level, Relation, Role
 
 __all__ = [
     "GUARDS",
@@ -101,8 +102,8 @@ def failure(name: str, reason: Reason, ctx: Context) -> GuardFailed:
 
 
 def check(name: str, ctx: Context) -> None:
-    """Raise :class:`GuardFailed` unless guard ``name`` holds."""
-    g = GUARDS[name]
+    """Raise :class:`GuardFailed` unless guard ``name`` (of the case's workflow) holds."""
+    g = GUARDS[ctx.case.workflow.guard(name).function]
     if g.needs_directory and ctx.directory is None:
         return
     reason = g.fn(ctx)
@@ -568,3 +569,186 @@ def _recusal_pending(ctx: Context) -> Reason | None:
 @_guard("not_archived")
 def _not_archived(ctx: Context) -> Reason | None:
     return Text(en="the case is already archived", zh="案件已归档") if ctx.case.archived else None
+
+
+# -- version 2 -------------------------------------------------------------------------------------
+#
+# Guards that version 2 (``mediation-workflow/2``) adds, and the new implementations of guards it
+# keeps the names of (``GuardSpec.impl``): version 1 goes on deciding with the functions above.
+
+_ROLE_NAMES = frozenset(r.value for r in Role)
+
+#: words that make a dispute a matter of status (婚姻效力、收养、亲子、身份关系): reserved to the
+#: court or the registry, whatever the director's scope says (CC1051-1054, 1073, 1105, 1113)
+_STATUS_WORDS = (
+    "婚姻无效", "确认婚姻", "撤销婚姻", "婚姻效力", "收养关系", "解除收养", "收养无效",
+    "亲子关系", "身份关系",
+)  # fmt: skip
+
+
+@_guard("G2@2", payload=True)
+def _g2_v2(ctx: Context) -> Reason | None:
+    """G2, version 2: the scope the director records, and the dispute's own description: a
+    marriage, adoption, parentage or identity status matter is out of scope even when the scope
+    leaves ``reserved_matter`` empty."""
+    reason = _g2(ctx)
+    if reason is not None:
+        return reason
+    found = next((w for w in _STATUS_WORDS if w in ctx.case.description), None)
+    if found is not None:
+        return Text(
+            en=f"the dispute ({found}) is a status matter reserved to the court or the registry",
+            zh=f"纠纷涉及「{found}」，属于法院或登记机关专属的身份关系事项，不属于人民调解范围",
+        )
+    return None
+
+
+def _employed_by_party(c: Case, person: str, p: Mapping[str, Any]) -> bool:
+    """Is ``person`` employed by a party of the case, whatever kind of party it was recorded as:
+    by the ``employer`` of the payload (a party's id or name) or by an ``employee`` tie to a party
+    recorded at any point."""
+    parties = set(c.parties)
+    names = {str(d.get("name")) for d in c.parties.values() if d.get("name")}
+    employer = str(p.get("employer") or "")
+    recorded = (*c.ties.get(person, ()), *(p.get("ties") or ()))
+    return bool(employer and (employer in parties or employer in names)) or any(
+        t["kind"] == "employee" and t["person"] in parties for t in recorded
+    )
+
+
+@_guard("G4@2", payload=True)
+def _g4_v2(ctx: Context) -> Reason | None:
+    """G4, version 2: the rules of version 1, and
+
+    - the employer rule holds for every party, not only one recorded as an organisation (a
+      property company recorded with the default kind, a party who employs the invitee): an
+      employee of a party never acts on the case, and no waiver lifts it (R2002 25; TY2016 15);
+    - a property manager is invited only with their employer named, so that the rule can be judged;
+    - an invitee is never also a mediator of the case, nor a mediator an invitee (PML20, 29: an
+      invitee attends and advises, and never signs as mediator).
+    """
+    c, p = ctx.case, ctx.payload
+    person: str = p.get("mediator") or p.get("invitee") or ""
+    if person in c.parties or person in c.agents or person in c.recused:
+        return _g4(ctx)
+    if _employed_by_party(c, person, p):
+        return Text(
+            en=f"{person} is employed by a party to this dispute",
+            zh=f"{person} 受雇于本案当事人，不得参与本案调解",
+        )
+    if "invitee" in p:
+        if p.get("kind") == "property_manager" and not str(p.get("employer") or "").strip():
+            return Text(
+                en="a property manager is invited with their employer named",
+                zh="邀请物业人员须写明其用人单位",
+            )
+        if person in c.mediators:
+            return Text(
+                en=f"{person} is a mediator of this case, not an invitee",
+                zh=f"{person} 是本案调解员，不能再作为协助人员",
+            )
+    elif person in c.invitees:
+        return Text(
+            en=f"{person} is an invitee of this case: an invitee never acts as mediator",
+            zh=f"{person} 是本案受邀协助人员，不能担任调解员",
+        )
+    return _g4(ctx)
+
+
+@_guard("impartial")
+def _impartial(ctx: Context) -> Reason | None:
+    """Nobody acts under a committee role (director, mediator, ...) on a case they are a party to
+    or an agent in (R2002 25; PML19: 回避): another holder of the role acts."""
+    if ctx.acted_as not in _ROLE_NAMES:
+        return None
+    c = ctx.case
+    own = ctx.actor in c.parties or ctx.actor in c.agents
+    if not own and c.state == NEW:  # an opening: the parties its payload names
+        named = (*(ctx.payload.get("applicants") or ()), *(ctx.payload.get("respondents") or ()))
+        own = any(isinstance(x, Mapping) and x.get("id") == ctx.actor for x in named)
+    if own:
+        return Text(
+            en=f"{ctx.actor} is a party or agent of this case and may not act on it as "
+            f"{ctx.acted_as}",
+            zh=f"{ctx.actor} 是本案当事人或代理人，应当回避，不得以本调委会职务处理本案",
+        )
+    return None
+
+
+@_guard("level_below_L2")
+def _level_below_l2(ctx: Context) -> Reason | None:
+    if ctx.case.level not in (Level.L0, Level.L1):
+        return Text(
+            en=f"the case is already at level {ctx.case.level}, the street's",
+            zh=f"案件已在 {ctx.case.level}（街道）层级",
+        )
+    return None
+
+
+@_guard("replacement_only")
+def _replacement_only(ctx: Context) -> Reason | None:
+    """Once the agreement is drafted, a mediator is assigned only to replace one removed from the
+    case: the case has no lead mediator (R2002 25; PML19)."""
+    c = ctx.case
+    if c.agreement is None or c.lead is None:  # before an agreement is drafted or recorded
+        return None
+    return Text(
+        en="after the agreement is drafted a mediator is assigned only to replace a removed lead",
+        zh="协议制作后仅在主调解员回避后可指定替换调解员",
+    )
+
+
+_COMMITTEE_TARGETS = frozenset(("street_committee",))
+
+
+@_guard("transfer_link", payload=True)
+def _transfer_link(ctx: Context) -> Reason | None:
+    """A transfer to a committee names the receiving committee by its id and the case it opens
+    there (the service fills it in); a transfer to an outside body (police, an authority, a court)
+    links no case of this store (PML25, 34)."""
+    p, c = ctx.payload, ctx.case
+    new_case, target = str(p.get("new_case") or ""), str(p.get("target") or "")
+    if p.get("to") in _COMMITTEE_TARGETS:
+        if not _ID_RE.match(target) or target == c.committee:
+            return Text(
+                en=f"a transfer to a committee names another committee by its id, not {target!r:.40}",
+                zh="移交其他调委会须写明接收调委会的编号（不能是本调委会）",
+            )
+        if not new_case or new_case == c.id:
+            return Text(
+                en="a transfer to a committee names the case it opens there",
+                zh="移交其他调委会须写明在接收方新建的案件编号",
+            )
+        return None
+    if new_case:
+        return Text(
+            en=f"a transfer to {p.get('to')} opens no case in this store: it links none",
+            zh="移交公安、有关部门或法院不在本系统新建案件，不能链接案件编号",
+        )
+    return None
+
+
+@_guard("origin_named", payload=True)
+def _origin_named(ctx: Context) -> Reason | None:
+    p = ctx.payload
+    origin, committee = str(p.get("origin") or ""), str(p.get("origin_committee") or "")
+    if not origin or origin == ctx.case.id or not committee or committee == p.get("committee"):
+        return Text(
+            en="a transferred case names the case and the other committee it came from",
+            zh="移交案件须写明原案件编号及移交的调委会",
+        )
+    if not str(p.get("reason") or "").strip():
+        return Text(en="the reason for the transfer is recorded", zh="须记录移交理由")
+    return None
+
+
+@_guard("judicial_settled")
+def _judicial_settled(ctx: Context) -> Reason | None:
+    """A case whose judicial confirmation is applied for is archived once the court's ruling is
+    recorded: the ruling belongs in the file (PML27, 33)."""
+    if ctx.case.judicial == JudicialStatus.APPLIED:
+        return Text(
+            en="the court has not ruled on the application for judicial confirmation yet",
+            zh="司法确认申请尚未有法院裁定，暂不能归档",
+        )
+    return None

@@ -32,7 +32,7 @@ from ._audit import Verdict, replay, verify
 from ._authz import Actor, Directory, Grant, StaticDirectory, authorize
 from ._calendar import CalendarNotCovered
 from ._case import Case, CaseSummary, apply_event
-from ._commands import Command, to_payload
+from ._commands import Command, from_payload, to_payload
 from ._deadlines import (
     Deadline,
     Policy,
@@ -55,6 +55,7 @@ from ._errors import (
     RequestConflict,
 )
 from ._events import (
+    GENESIS,
     SCHEMA_VERSION,
     Event,
     StoredEvent,
@@ -84,12 +85,12 @@ from ._roster import (
     verify_roster,
 )
 from ._roster import WORKFLOW as ROSTER_WORKFLOW
-from ._spec import Workflow, known, workflow_of
+from ._spec import CommandSpec, Workflow, known, registered, workflow_of
 from ._stats import Statistics, compute_statistics
 from ._text import Text
 from ._validators import _ID_RE
 from ._views import CaseView, view_case
-from ._vocab import NEW, JudicialStatus, Role
+from ._vocab import NEW, JudicialStatus, Level, Role, TransferTarget
 from ._workflow import WORKFLOW
 from .stores._base import DeadlineWarning, Store
 
@@ -188,6 +189,13 @@ class CaseService:
             raise InvalidCommand(f"workflow {workflow.version} is not the one registered")
         #: the names of the commands that open a case of that workflow
         self._opening = frozenset(c.name for c in self.workflow.opening)
+        #: the openings a linking command writes (a transfer's ``receive_transfer``), never a host
+        self._written_by_links = frozenset(
+            c.name
+            for w in registered()
+            for c in w.opening
+            if c.link is not None and c.link[0] == _FROM
+        )
         self.clock = clock
         self.directory: Directory = directory if directory is not None else StaticDirectory()
         self.policy = policy or Policy()
@@ -214,6 +222,14 @@ class CaseService:
             f"mediation.open\x00{actor_id}\x00{request_id}".encode()
         ).hexdigest()
         return "r" + digest[:31]
+
+    @staticmethod
+    def transfer_case_id(case_id: str, seq: int) -> str:
+        """The id of the case a transfer (event ``seq`` of ``case_id``) opens at the receiving
+        committee when the command names none: derived from the event's place, so every service
+        and every retry of it choose the same one."""
+        digest = hashlib.sha256(f"mediation.transfer\x00{case_id}\x00{seq}".encode()).hexdigest()
+        return "t" + digest[:31]
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -243,10 +259,12 @@ class CaseService:
             return verify(records, case_id)
         rosters = {}
         if records:
-            opened = decode_event(records[0]).payload.get("committee")
-            if isinstance(opened, str):
-                stream = roster_id(opened)
-                rosters = rosters_of({stream: self.store.read(stream)})
+            first = decode_event(records[0]).payload
+            # the case's committee, and for a case a transfer opened the committee whose director
+            # wrote its opening (``receive_transfer`` is authorized there)
+            named = (first.get("committee"), first.get("origin_committee"))
+            streams = {roster_id(c) for c in named if isinstance(c, str) and c}
+            rosters = rosters_of({stream: self.store.read(stream) for stream in streams})
         return verify(records, case_id, rosters=rosters)
 
     def view(self, actor: Actor, case_id: str, *, reveal_personal: bool = False) -> CaseView:
@@ -748,7 +766,15 @@ class CaseService:
             if payload.get("status") == JudicialStatus.APPLIED:
                 ends = judicial_window_end(case, self.policy)
             payload["window_ends"] = format_time(ends) if ends is not None else ""
-        committee = payload.get("committee") if opening else case.committee
+        links = _links_transfer(workflow, command.name, payload)
+        member = spec.link[1] if links and spec is not None and spec.link else ""
+        if links and not payload[member]:  # the case the transfer opens at the receiving end
+            payload[member] = self.transfer_case_id(case_id, case.seq + 1)
+        committee = (
+            payload.get(spec.authority if spec is not None else "committee")
+            if opening
+            else case.committee
+        )
         for fresh in (False, True):
             authority = self._authority(actor, committee, fresh=fresh)
             # the event is timed no earlier than the case's last event and the roster entry it
@@ -793,6 +819,14 @@ class CaseService:
         # only someone who may open a case learns that the id is taken
         if opening and self.store.summary(case_id) is not None:
             raise CaseExists(f"case {case_id} already exists", case=case_id)
+        if spec.name in self._written_by_links:  # decided first, like every command
+            raise InvalidCommand(
+                f"{spec.name} is written by the service with the transfer that opens the case; "
+                "issue the transfer on the origin case instead",
+                message_zh="接收移交的案件由移交操作同时建立，请在原案件上执行「移交」",
+                command=spec.name,
+                actor=actor.id,
+            )
         if self.vault is not None and spec.persons:  # only once it was accepted
             seal_payload(self.vault, case_id, spec, payload)
         seq = case.seq + 1
@@ -816,8 +850,18 @@ class CaseService:
         # the new snapshot is folded on a copy: the cached one stays what the store holds
         folded = case.clone()
         apply_event(folded, seq, stored.hash, spec, payload, actor.id, acted_as, at, state)
+        receiving = (
+            self._receiving(actor, spec.name, folded, payload, at, authority, clock_reading)
+            if links
+            else None
+        )
         try:
-            self.store.append(folded.summary(), (stored,), seq - 1)
+            if receiving is None:
+                self.store.append(folded.summary(), (stored,), seq - 1)
+            else:  # the transfer and the case it opens are written together, or not at all
+                with self.store.transaction():
+                    self.store.append(folded.summary(), (stored,), seq - 1)
+                    self.store.append(receiving[0].summary(), (receiving[1],), 0)
         except OutcomeUnknown:
             self.forget(case_id)
             landed = self._landed(stored)
@@ -828,6 +872,8 @@ class CaseService:
                     f"case {case_id}: seq {seq} holds another event", expected_seq=seq - 1
                 ) from None
         self._remember(folded)
+        if receiving is not None:
+            self._remember(receiving[0])
         event = Event(
             case_id,
             seq,
@@ -846,6 +892,90 @@ class CaseService:
             authority.roster,
         )
         return event, folded
+
+    def _receiving(
+        self,
+        actor: Actor,
+        transfer_name: str,
+        origin: Case,
+        transfer: Mapping[str, Any],
+        at: str,
+        authority: _Authority,
+        clock_reading: str | None,
+    ) -> tuple[Case, StoredEvent]:
+        """The case a transfer to a committee opens there: its opening event (``receive_transfer``,
+        by the transferring director, naming the origin) decided like any command, and the case
+        folded from it.  The parties, the category and the description are the origin's."""
+        opening = _receiving_opening(origin.workflow)
+        link = origin.workflow.command(transfer_name).link
+        assert opening is not None and opening.link is not None and link is not None
+        new_id = transfer[link[1]]
+        if self.store.summary(new_id) is not None or self.store.read(new_id):
+            raise CaseExists(
+                f"case {new_id} already exists: a transfer opens a new case",
+                message_zh=f"案件 {new_id} 已存在，移交须新建案件",
+                case=new_id,
+            )
+        first = decode_event(self.store.read(origin.id)[0])
+        opened: dict[str, Any] = dict(first.payload)
+        if self.vault is not None:
+            unsealed = unseal_payload(
+                self.vault, origin.id, origin.workflow.command(first.type), dict(first.payload)
+            )
+            if unsealed is not None:
+                opened = unsealed
+            else:
+                raise InvalidCommand(
+                    f"case {origin.id}: the parties' personal data was erased; it cannot be "
+                    "transferred",
+                    case=origin.id,
+                )
+        command = from_payload(
+            opening.payload,
+            {
+                **{k: opened[k] for k in _CARRIED if k in opened},
+                "committee": transfer["target"],
+                "level": Level.L2,  # the street's committee
+                "profile": origin.profile,
+                opening.link[1]: origin.id,
+                opening.authority: origin.committee,
+                "reason": transfer["reason"],
+            },
+        )
+        payload = to_payload(command)
+        case = Case(new_id, origin.workflow)
+        decision = decide(
+            case,
+            command.name,
+            actor.id,
+            payload,
+            at,
+            grants=authority.grants,
+            directory=authority.directory,
+        )
+        spec = decision.command
+        if self.vault is not None and spec.persons:
+            seal_payload(self.vault, new_id, spec, payload)
+        raw = encode_body(
+            case_id=new_id,
+            seq=1,
+            type=spec.name,
+            at=at,
+            actor=actor.id,
+            acted_as=decision.acted_as,
+            state=decision.state,
+            payload=payload,
+            prev=GENESIS,
+            workflow=origin.workflow.version,
+            request=None,
+            clock=clock_reading,
+            roster=authority.roster,
+        )
+        stored = StoredEvent(new_id, 1, event_hash(raw), raw, None)
+        apply_event(
+            case, 1, stored.hash, spec, payload, actor.id, decision.acted_as, at, decision.state
+        )
+        return case, stored
 
     def _held(
         self,
@@ -893,6 +1023,10 @@ class CaseService:
         payload = to_payload(command)
         if event.seq == 1 and "profile" in payload and not payload["profile"]:
             payload["profile"] = event.payload.get("profile")
+        if _links_transfer(workflow_of(event.workflow), event.type, payload):
+            member = workflow_of(event.workflow).command(event.type).link[1]  # type: ignore[index]
+            if not payload[member]:
+                payload[member] = event.payload.get(member)  # the id the service chose
         recorded: dict[str, Any] | None = dict(event.payload)
         if self.vault is not None and recorded is not None:
             known = workflow_of(event.workflow)
@@ -1035,6 +1169,39 @@ class CaseService:
                 self._cache.clear()
             else:
                 self._cache.pop(case_id, None)
+
+
+_TO, _FROM = "to", "from"
+
+#: what a transferred case carries over from its origin's opening event
+_CARRIED = (
+    "category",
+    "subtype",
+    "description",
+    "applicants",
+    "respondents",
+    "involves_privacy",
+    "trade_secrets",
+    "evidence",
+)
+
+
+def _links_transfer(workflow: Workflow, name: str, payload: Mapping[str, Any]) -> bool:
+    """Does this command open the linked case at a receiving committee: a command that links
+    ``to`` another case (a transfer, version 2 on), sent to a committee?"""
+    spec = workflow.find(name)
+    return (
+        spec is not None
+        and spec.link is not None
+        and spec.link[0] == _TO
+        and _receiving_opening(workflow) is not None
+        and payload.get("to") == TransferTarget.STREET_COMMITTEE
+    )
+
+
+def _receiving_opening(workflow: Workflow) -> CommandSpec | None:
+    """The opening a linking command writes at the other end (``link`` ``from``), if any."""
+    return next((c for c in workflow.opening if c.link is not None and c.link[0] == _FROM), None)
 
 
 def _check_request_id(request_id: object) -> None:

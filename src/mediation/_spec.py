@@ -92,6 +92,15 @@ class GuardSpec:
     zh: str
     en: str
     basis: str
+    #: the implementation (a key of :data:`mediation._guards.GUARDS`) when it is not ``name``: a
+    #: later version that changes what a guard checks keeps its name and names a new function,
+    #: so that cases of the earlier version are decided and replayed as before
+    impl: str = ""
+
+    @property
+    def function(self) -> str:
+        """The key of the guard's implementation in :data:`mediation._guards.GUARDS`."""
+        return self.impl or self.name
 
 
 @attrs.frozen
@@ -159,6 +168,14 @@ class CommandSpec:
     persons: tuple[str, ...] = ()
     #: payload members that name people, and how they must relate to the case
     people: tuple[tuple[str, PeopleRule], ...] = ()
+    #: for a command that opens a case: the payload member naming the committee whose roles
+    #: authorize it (``committee``, the case's own; ``origin_committee`` for the case a transfer
+    #: opens, which the transferring committee's director writes)
+    authority: str = "committee"
+    #: a link to another case of the store the command's event makes: (``"to"``, the payload
+    #: member naming the case it opens: a transfer) or (``"from"``, the member naming the case it
+    #: came from: the opening a transfer writes); verify_store checks both ends (version 2 on)
+    link: tuple[str, str] | None = None
     #: relations first (they are case-specific), then roles, in declaration order
     grants: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
     #: whether anything beyond the state and the grants is checked (people, guards, completion)
@@ -319,7 +336,7 @@ def _check_runnable(workflow: Workflow) -> None:
     from ._guards import GUARDS
 
     for g in workflow.guards:
-        if g.name not in GUARDS:
+        if g.function not in GUARDS:
             raise ValueError(f"workflow {workflow.version}: guard {g.name} has no implementation")
     for c in workflow.commands:
         fields = {f.name for f in attrs.fields(c.payload)} if attrs.has(c.payload) else set()

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from ._audit import Fault, FaultKind, Verdict, verify
+from ._audit import Fault, FaultKind, Verdict, check_links, verify
 from ._authz import Directory
 from ._case import CaseSummary
 from ._errors import MediationError, StoreError
@@ -184,7 +184,7 @@ def run(
             chunks = _run_chunks(store, setup, workers, once)
             if not isinstance(chunks, BaseException):
                 result = _result([_judged_here(store, setup, c) for c in chunks], workers + 1)
-                return _with_rows_without_events(store, result) if summaries else result
+                return _linked(_with_rows_without_events(store, result) if summaries else result)
             if on_fallback is not None:
                 on_fallback(chunks)
             else:
@@ -196,7 +196,14 @@ def run(
     once()
     bad_rows: list[str] = []
     whole = _verify_chunk(store, (None, None), setup, whole=True, bad_rows=bad_rows)
-    return attrs.evolve(_result([whole], 1), bad_rows=tuple(bad_rows))
+    return _linked(attrs.evolve(_result([whole], 1), bad_rows=tuple(bad_rows)))
+
+
+def _linked(result: StoreVerification) -> StoreVerification:
+    """``result`` with the links between its cases checked both ways (:func:`check_links`)."""
+    if not any(v.links for v in result.verdicts):
+        return result
+    return attrs.evolve(result, verdicts=tuple(check_links(result.verdicts)))
 
 
 def checkpointed_seqs(log: CheckpointLog) -> dict[str, tuple[int, ...]]:

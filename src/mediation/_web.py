@@ -212,6 +212,13 @@ def _examples() -> Mapping[str, Command]:
     examples: tuple[Command, ...] = (
         c.Apply(**opening),
         c.Report(**opening, source="early_warning", source_ref="alert-0417"),
+        c.ReceiveTransfer(
+            **{**opening, "committee": "shengli-street"},
+            level="L2",
+            origin="case-0417",
+            origin_committee="rongyue",
+            reason="涉及多个小区，需街道协调",
+        ),
         c.RecordConsent(),
         c.Refuse("不同意调解，准备直接起诉"),
         c.Register(c.Scope(civil=True), note="邻里噪声纠纷，属于受理范围"),
@@ -250,7 +257,7 @@ def _examples() -> Mapping[str, Command]:
         c.Terminate(parties_informed=True, notice=_doc("终止调解告知书")),
         c.Withdraw("双方已自行和解"),
         c.Escalate("楼栋调解未果，涉及多户"),
-        c.Transfer("street_committee", "胜利办调委会", "涉及多个小区，需街道协调"),
+        c.Transfer("street_committee", "shengli-street", "涉及多个小区，需街道协调"),
         c.ExtendTerm(15, "等待物业出具整改方案"),
         c.Pause("appraisal", "渗漏原因鉴定"),
         c.Resume("鉴定报告已出"),

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import attrs
+
 from . import _commands as C
 from . import _fold as F
 from ._spec import (
@@ -43,6 +45,7 @@ __all__ = [
     "NEW",
     "WORD_ZH",
     "WORKFLOW",
+    "WORKFLOW_V1",
     "CommandSpec",
     "Confidentiality",
     "DeadlineSpec",
@@ -106,7 +109,11 @@ STATES = (
     _s("transferred", None, "移交（上级调委会/公安/主管部门）", "transferred", True),
 )
 
-_g = GuardSpec
+
+def _g(name: str, zh: str, en: str, basis: str, *, impl: str = "") -> GuardSpec:
+    return GuardSpec(name, zh, en, basis, impl)
+
+
 GUARDS = (
     _g(
         "parties_named",
@@ -777,6 +784,7 @@ FIELD_ZH = {
     "issues": "争议事项", "joint_applicants": "共同申请", "kind": "类型", "lead": "主调解员",
     "level": "层级", "media_type": "文件类型", "mediator": "调解员", "method": "方式",
     "name": "姓名", "new_case": "新案件编号", "note": "备注", "notice": "终止告知书",
+    "origin": "原案件编号", "origin_committee": "原调委会",
     "obligations": "义务", "oral": "口头协议", "parties": "当事人",
     "parties_informed": "已告知当事人", "performance_deadline": "履行期限",
     "performance_method": "履行方式", "performance_place": "履行地点", "performed": "履行情况",
@@ -829,7 +837,8 @@ WORD_ZH = {
 }  # fmt: skip
 
 
-WORKFLOW = register(
+#: the first version: every case opened on it is decided and replayed on it for ever
+WORKFLOW_V1 = register(
     Workflow(
         version="mediation-workflow/1",
         states=STATES,
@@ -837,5 +846,158 @@ WORKFLOW = register(
         commands=COMMANDS,
         deadlines=DEADLINES,
         changes="The first version.",
+    )
+)
+
+
+# -- version 2 -------------------------------------------------------------------------------------
+#
+# What version 2 changes, each with its basis (docs/workflow.md, "Versions").  Version 1 stays
+# registered and unchanged: its cases are decided and replayed as before.
+
+_V1 = WORKFLOW_V1
+
+
+def _v2(name: str, **changes: object) -> CommandSpec:
+    """Command ``name`` of version 1 with ``changes``."""
+    return attrs.evolve(_V1.command(name), **changes)  # type: ignore[arg-type]
+
+
+def _guarded(name: str, *guards: str) -> CommandSpec:
+    """Command ``name`` of version 1 with ``impartial`` first, then its guards (or ``guards``)."""
+    spec = _V1.command(name)
+    return attrs.evolve(spec, guards=("impartial", *(guards or spec.guards)))
+
+
+_ROLE_COMMANDS_V2 = (
+    _guarded("apply", "parties_named"),
+    _guarded("report"),
+    _guarded("register"),
+    _guarded("not_accept"),
+    _guarded("decide_recusal"),
+    _guarded("sign"),
+    _guarded("confirm_performed"),
+    _guarded("terminate"),
+)
+
+V2_GUARDS = (
+    _g(
+        "G2",
+        "属于受理范围（民间纠纷、未由他机关处理、非专属事项（含纠纷所述的婚姻效力、收养、亲子等身份关系）、无刑事治安情形）",
+        "within scope: a civil dispute not handled elsewhere, not a status matter (also as the "
+        "dispute's description states it), no criminal flag",
+        "R2002 22; PML25; CC1051-1054, 1073, 1105",
+        impl="G2@2",
+    ),
+    _g(
+        "G4",
+        "回避：与当事人无近亲属、利害或其他可能影响公正的关系；当事人的雇员一律回避；协助人员与调解员不得兼任",
+        "recusal: no close relative, interest or other tie to a party; never an employee of any "
+        "party; an invitee is never also a mediator",
+        "R2002 25; SZ23; TY2016 15; ODR2021 13; CC1045; PML20, 29",
+        impl="G4@2",
+    ),
+    _g(
+        "impartial",
+        "以本调委会职务（主任、调解员等）办理的，不得是本案当事人或代理人",
+        "whoever acts under a committee role is not a party or agent of the case",
+        "R2002 25; PML19",
+    ),
+    _g(
+        "level_below_L2",
+        "案件处于楼栋（L0）或社区（L1）层级",
+        "the case is at building (L0) or community (L1) level",
+        "NB12",
+    ),
+    _g(
+        "replacement_only",
+        "协议制作后仅在主调解员回避后指定替换调解员",
+        "after the agreement is drafted, only to replace a removed lead mediator",
+        "R2002 25; PML19",
+    ),
+    _g(
+        "transfer_link",
+        "移交调委会的，写明接收调委会及新建案件；移交外部机关的，不链接本系统案件",
+        "to a committee: the receiving committee and the case opened there named; to an outside "
+        "body: no case of this store linked",
+        "PML25, 34",
+    ),
+    _g(
+        "origin_named",
+        "写明原案件、原调委会及移交理由",
+        "the case, the committee and the reason of the transfer are named",
+        "PML25, 34",
+    ),
+    _g(
+        "judicial_settled",
+        "司法确认申请已有裁定结果",
+        "no application for judicial confirmation is awaiting the court's ruling",
+        "PML27, 33",
+    ),
+)
+
+V2_COMMANDS = (
+    *_ROLE_COMMANDS_V2,
+    _v2(
+        "assign_mediator",
+        sources=_REGISTERED_ON,
+        guards=("impartial", "replacement_only", "G3", "G4"),
+        effect=F.assign_jointly,
+    ),
+    _v2(
+        "escalate",
+        zh="提级调解（楼栋→社区→街道）",
+        en="escalate one level: building to community to street",
+        guards=("impartial", "level_below_L2"),
+        effect=F.escalate_level,
+    ),
+    _v2("transfer", guards=("impartial", "transfer_link"), link=("to", "new_case")),
+    _v2(
+        "record_judicial_confirmation",
+        guards=("impartial", "not_archived", "G11"),
+    ),
+    _v2("archive", guards=("impartial", "not_archived", "judicial_settled", "G13")),
+    attrs.evolve(
+        _c(
+            "receive_transfer",
+            "接收移交",
+            "receive a transferred case",
+            (NEW,),
+            "applied",
+            roles=(R.DIRECTOR,),
+            guards=("parties_named", "origin_named"),
+            basis="PML25, 34",
+            payload=C.ReceiveTransfer,
+            effect=F.opening_transfer,
+            persons=("applicants", "respondents"),
+        ),
+        authority="origin_committee",
+        link=("from", "origin"),
+    ),
+)
+
+#: the current version: new cases are opened on it (``CaseService(workflow=...)`` defaults to it)
+WORKFLOW = register(
+    WORKFLOW_V1.evolve(
+        "mediation-workflow/2",
+        changes=(
+            "Levels and transfer: `escalate` goes one level up, L0 楼栋 → L1 社区 → L2 街道, and "
+            "records each step with its reason (NB12); `transfer` to a committee opens the linked "
+            "case there (`receive_transfer`, accepted by that committee's director), each case "
+            "naming the other, and a transfer to an outside body links none (PML25, 34). "
+            "No dead ends: a replacement mediator can be assigned in every registered active "
+            "state; once the agreement is drafted only while the case has no lead (R2002 25; "
+            "PML19). Parties choose a mediator jointly: a party's `assign_mediator` takes effect "
+            "once every party made the same choice (PML19). `impartial`: nobody acts under a "
+            "committee role on a case they are a party or agent of (R2002 25). G4: an employee "
+            "of any party never acts on the case (not only of an organisation), a property "
+            "manager is invited with their employer named, an invitee is never also a mediator "
+            "(PML20, 29). G2 also reads the dispute's description for status matters "
+            "(确认婚姻无效, 收养关系, 亲子关系: CC1051-1054, 1073, 1105). Judicial confirmation "
+            "is not recorded on an archived case, and a case is not archived while an "
+            "application awaits the court's ruling (PML27, 33)."
+        ),
+        commands=V2_COMMANDS,
+        guards=V2_GUARDS,
     )
 )

@@ -59,6 +59,79 @@ _END = "<!-- END GENERATED {name} -->"
 _GRANTS: tuple[Relation | Role, ...] = (*Relation, *Role)
 
 
+#: what version 2 decided, and why (issue 10, items 4 and 6), written once here
+_VERSION_NOTES = (
+    "### Version 2 in detail",
+    "",
+    "A version that changes what a guard checks keeps the guard's name and names a new "
+    "implementation (`GuardSpec.impl`: G2 and G4 of version 2 are `G2@2` and `G4@2`), so the "
+    "cases of version 1 are decided and replayed with the functions they always were.",
+    "",
+    "**Levels (NB12).** `escalate` moves a case one level up, L0 楼栋 → L1 社区 → L2 街道; each "
+    "step is kept on the case with its reason (`Case.escalations`: from, to, reason). The street "
+    "level takes part in the same case; moving the case to another committee is a transfer.",
+    "",
+    "**Transfer and links (PML25, 34).** A `transfer` with `to: street_committee` names the "
+    "receiving committee by its id (`target`) and the case it opens there (`new_case`; when it "
+    "is empty the service derives one from the transfer's place, `CaseService.transfer_case_id`, "
+    "the same on every service and retry). The "
+    "service writes the transfer and the receiving case's opening event, `receive_transfer` (by "
+    "the transferring director, authorized in the origin committee: `CommandSpec.authority`), in "
+    "one `store.transaction()`: both or neither. The new case carries the origin's parties, "
+    "category and description, opens at L2 in `applied`, and is accepted (`register`, after the "
+    "respondents' consent) or declined there by that committee's director. A host cannot issue "
+    "`receive_transfer` itself. A transfer to the police, an authority or a court links no case "
+    "of the store (`new_case` must be empty). A single-case `verify` checks its own side only "
+    "(the transfer names a case; the opening names an origin); `verify_store` checks that each "
+    "link's other end exists and names this case back, else a `case_link` fault (integrity) on "
+    "the case whose link is not answered. Version 1's transfers link nothing and are not "
+    "link-checked.",
+    "",
+    "**No dead ends (R2002 25; PML19, 31).** A recusal is accepted in every registered active "
+    "state, so a replacement can now be assigned in each of them: after the agreement is drafted "
+    "only while the case has no lead mediator (`replacement_only`). The replacement, not the "
+    "director, carries the case on: follow-up visits (PML31), a mediator's signature (PML29) and "
+    "reopening are a mediator's acts, and the committee's power to designate its mediators "
+    "(PML19) is what a recusal leaves it to use. `tests/test_levels.py` checks over the "
+    "declaration that from every such state a terminal state is reachable once the only mediator "
+    "is removed, and drives every (state, recusal) pair through the service to the archive.",
+    "",
+    "**The smaller rule gaps.**",
+    "",
+    "| gap found in version 1 | version 2 | basis |",
+    "|---|---|---|",
+    "| the property-company rule fired only for a party recorded as an organisation | an "
+    "employee of any party (by `employer`, a party's id or name, or an `employee` tie) never acts "
+    "on the case, never waivable; a `property_manager` invitee names their employer | R2002 25; "
+    "TY2016 15 |",
+    "| an invitee employed by a party who is a person was accepted | refused (the same rule) | "
+    "R2002 25 |",
+    "| a party holding the committee's mediator role could escalate its own case under it | "
+    "`impartial`: nobody acts under a committee role on a case they are a party or agent of | "
+    "R2002 25 |",
+    "| one person could be invitee and co-mediator, the signature counting as the mediator's | "
+    "G4: an invitee is never assigned as mediator, a mediator never invited | PML20, 29 |",
+    "| one party alone could replace the lead mediator | a party's `assign_mediator` is that "
+    "party's choice; the mediator is assigned once every party made the same one "
+    "(`Case.mediator_choices`); the director's assignment takes effect at once | PML19 |",
+    "| a director who is a party could register and seal their own case | `impartial` on every "
+    "command issued under a role; another director of the committee acts, or the case is "
+    "withdrawn and taken elsewhere | R2002 25 |",
+    "| `record_judicial_confirmation` was accepted after the archive | refused (`not_archived`); "
+    "a case is not archived while an application awaits the court (`judicial_settled`) | PML27, "
+    "33 |",
+    "| G2 let a 确认婚姻无效 case register | G2 also refuses a dispute whose description names a "
+    "status matter (婚姻无效, 撤销婚姻, 收养关系, 亲子关系, 身份关系 …), whatever the director's "
+    "scope says | CC1051-1054, 1073, 1105 |",
+    "| a criminal flag forced no referral | left as it was, documented: G2 refuses to register a "
+    "criminal or public-security matter and names the referral, which is the director's "
+    "`transfer` to the police (linking no case); a refused command records nothing, so the "
+    "library cannot hold the flag to force the next step. The acceptance deadline's early "
+    "warning is what keeps such a case from being forgotten | R2002 22; PML25 |",
+    "",
+)
+
+
 def render_markdown(workflow: Workflow = WORKFLOW) -> str:
     """``docs/workflow.md``: the state table, the command table and a mermaid diagram."""
     out = [
@@ -82,6 +155,7 @@ def render_markdown(workflow: Workflow = WORKFLOW) -> str:
             if w.version.startswith("mediation-workflow/")
         ),
         "",
+        *_VERSION_NOTES,
         "## States",
         "",
         "| stage | state | 中文 | English | terminal |",

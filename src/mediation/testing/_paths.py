@@ -34,7 +34,7 @@ from .._service import CaseService
 from .._spec import CommandSpec
 from .._vocab import NEW, Relation, Role
 from .._workflow import WORKFLOW
-from ._world import EPOCH, World, party
+from ._world import EPOCH, OTHER_COMMITTEE, World, party
 
 __all__ = [
     "BRANCHES",
@@ -426,7 +426,7 @@ def _legs(o: PathOptions) -> Mapping[type[cmd.Command], Leg]:
             (
                 Step(
                     Role.DIRECTOR,
-                    cmd.Transfer(cmd.TransferTarget.STREET_COMMITTEE, "胜利办调委会", "涉及多户"),
+                    cmd.Transfer(cmd.TransferTarget.STREET_COMMITTEE, OTHER_COMMITTEE, "涉及多户"),
                 ),
             ),
         ),

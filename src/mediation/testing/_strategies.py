@@ -30,7 +30,16 @@ from .._service import CaseService
 from .._vocab import PERSONAL_CONSENTS, Role
 from .._workflow import NEW, WORKFLOW, CommandSpec
 from ._paths import FromCase, PathOptions, Step, assignment, routes
-from ._world import AGENT_IDS, EPOCH, INVITEE_IDS, PARTY_IDS, TickClock, World, party
+from ._world import (
+    AGENT_IDS,
+    EPOCH,
+    INVITEE_IDS,
+    OTHER_COMMITTEE,
+    PARTY_IDS,
+    TickClock,
+    World,
+    party,
+)
 
 __all__ = [
     "Driven",
@@ -42,6 +51,7 @@ __all__ = [
     "driven_cases",
     "guided_step",
     "histories",
+    "host_openings",
     "opening_step",
     "progress_steps",
     "step",
@@ -84,8 +94,20 @@ def _opening(draw: st.DrawFn, world: World, cls: type[cmd.Command]) -> cmd.Comma
     )
     if cls is cmd.Apply:
         return cmd.Apply(**base, oral=draw(st.booleans()))
+    if cls is cmd.ReceiveTransfer:  # what a transfer from the other committee writes here
+        return cmd.ReceiveTransfer(
+            **base, origin="case-origin", origin_committee=OTHER_COMMITTEE, reason=draw(_text)
+        )
     source = draw(st.sampled_from((cmd.ReportSource.GRID, cmd.ReportSource.EARLY_WARNING)))
     return cmd.Report(**base, source=source)
+
+
+#: where a drawn transfer goes: the street's committee (by its id: the case it opens there is
+#: linked) or an outside body (by its name: no case linked)
+_TRANSFER_TARGETS = (
+    (cmd.TransferTarget.STREET_COMMITTEE, OTHER_COMMITTEE),
+    (cmd.TransferTarget.POLICE, "城关派出所"),
+)
 
 
 def _people(case: Case) -> list[str]:
@@ -196,6 +218,7 @@ def _judicial(draw: st.DrawFn, f: _Fit) -> cmd.Command:
 _DRAWS: Mapping[type[cmd.Command], _Draw] = {
     cmd.Apply: lambda d, f: d(_opening(f.world, cmd.Apply)),
     cmd.Report: lambda d, f: d(_opening(f.world, cmd.Report)),
+    cmd.ReceiveTransfer: lambda d, f: d(_opening(f.world, cmd.ReceiveTransfer)),
     cmd.RecordConsent: lambda d, f: cmd.RecordConsent(),
     cmd.Refuse: lambda d, f: cmd.Refuse(d(_text)),
     cmd.Register: _register,
@@ -234,7 +257,8 @@ _DRAWS: Mapping[type[cmd.Command], _Draw] = {
     cmd.Withdraw: lambda d, f: cmd.Withdraw(),
     cmd.Escalate: lambda d, f: cmd.Escalate(d(_text)),
     cmd.Transfer: lambda d, f: cmd.Transfer(
-        cmd.TransferTarget.STREET_COMMITTEE, "胜利办调委会", d(_text)
+        *d(st.sampled_from(_TRANSFER_TARGETS)),
+        d(_text),
     ),
     cmd.ExtendTerm: lambda d, f: cmd.ExtendTerm(d(st.integers(1, 30))),
     cmd.Pause: lambda d, f: cmd.Pause(d(st.sampled_from(cmd.PauseReason))),
@@ -362,8 +386,13 @@ def guided_step(
 def opening_step(draw: st.DrawFn, world: World, case_id: str) -> tuple[Actor, cmd.Command]:
     """An (actor, apply or report) that opens ``case_id`` (usually by someone allowed to)."""
     new = Case(case_id)
-    spec = draw(st.sampled_from([s for s in WORKFLOW.commands if NEW in s.sources]))
+    spec = draw(st.sampled_from(host_openings()))
     return draw(actor_for(world, new, spec)), draw(command_for(world, new, spec.name))
+
+
+def host_openings() -> list[CommandSpec]:
+    """The commands a host opens a case with (``receive_transfer`` is written by a transfer)."""
+    return [s for s in WORKFLOW.opening if s.authority == "committee"]
 
 
 @attrs.define
