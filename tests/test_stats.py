@@ -62,3 +62,39 @@ def test_only_entitled_roles_and_committees() -> None:
     street = Actor.with_roles("street", {"c1": ["supervisor"], "c2": ["supervisor"]})
     assert service.statistics(street).committees == ("c1", "c2")
     assert service.statistics(street).cases == 1
+
+
+def test_the_service_measures_days_to_close_to_the_outcome_not_the_archive() -> None:
+    """A case resolved, then archived a month later: the median days to close end at the outcome
+    (the events say when), not at the archive (the summary row's last event)."""
+    import datetime as _dt
+
+    from mediation import Actor, CaseService, MemoryStore
+    from mediation import commands as _cmd
+    from mediation.testing import PathOptions, World, drive
+
+    world = World()
+    store = MemoryStore()
+    now = [_dt.datetime(2026, 4, 1, 2, tzinfo=_dt.timezone.utc)]
+
+    def clock() -> _dt.datetime:
+        now[0] += _dt.timedelta(hours=1)
+        return now[0]
+
+    service = CaseService(store, directory=world.directory, clock=clock)
+    from mediation import WORKFLOW
+
+    resolved_state = next(s.name for s in WORKFLOW.states if s.terminal and s.agreed)
+    case = drive(service, world, "c", resolved_state, PathOptions(lead="med1"))
+    resolved = _dt.datetime.fromisoformat(case.updated_at[:-1]).replace(tzinfo=_dt.timezone.utc)
+    opened = _dt.datetime.fromisoformat(case.opened_at[:-1]).replace(tzinfo=_dt.timezone.utc)
+    now[0] += _dt.timedelta(days=30)
+    service.execute(world["director"], "c", _cmd.Archive())
+    auditor = Actor.with_roles("aud", {world.committee: ["auditor"]})
+    figures = service.statistics(auditor)
+    assert figures.median_days_to_close is not None
+    assert figures.median_days_to_close < 30
+    evaluated = service.evaluation(auditor)
+    assert evaluated.days_to_outcome["all"].n == 1
+    assert evaluated.days_to_outcome["all"].median == figures.median_days_to_close
+    assert abs(figures.median_days_to_close - (resolved - opened) / _dt.timedelta(days=1)) < 0.5

@@ -86,7 +86,7 @@ from ._roster import (
 )
 from ._roster import WORKFLOW as ROSTER_WORKFLOW
 from ._spec import CommandSpec, Workflow, known, registered, workflow_of
-from ._stats import Statistics, compute_statistics
+from ._stats import DEFAULT_DEFINITION, Evaluation, Statistics, compute_statistics, evaluation
 from ._text import Text
 from ._validators import _ID_RE
 from ._views import CaseView, view_case
@@ -391,6 +391,42 @@ class CaseService:
     def statistics(self, actor: Actor, committees: Iterable[str] | None = None) -> Statistics:
         """Counts, success rate, durations and overdue cases over the committees ``actor`` holds a
         supervisor, director or auditor role in (or the given subset of them)."""
+        wanted = self._supervised(actor, committees)
+        rows = [row for c in sorted(wanted) for row in self.store.cases(committee=c)]
+        now = self.clock()
+        counted = compute_statistics(rows, wanted, now, self.policy)
+        # days to close are days to the outcome (agreement, failure, withdrawal, ...), read from
+        # the events: the summary rows know only the last event (the archive)
+        ended = evaluation(self.store, committees=wanted, policy=self.policy, now=now)
+        return attrs.evolve(counted, median_days_to_close=ended.days_to_outcome["all"].median)
+
+    def evaluation(
+        self,
+        actor: Actor,
+        committees: Iterable[str] | None = None,
+        *,
+        start: _dt.date | None = None,
+        end: _dt.date | None = None,
+        as_of: _dt.date | _dt.datetime | None = None,
+        definition: str = DEFAULT_DEFINITION,
+    ) -> Evaluation:
+        """The figures a street office reports (:func:`mediation.stats.evaluation`, definitions in
+        docs/evaluation.md) for the period ``start``–``end`` as of ``as_of``, over the committees
+        ``actor`` holds a supervisor, director or auditor role in (or the given subset)."""
+        wanted = self._supervised(actor, committees)
+        return evaluation(
+            self.store,
+            start=start,
+            end=end,
+            as_of=as_of,
+            definition=definition,
+            committees=wanted,
+            policy=self.policy,
+            now=self.clock(),
+        )
+
+    def _supervised(self, actor: Actor, committees: Iterable[str] | None) -> frozenset[str]:
+        """The committees whose figures ``actor`` asks for and may see; else NotPermitted."""
         entitled = (
             actor.committees(Role.SUPERVISOR)
             | actor.committees(Role.DIRECTOR)
@@ -403,8 +439,7 @@ class CaseService:
                 message_zh=f"{actor.id} 无权查看该调委会的统计",
                 actor=actor.id,
             )
-        rows = [row for c in sorted(wanted) for row in self.store.cases(committee=c)]
-        return compute_statistics(rows, wanted, self.clock(), self.policy)
+        return wanted
 
     def allowed(self, actor: Actor, case_id: str) -> tuple[Permission, ...]:
         """For every command of the case's workflow: may ``actor`` issue it on this case now, and if
