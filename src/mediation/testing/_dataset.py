@@ -18,7 +18,7 @@ kind  history
 7     as 0 up to negotiating day 4; withdrawn day 5
 8     withdrawn day 1, before registration
 9     refused day 1 (even blocks), not accepted day 2 (odd blocks)
-10    registered day 1; transferred day 2
+10    registered day 1; transferred to a court day 2
 11    as 0 up to negotiating day 4: stays negotiating
 ====  =================================================================================
 
@@ -39,6 +39,7 @@ import attrs
 
 from .. import commands as cmd
 from .._service import CaseService
+from .._vocab import TransferTarget
 from ._paths import PathOptions, follow, routes
 from ._world import World, party
 
@@ -137,7 +138,9 @@ def _drive(
         do("director", cmd.Escalate("涉及多户，提交社区调委会"))
     if k == 10:
         at(2)
-        leg(cmd.Transfer)
+        # to a court (an outside body): the case leaves the committees' figures and no linked case
+        # is opened in the store (a transfer to another committee would open one, PML25)
+        do("director", cmd.Transfer(TransferTarget.COURT, "区人民法院", "涉及确权，移交人民法院"))
         return
     at(3)
     leg(cmd.ScheduleMeeting)
