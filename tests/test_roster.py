@@ -430,6 +430,7 @@ def _race(store: Any) -> None:
             else:
                 keeper.grant_role(REG, C, "dir-zhao", "director", basis="恢复")
             held = not held
+            stop.wait(0.002)  # each state lasts a moment: commands meet both
 
     def work(service: CaseService, n: int) -> None:
         try:
