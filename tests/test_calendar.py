@@ -146,3 +146,41 @@ def test_statistics_count_a_deadline_in_an_uncovered_year_as_not_yet_due() -> No
     later = _dt.datetime(last + 1, 2, 1, tzinfo=_dt.timezone.utc)
     with pytest.raises(CalendarNotCovered):
         compute_statistics(store.cases(), ["c1"], later, Policy())
+
+
+def test_a_judicial_window_ending_in_an_uncovered_year_is_recorded_not_blocked() -> None:
+    """An agreement that takes effect late in the last year the holiday data covers: its 30-day
+    window ends in a year the data does not cover.  Applying for judicial confirmation is not
+    blocked for want of holiday data: the window ends on its last calendar day (not extended past
+    a holiday, documented), the service records it, ``deadlines()`` shows the same day, and
+    replay decides alike."""
+    import datetime as _dt
+
+    from mediation import CaseService, MemoryStore, verify
+    from mediation import commands as _cmd
+    from mediation._deadlines import judicial_window_end
+    from mediation.testing import PathOptions, World, drive
+
+    last = Policy().calendar.covered[1]
+    now = [_dt.datetime(last, 12, 10, 2, tzinfo=_dt.timezone.utc)]
+
+    def clock() -> _dt.datetime:
+        now[0] += _dt.timedelta(minutes=10)
+        return now[0]
+
+    world = World()
+    service = CaseService(MemoryStore(), directory=world.directory, clock=clock)
+    effective = next(s.name for s in service.workflow.states if s.agreed and not s.terminal)
+    case = drive(service, world, "c", effective, PathOptions(lead="med1"))
+    ends = judicial_window_end(case, Policy())
+    assert ends is not None and ends.year == last + 1
+    window = [d for d in service.deadlines("c") if d.kind == "judicial_window"]
+    assert window and window[0].due == ends
+    parties = case.party_ids
+    event = service.execute(
+        world[parties[0]],
+        "c",
+        _cmd.RecordJudicialConfirmation("applied", joint_applicants=tuple(parties)),
+    )
+    assert event.payload["window_ends"]
+    assert verify(service.store.read("c"), strict=True).ok

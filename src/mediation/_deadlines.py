@@ -17,12 +17,13 @@ recorded, so replay reproduces them from the log (``docs/deadlines.md``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 from typing import Any
 
 import attrs
 
-from ._calendar import Calendar
+from ._calendar import Calendar, CalendarNotCovered
 from ._case import Case, CaseSummary
 from ._events import parse_time
 from ._spec import DeadlineSpec, known
@@ -150,7 +151,12 @@ def due_date(spec: DeadlineSpec, row: CaseSummary | Case, policy: Policy) -> _dt
         last = first + _dt.timedelta(days=days)
     except OverflowError:  # a case that runs at the end of the calendar: due at its end
         return _dt.date.max
-    return cal.roll_forward(last) if spec.rolls_over else last
+    if spec.rolls_over:
+        # past a holiday (CC203) where the calendar knows the year; in a year it does not cover
+        # yet the last day is not extended (as judicial_window_end records it)
+        with contextlib.suppress(CalendarNotCovered):
+            last = cal.roll_forward(last)
+    return last
 
 
 def _deadline(
@@ -200,13 +206,20 @@ def deadlines(case: Case, now: _dt.datetime, policy: Policy) -> tuple[Deadline, 
 
 def judicial_window_end(case: Case, policy: Policy) -> _dt.datetime | None:
     """The instant the judicial-confirmation window of ``case`` closes under ``policy`` (the
-    service records it in the application, so that G11 decides the same on replay)."""
+    service records it in the application, so that G11 decides the same on replay).
+
+    The window's last day moves past a holiday (CC203) only where the calendar knows the year:
+    for a year it does not cover yet, the window ends on its last calendar day, not extended (an
+    application the window refuses can still be made to the court, PML33).  Recording the
+    application is never blocked for want of holiday data."""
     for spec in case.workflow.deadlines:
         if spec.kind == "judicial_window" and case.effective_at is not None:
             start = case.effective_at
             cal = policy.calendar
             first = cal.local_date(parse_time(start))
-            last = cal.roll_forward(first + _dt.timedelta(days=policy.days(spec)))
+            last = first + _dt.timedelta(days=policy.days(spec))
+            with contextlib.suppress(CalendarNotCovered):  # not extended: see above
+                last = cal.roll_forward(last)
             return cal.day_end(last)
     return None
 
