@@ -245,3 +245,11 @@ def full_cast() -> Env:
     e.run("med1", cmd.ScheduleMeeting(e.clock.now, "调解室"))
     e.run("med1", cmd.OpenSession())
     return e
+
+
+def case_fields(case: Case) -> dict[str, Any]:
+    """Every field of ``case``, for comparing a live case with its replay: the workflow by its
+    version (its declaration is the same object on both sides, and expensive to copy)."""
+    out = attrs.asdict(case, recurse=True, filter=lambda a, _: a.name != "workflow")
+    out["workflow"] = case.workflow.version
+    return out

@@ -15,6 +15,7 @@ import attrs
 from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
+from helpers import case_fields
 from mediation import (
     WORKFLOW,
     Case,
@@ -58,7 +59,7 @@ at_least_two = histories().filter(lambda rs: len(rs) >= 2)
 
 
 def fields(case: Case) -> dict[str, Any]:
-    return attrs.asdict(case, recurse=True)
+    return case_fields(case)
 
 
 def assert_same_case(live: Case, replayed: Case) -> None:

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import attrs
 from hypothesis import event, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from helpers import case_fields
 from mediation import (
     CaseService,
     Event,
@@ -135,10 +135,10 @@ class TwoStores(RuleBasedStateMachine):
             assert self.sqlite.store.read(case_id) == records
             verdict = verify(records, case_id, directory=self.world.directory)
             assert verdict.ok, verdict.describe()
-            replayed = attrs.asdict(replay(records, case_id))
+            replayed = case_fields(replay(records, case_id))
             for service in self.services:
                 live = service.case(case_id)
-                assert attrs.asdict(live) == replayed
+                assert case_fields(live) == replayed
                 assert not case_invariants(live, records), case_invariants(live, records)
                 assert service.store.summary(case_id) == live.summary()
 

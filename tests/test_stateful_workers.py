@@ -26,6 +26,7 @@ from hypothesis import event, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from helpers import case_fields
 from mediation import CaseService, ClockSkew, MediationError, SQLiteStore, replay, verify
 from mediation.testing._strategies import World, guided_step, opening_step
 
@@ -156,9 +157,9 @@ class Workers(RuleBasedStateMachine):
             records = self.stores[0].read(case_id)
             verdict = verify(records, case_id, directory=self.world.directory, strict=True)
             assert verdict.ok, verdict.describe()
-            replayed = attrs.asdict(replay(records, case_id))
+            replayed = case_fields(replay(records, case_id))
             for worker in self.workers:
-                assert attrs.asdict(worker.case(case_id)) == replayed
+                assert case_fields(worker.case(case_id)) == replayed
 
     def teardown(self) -> None:
         for case_id in self.case_ids:
