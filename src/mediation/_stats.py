@@ -25,6 +25,7 @@ from . import _commands as C
 from ._calendar import CalendarNotCovered
 from ._case import Case, CaseSummary
 from ._deadlines import Policy, summary_deadlines
+from ._errors import InvalidCommand
 from ._events import StoredEvent, by_stream, format_time, parse_body, parse_time
 from ._spec import StateSpec, known
 from ._vocab import Stage
@@ -908,6 +909,16 @@ def _bounds(
     return (now or _dt.datetime.now(_dt.timezone.utc)).astimezone(_dt.timezone.utc)
 
 
+def _check_definition(definition: str) -> None:
+    """Refuse a success-rate definition that is not one of :data:`DEFINITIONS` (a typed error,
+    which is also a ``ValueError``)."""
+    if definition not in DEFINITIONS:
+        raise InvalidCommand(
+            f"unknown definition {definition!r:.80}: one of {', '.join(DEFINITIONS)}",
+            field="definition",
+        )
+
+
 def evaluation(
     store: Store,
     *,
@@ -926,8 +937,7 @@ def evaluation(
     (:data:`DEFINITIONS`), from the store's projection of the events (:meth:`Store.stat_events`,
     one SQL query on SQLite and PostgreSQL): no case is replayed and no hash checked, so the
     figures are only as good as the stored events (:func:`verified_evaluation` replays them)."""
-    if definition not in DEFINITIONS:
-        raise ValueError(f"unknown definition {definition!r}: one of {', '.join(DEFINITIONS)}")
+    _check_definition(definition)
     tz = zone if zone is not None else _zone()
     moment = _bounds(as_of, end, now, tz)
     facts = (projected_facts(evs) for evs in _by_case(store.stat_events(format_time(moment))))
@@ -961,8 +971,7 @@ def verified_evaluation(
     from ._audit import verify
     from ._roster import rosters_of
 
-    if definition not in DEFINITIONS:
-        raise ValueError(f"unknown definition {definition!r}: one of {', '.join(DEFINITIONS)}")
+    _check_definition(definition)
     tz = zone if zone is not None else _zone()
     moment = _bounds(as_of, end, now, tz)
     before = format_time(moment)
