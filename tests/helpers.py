@@ -119,6 +119,8 @@ class Env:
     case_id: str = "case-1"
     #: the version new cases open on (the current one by default)
     workflow: Workflow = WORKFLOW
+    #: personal data sealed (the default); False: stored as given (docs/privacy.md)
+    sealing: bool = True
 
     def __attrs_post_init__(self) -> None:
         self.service = CaseService(
@@ -127,6 +129,7 @@ class Env:
             clock=self.clock,
             policy=self.policy,
             workflow=self.workflow,
+            sealing=self.sealing,
         )
 
     def __getitem__(self, name: str) -> Actor:

@@ -74,3 +74,7 @@ def fresh_schema(prefix: str = "t") -> Iterator[str]:
             # a test that leaked an open transaction must not hang the run here
             admin.execute("SET lock_timeout = '30s'")
             admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+            # the store's key store, where a test opened one (Store.key_store)
+            admin.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name + "_keys"))
+            )

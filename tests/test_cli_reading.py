@@ -286,7 +286,8 @@ def test_export_json_to_stdout_keeps_the_export_intact(db: Path) -> None:
     assert result.err.count("\n") == 1  # the summary: one JSON line on stderr
     doc = json.loads(result.err)
     assert doc == {
-        "output": "stdout", "cases": 4, "events": 62, "checkpoints": 0, "ok": True, "exit": 0,
+        "output": "stdout", "cases": 4, "events": 62, "checkpoints": 0,
+        "personal_data": "encrypted", "ok": True, "exit": 0,
     }  # fmt: skip
     # and it still verifies
     assert run("verify", "-", stdin=_stdin(result.out)).code == 0

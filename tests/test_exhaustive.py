@@ -165,6 +165,7 @@ def probe_command(name: str) -> cmd.Command:
             "applied", ("p1", "p2")
         ),
         "archive": lambda: cmd.Archive(),
+        "erase_personal_data": lambda: cmd.ErasePersonalData("PIPL 47", "p1"),
     }
     assert commands.keys() == {c.name for c in WORKFLOW.commands}
     return commands[name]()

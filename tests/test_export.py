@@ -81,7 +81,10 @@ def test_format(export: Path) -> None:
     first = events[0]
     assert set(first) == {"case", "seq", "hash", "body"}
     assert event_hash(first["body"].encode("utf-8")) == first["hash"]
-    assert "陈女士" in export.read_text(encoding="utf-8")  # UTF-8 text, not \\u escapes
+    text = export.read_text(encoding="utf-8")
+    assert "邻里" in text  # UTF-8 text, not \\u escapes
+    assert "陈女士" not in text and '\\"sealed\\":' in text  # personal data sealed, as stored
+    assert items[0]["personal_data"] == "encrypted"
 
 
 def test_export_verifies_with_nothing_but_the_file(export: Path, db: Path) -> None:

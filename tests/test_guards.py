@@ -67,6 +67,8 @@ COVERED = {
     "transfer_link",
     "origin_named",
     "judicial_settled",
+    # both versions: erasure of personal data (PIPL 47)
+    "erasure_subject",
 }
 
 
@@ -436,6 +438,22 @@ def test_respondent_side_only_the_respondents_agent_consents_or_refuses() -> Non
     e.run("p2", cmd.AppointAgent(party("agent2"), doc("授权委托书")))
     assert e.run("agent2", cmd.RecordConsent()).acted_as == "agent"
     assert "p2" in e.case.consents["mediation"]
+
+
+def test_erasure_subject_a_party_or_agent_on_a_basis_not_erased_before() -> None:
+    e = Env()
+    e.open(apply_cmd())
+    e.run("p1", cmd.AppointAgent(party("agent1"), doc("授权委托书")))
+    fails(e, "director", cmd.ErasePersonalData("PIPL 47", "med1"), "erasure_subject")
+    fails(
+        e, "director", unvalidated(cmd.ErasePersonalData, basis=" ", person="p1"), "erasure_subject"
+    )
+    e.run("director", cmd.ErasePersonalData("PIPL 47", "agent1"))  # an agent is a subject too
+    assert e.case.erased == {"agent1"}
+    fails(e, "director", cmd.ErasePersonalData("PIPL 47", "agent1"), "erasure_subject")
+    e.run("director", cmd.ErasePersonalData("PIPL 47"))  # then the whole case
+    for person in ("", "p1"):  # everything is erased now
+        fails(e, "director", cmd.ErasePersonalData("PIPL 47", person), "erasure_subject")
 
 
 def test_g4_property_manager_of_another_company_may_be_invited() -> None:

@@ -38,18 +38,23 @@ EXPECTED_ALL = [
     "Event",
     "Fault",
     "FaultKind",
+    "FieldKind",
     "Grant",
     "GuardFailed",
     "GuardSpec",
     "IllegalTransition",
     "IntegrityViolation",
     "InvalidCommand",
+    "KeyDestroyed",
+    "KeyStore",
     "MediationError",
+    "MemoryKeyStore",
     "MemoryStore",
     "NotPermitted",
     "OutcomeUnknown",
     "PeopleRule",
     "Permission",
+    "PersonalField",
     "Policy",
     "Relation",
     "RequestConflict",
@@ -58,6 +63,7 @@ EXPECTED_ALL = [
     "RosterEntry",
     "SQLiteKeyStore",
     "SQLiteStore",
+    "SealBroken",
     "Stage",
     "StateSpec",
     "StaticDirectory",
@@ -179,11 +185,19 @@ from mediation import commands as cmd
 from mediation.testing import StoreConformance
 import mediation.stores, mediation.stores.sqlite, mediation.stores.memory
 
-# a whole short case on the bundled stores, with the core only
+# sealing, on by default, needs cryptography (a base dependency): without it, a clear error
+try:
+    mediation.CaseService(mediation.MemoryStore())
+except mediation.MediationError as exc:
+    assert "cryptography" in str(exc), exc
+else:
+    raise AssertionError("sealing without cryptography")
+
+# a whole short case on the bundled stores, with the core only (sealing off)
 for store in (mediation.MemoryStore(), mediation.SQLiteStore(":memory:")):
     directory = mediation.StaticDirectory()
     director = directory.add(mediation.Actor.with_roles("d", {"c1": ["director"]}))
-    service = mediation.CaseService(store, directory=directory)
+    service = mediation.CaseService(store, directory=directory, sealing=False)
     case = service.open(
         mediation.Actor("p1"),
         cmd.Apply(

@@ -61,6 +61,7 @@ V2 = register(
                 guards=(),
                 payload=RecordCall,
                 effect=nothing,
+                sealed=("summary",),
             )
         ],
         deadlines=[

@@ -20,6 +20,7 @@ from ._errors import (
     IllegalTransition,
     IntegrityViolation,
     InvalidCommand,
+    KeyDestroyed,
     MediationError,
     NotPermitted,
     OutcomeUnknown,
@@ -27,10 +28,11 @@ from ._errors import (
     StoreError,
 )
 from ._events import Event, StoredEvent, canonical_bytes, event_hash
-from ._privacy import AESGCMVault, SQLiteKeyStore, Vault
+from ._keys import KeyStore, MemoryKeyStore, SQLiteKeyStore
+from ._privacy import AESGCMVault, SealBroken, Vault
 from ._roster import Roster, RosterEntry, rosters_of
 from ._service import CaseService, Permission
-from ._spec import Confidentiality, DeadlineSpec, PeopleRule, workflow_of
+from ._spec import Confidentiality, DeadlineSpec, FieldKind, PeopleRule, PersonalField, workflow_of
 from ._spec import register as register_workflow
 from ._stats import Statistics
 from ._text import Text
@@ -64,18 +66,23 @@ __all__ = [
     "Event",
     "Fault",
     "FaultKind",
+    "FieldKind",
     "Grant",
     "GuardFailed",
     "GuardSpec",
     "IllegalTransition",
     "IntegrityViolation",
     "InvalidCommand",
+    "KeyDestroyed",
+    "KeyStore",
     "MediationError",
+    "MemoryKeyStore",
     "MemoryStore",
     "NotPermitted",
     "OutcomeUnknown",
     "PeopleRule",
     "Permission",
+    "PersonalField",
     "Policy",
     "Relation",
     "RequestConflict",
@@ -84,6 +91,7 @@ __all__ = [
     "RosterEntry",
     "SQLiteKeyStore",
     "SQLiteStore",
+    "SealBroken",
     "Stage",
     "StateSpec",
     "StaticDirectory",

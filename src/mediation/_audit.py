@@ -49,7 +49,7 @@ from ._events import (
     canonical_bytes,
     parse_body,
 )
-from ._privacy import with_sealed_standins
+from ._privacy import Vault, broken_seals, standins
 from ._roster import Roster, committee_of, grants_for, verify_roster
 from ._spec import registered, workflow_of
 from ._validators import _ID_RE as _ID
@@ -79,6 +79,9 @@ class FaultKind(str, enum.Enum):
     #: a transfer's link to another case of the store is not answered from the other end: the
     #: case it names is missing, or does not name this one back (verify_store; version 2 on)
     CASE_LINK = "case_link"
+    #: a sealed value does not open with its key: its ciphertext, nonce or associated data was
+    #: changed (checked when the verifier is given the vault)
+    SEALED = "sealed"
 
     @property
     def integrity(self) -> bool:
@@ -96,6 +99,7 @@ _ZH = {
     FaultKind.WRONG_CASE: "混入其他案件的事件",
     FaultKind.ALTERED: "内容被篡改（哈希不符）",
     FaultKind.MALFORMED: "事件格式错误",
+    FaultKind.SEALED: "加密的个人信息无法通过认证（密文、随机数或关联数据被篡改）",
     FaultKind.BROKEN_LINK: "哈希链断裂",
     FaultKind.UNKNOWN_EVENT_TYPE: "未知事件类型",
     FaultKind.UNKNOWN_WORKFLOW: "本程序未登记该流程版本",
@@ -267,6 +271,7 @@ def _check_event(
     directory: Directory | None,
     strict: bool,
     rosters: Mapping[str, Roster] | None,
+    vault: Vault | None = None,
 ) -> tuple[str, bool]:
     """Decide the event's command as the live path would; return the state it leads to, and
     whether its role claim went unchecked (no roster of the day, and no directory)."""
@@ -278,8 +283,19 @@ def _check_event(
     if not isinstance(payload, dict):
         raise _Stop(FaultKind.MALFORMED, "payload is not an object")
     spec = workflow.command(name)
+    try:  # the payload as the decision sees it: each sealed value a stand-in, as on the live path
+        shown = standins(workflow, spec, payload)
+    except InvalidCommand as exc:
+        raise _Stop(FaultKind.MALFORMED, f"payload of {name}: {exc}") from exc
+    if vault is not None:
+        broken = broken_seals(vault, workflow, spec, case.id, body["seq"], payload)
+        if broken:
+            raise _Stop(
+                FaultKind.SEALED,
+                f"the sealed value at {', '.join(broken)} does not open with its key: its "
+                "ciphertext, nonce or associated data was changed",
+            )
     if strict:
-        shown = with_sealed_standins(spec, payload)
         try:
             command = from_payload(spec.payload, shown)
         except MediationError as exc:
@@ -308,7 +324,7 @@ def _check_event(
             case,
             name,
             actor,
-            payload,
+            shown,
             body["at"],
             grants=grants,
             claim=body["as"],
@@ -362,6 +378,7 @@ def verify(
     directory: Directory | None = None,
     strict: bool = False,
     rosters: Mapping[str, Roster] | None = None,
+    vault: Vault | None = None,
 ) -> Verdict:
     """Verify one case's stored records, in order, and rebuild it.
 
@@ -373,6 +390,9 @@ def verify(
     on; where the committee kept none then, ``directory`` (the host's directory of the day)
     answers, and without one the claim is taken as recorded and listed in
     :attr:`Verdict.unchecked`.  A roster stream (``@roster:<committee>``) is verified as a roster.
+    With ``vault`` (the store's key store), every sealed value is opened too, so that a changed
+    ciphertext, nonce or associated data is found even where the chain was rebuilt over it (a
+    value whose keys were destroyed by an erasure is not checked: there is nothing to open it).
     """
     if case_id is None:
         records = iter(records)
@@ -383,7 +403,7 @@ def verify(
     if committee_of(case_id) is not None:
         assert case_id is not None
         return verify_roster(records, case_id)[0]
-    return _run(records, Case(case_id or ""), directory, strict, rosters)
+    return _run(records, Case(case_id or ""), directory, strict, rosters, vault)
 
 
 def _run(
@@ -392,6 +412,7 @@ def _run(
     directory: Directory | None,
     strict: bool,
     rosters: Mapping[str, Roster] | None = None,
+    vault: Vault | None = None,
 ) -> Verdict:
     """The checks of :func:`verify`, continuing from ``case`` (folded in place)."""
     head = case.head
@@ -434,7 +455,7 @@ def _run(
             if strict and canonical_bytes(body, checked=False) != rec.body:
                 fault = Fault(expected, FaultKind.MALFORMED, "the body is not in canonical form")
                 break
-            state, unsure = check(case, body, directory, strict, rosters)
+            state, unsure = check(case, body, directory, strict, rosters, vault)
             if unsure:
                 unchecked.append(expected)
             apply(

@@ -90,6 +90,8 @@ class Case:
     extra_days: int = 0
     judicial: str = "none"
     archived: bool = False
+    #: whose personal data was erased (a party's or agent's id; ``*``: the whole case's)
+    erased: frozenset[str] = frozenset()
     #: the last stage reached before an outcome (failed/withdrawn/transferred) ended the case
     last_stage: Stage = Stage.APPLY
     opened_at: str = ""

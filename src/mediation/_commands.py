@@ -100,6 +100,11 @@ def _tuple(value: object) -> object:
 # -- value objects ---------------------------------------------------------------------------------
 
 
+#: the metadata of a member added after events were first recorded: the payload omits it while it
+#: is empty, so that the events recorded before it existed are still in the normal form
+_ADDED = {"omit_empty": True}
+
+
 @attrs.frozen
 class DocRef:
     """文书引用 — a document or piece of evidence kept by the host, referenced by its SHA-256
@@ -125,6 +130,12 @@ class Party:
     id_number: str = attrs.field(default="", validator=text(40))
     #: for a person: the organisation (by party id or name) that employs them
     employer: str = attrs.field(default="", validator=text(MAX_SHORT))
+    #: health details the dispute turns on (sensitive personal information, PIPL 28)
+    health: str = attrs.field(default="", validator=text(MAX_SHORT), metadata=_ADDED)
+    #: for a minor: age, guardian, school (sensitive personal information, PIPL 28, 31)
+    minor: str = attrs.field(default="", validator=text(MAX_SHORT), metadata=_ADDED)
+    #: a bank account, for payments under the agreement (sensitive personal information, PIPL 28)
+    bank_account: str = attrs.field(default="", validator=text(64), metadata=_ADDED)
 
 
 @attrs.frozen
@@ -597,6 +608,21 @@ class Archive(Command):
     note: str = attrs.field(default="", validator=text())
 
 
+@attrs.frozen
+class ErasePersonalData(Command):
+    """删除个人信息 — the director records that the personal information of a party or agent of
+    the case (``person``), or of the whole case (``""``), is erased, and on what basis; the service
+    then destroys the keys it was sealed under.  The record of the mediation stays (PIPL 47;
+    PML27)."""
+
+    name: ClassVar[str] = "erase_personal_data"
+    #: the legal basis and the occasion, e.g. "PIPL 47(1)3: 当事人撤回同意"
+    basis: str = attrs.field(validator=text(MAX_SHORT, required=True))
+    person: str = attrs.field(default="", validator=opt_ident)
+    #: the written request, where there is one
+    request: DocRef | None = attrs.field(default=None, validator=optional(DocRef))
+
+
 COMMAND_TYPES: Mapping[str, type[Command]] = {
     cls.name: cls
     for cls in (
@@ -605,7 +631,7 @@ COMMAND_TYPES: Mapping[str, type[Command]] = {
         ScheduleMeeting, OpenSession, RecordMinutes, ShareProposal, ReviseProposal,
         DraftAgreement, Sign, RecordOralAgreement, RecordFollowUp, ConfirmPerformed, Reopen,
         ProposeTermination, Terminate, Withdraw, Escalate, Transfer, ExtendTerm, Pause, Resume,
-        RecordJudicialConfirmation, Archive,
+        RecordJudicialConfirmation, Archive, ErasePersonalData,
     )
 }  # fmt: skip
 
@@ -636,18 +662,23 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_FIELD_NAMES: dict[type, tuple[tuple[str, bool], ...]] = {}
 
 
 def to_payload(obj: Any) -> dict[str, Any]:
-    """The JSON-native dict of a command or value object (every field, by name)."""
+    """The JSON-native dict of a command or value object: every field, by name, except a member
+    added later (``_ADDED``) while it is empty."""
     cls = type(obj)
     names = _FIELD_NAMES.get(cls)
     if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in attrs.fields(cls))
+        names = _FIELD_NAMES[cls] = tuple(
+            (f.name, bool(f.metadata.get("omit_empty"))) for f in attrs.fields(cls)
+        )
     out: dict[str, Any] = {}
-    for name in names:
+    for name, omit_empty in names:
         value = getattr(obj, name)
+        if omit_empty and value == "":
+            continue
         out[name] = (
             value if value is None or type(value) in (str, bool, int) else _json_value(value)
         )

@@ -17,10 +17,12 @@ __all__ = [
     "IllegalTransition",
     "IntegrityViolation",
     "InvalidCommand",
+    "KeyDestroyed",
     "MediationError",
     "NotPermitted",
     "OutcomeUnknown",
     "RequestConflict",
+    "SealBroken",
     "StoreError",
 ]
 
@@ -76,6 +78,12 @@ class InvalidCommand(MediationError, ValueError):
         if self.field is not None:
             out["field"] = self.field
         return out
+
+
+class KeyDestroyed(InvalidCommand):
+    """The sealing keys of a person of a case, or of the whole case, were destroyed (erasure,
+    PIPL 47): nothing new is sealed for them, so a command carrying their personal data is
+    refused.  Nothing was changed."""
 
 
 class NotPermitted(MediationError):
@@ -185,3 +193,11 @@ class IntegrityViolation(MediationError):
     def __init__(self, message: str, *, verdict: object, **kw: object) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.verdict = verdict
+
+
+class SealBroken(IntegrityViolation):
+    """A sealed value does not open with its key: its ciphertext, nonce or associated data (the
+    case, event, member, subject or key epoch it is bound to) was changed."""
+
+    def __init__(self, message: str, **kw: object) -> None:
+        super().__init__(message, verdict=None, **kw)

@@ -25,7 +25,7 @@ import binascii
 import contextlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
 import attrs
@@ -33,7 +33,10 @@ import attrs
 from ._audit import Verdict, verify
 from ._errors import CaseExists, IntegrityViolation, MediationError
 from ._events import StoredEvent, loads_unique, parse_body
+from ._files import atomic_write_text
+from ._privacy import Vault, open_value, sealed_places
 from ._roster import committee_of, roster_id, roster_summary, rosters_of
+from ._spec import known
 from ._workflow import WORKFLOW
 from .stores._base import Store
 
@@ -53,6 +56,8 @@ FORMAT = "mediation-export"
 VERSION = 1
 _EVENT_KEYS = frozenset(("case", "seq", "hash", "body"))
 _EVENT_KEYS_B64 = frozenset(("case", "seq", "hash", "body_b64"))
+#: the member a decrypted export adds to an event line: JSON pointer -> the opened value
+OPENED = "opened"
 
 
 class ExportError(MediationError):
@@ -70,22 +75,52 @@ def _dump(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def header() -> dict[str, Any]:
+def header(*, decrypted: bool = False) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "version": VERSION,
         "workflow": WORKFLOW.version,
         "hash": 'hex SHA-256 of b"mediation.event.v1\\x00" + body',
+        # encrypted: the bodies as stored, personal data sealed (for an outside auditor);
+        # decrypted: each event line also carries its sealed values opened (the committee's archive)
+        "personal_data": "decrypted" if decrypted else "encrypted",
     }
 
 
-def event_line(rec: StoredEvent) -> str:
-    """One event as its export line (without the newline)."""
+def event_line(rec: StoredEvent, opened: dict[str, str] | None = None) -> str:
+    """One event as its export line (without the newline); ``opened``: its sealed values opened,
+    by JSON pointer (a decrypted export)."""
     try:
         body: dict[str, Any] = {"body": rec.body.decode("utf-8")}
     except UnicodeDecodeError:
         body = {"body_b64": base64.b64encode(rec.body).decode("ascii")}
+    if opened:
+        body[OPENED] = opened
     return _dump({"case": rec.case_id, "seq": rec.seq, "hash": rec.hash, **body})
+
+
+def opener(vault: Vault) -> Callable[[StoredEvent], dict[str, str]]:
+    """What a decrypted export adds to each event: its sealed values opened with ``vault`` (or
+    ``[erased]``/``[tampered]``), by JSON pointer.  A body that does not parse adds nothing (the
+    export copies; verifying it finds the fault)."""
+
+    def opened(rec: StoredEvent) -> dict[str, str]:
+        try:
+            body = parse_body(rec.body)
+            workflow = known(body.get("workflow"))
+            spec = workflow.find(str(body.get("type"))) if workflow is not None else None
+            payload = body.get("payload")
+        except (ValueError, UnicodeDecodeError, AttributeError, TypeError):
+            return {}
+        if workflow is None or spec is None or not isinstance(payload, dict):
+            return {}
+        return {
+            place.pointer: open_value(vault, rec.case_id, rec.seq, place, value)
+            for place, value in sealed_places(workflow, spec, payload)
+            if isinstance(value, dict)
+        }
+
+    return opened
 
 
 @attrs.frozen
@@ -100,16 +135,18 @@ def write_export(
     out: IO[str],
     *,
     checkpoints: Iterable[dict[str, Any]] = (),
+    opened: Callable[[StoredEvent], dict[str, str]] | None = None,
 ) -> ExportCounts:
-    """Write an export of ``records`` (grouped by case, in order) and checkpoint records."""
-    out.write(_dump(header()) + "\n")
+    """Write an export of ``records`` (grouped by case, in order) and checkpoint records; with
+    ``opened`` (:func:`opener`), a decrypted one."""
+    out.write(_dump(header(decrypted=opened is not None)) + "\n")
     cases = events = 0
     current: str | None = None
     for rec in records:
         if rec.case_id != current:
             current = rec.case_id
             cases += 1
-        out.write(event_line(rec) + "\n")
+        out.write(event_line(rec, opened(rec) if opened is not None else None) + "\n")
         events += 1
     n_cp = 0
     for cp in checkpoints:
@@ -126,12 +163,23 @@ def export_store(
     out: IO[str] | None = None,
     case_ids: Sequence[str] | None = None,
     checkpoints: Iterable[dict[str, Any]] = (),
+    vault: Vault | None = None,
 ) -> ExportCounts:
     """Export ``store`` (every case, or ``case_ids``) to ``path`` or the text stream ``out``.
 
+    The bodies are copied as stored, with personal data sealed: an **encrypted** export, for an
+    outside auditor.  With ``vault`` (the store's key store), a **decrypted** one: each event line
+    also carries its sealed values opened (``opened``: JSON pointer -> plaintext, or ``[erased]``),
+    for the committee's own archive; the header's ``personal_data`` says which.
+
     The export copies; it does not judge (verify the file afterwards).  Written to ``path``, the file
-    appears complete or not at all (a temporary file renamed into place).
+    appears complete or not at all, with mode 0600 (it holds personal data), and no partial copy of
+    it stays behind on an error, a signal or (on Linux, where it never has a name until complete) a
+    ``kill -9``; on failure a file already at ``path`` is untouched
+    (:func:`mediation._files.atomic_write`).
     """
+
+    opened = opener(vault) if vault is not None else None
 
     def records() -> Iterator[StoredEvent]:
         # the rosters come first, so that a reader has them before the cases whose role claims
@@ -162,23 +210,13 @@ def export_store(
     if path is None:
         if out is None:
             raise ExportError("give a path or an output stream")
-        return write_export(records(), out, checkpoints=checkpoints)
+        return write_export(records(), out, checkpoints=checkpoints, opened=opened)
     target = os.fspath(path)
-    tmp = f"{target}.{os.getpid()}.tmp"
     try:
-        with open(tmp, "x", encoding="utf-8", newline="\n") as f:
-            counts = write_export(records(), f, checkpoints=checkpoints)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        with atomic_write_text(target) as f:
+            counts = write_export(records(), f, checkpoints=checkpoints, opened=opened)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise ExportError(f"cannot write {target}: {exc.strerror}") from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
     return counts
 
 
@@ -321,7 +359,7 @@ class ExportReader:
         self.header = obj
 
     def _event(self, n: int, obj: dict[str, Any]) -> StoredEvent:
-        keys = obj.keys()
+        keys = obj.keys() - {OPENED}  # a decrypted export's opened values: not part of the record
         if keys != _EVENT_KEYS and keys != _EVENT_KEYS_B64:
             raise self._error(
                 n,

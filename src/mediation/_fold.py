@@ -236,3 +236,8 @@ def archive(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) -
 
 def nothing(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) -> None:
     return None
+
+
+def erase_personal_data(c: Case, p: Mapping[str, Any], actor: str, acted_as: str, at: str) -> None:
+    """The person's (or, ``*``, the whole case's) personal data is erased: its keys are destroyed."""
+    c.erased = c.erased | {p["person"] or "*"}

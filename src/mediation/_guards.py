@@ -586,6 +586,23 @@ _STATUS_WORDS = (
 )  # fmt: skip
 
 
+@_guard("erasure_subject", payload=True)
+def _erasure_subject(ctx: Context) -> Reason | None:
+    c, p = ctx.case, ctx.payload
+    person = p.get("person") or ""
+    if not str(p.get("basis") or "").strip():
+        return Text(en="the basis of the erasure is stated", zh="须写明删除依据")
+    if person and person not in c.parties and person not in c.agents:
+        return Text(
+            en=f"{person} is neither a party nor an agent of this case",
+            zh=f"{person} 不是本案当事人或代理人",
+        )
+    if "*" in c.erased or (person or "*") in c.erased:
+        who = f"of {person}" if person else "of the case"
+        return Text(en=f"the personal data {who} was already erased", zh="个人信息已删除")
+    return None
+
+
 @_guard("G2@2", payload=True)
 def _g2_v2(ctx: Context) -> Reason | None:
     """G2, version 2: the scope the director records, and the dispute's own description: a
@@ -594,7 +611,10 @@ def _g2_v2(ctx: Context) -> Reason | None:
     reason = _g2(ctx)
     if reason is not None:
         return reason
-    found = next((w for w in _STATUS_WORDS if w in ctx.case.description), None)
+    # a sealed description (an object, the default) is never read by a decision: the director's
+    # recorded scope decides alone then (docs/privacy.md)
+    description = ctx.case.description if isinstance(ctx.case.description, str) else ""
+    found = next((w for w in _STATUS_WORDS if w in description), None)
     if found is not None:
         return Text(
             en=f"the dispute ({found}) is a status matter reserved to the court or the registry",

@@ -271,6 +271,18 @@ def render_html(
         level=view.level,
         standing_name=STANDING_ZH.get(view.standing, view.standing),
         standing=view.standing,
+        # each mask the view applied, with its rule; then whose personal data was erased
+        masks=_join(
+            [
+                *(f"{member}: {rule}" for member, rule in view.masks.items()),
+                *(
+                    f"已删除 erased: {'整个案件 the whole case' if who == '*' else who}"
+                    for who in view.erased
+                ),
+            ]
+            or ["—"],
+            "; ",
+        ),
         verdict_class="ok" if verdict.ok else "bad",
         badge=badge_zh if zh else badge_en,
         verdict=verdict.describe(lang),

@@ -1,276 +1,416 @@
-"""Personal data sealed per case, so that it can be erased without breaking the chain (PIPL 47).
+"""Personal data sealed in the log, so that it can be erased without breaking the chain (PIPL 47).
 
-With a vault, the service replaces the personal fields of every party and agent (a person's name,
-and anyone's phone, address and ID number) by a token ``sealed:v1:<base64url(nonce || ciphertext)>``
-before the event is encoded: AES-256-GCM under a key of that case alone, with the case id as
-associated data.  The log stores and hashes the token, never the plaintext; erasing the case's key
-(:meth:`AESGCMVault.erase`) makes the personal data unrecoverable while every hash, and so every
-verification, stays exactly as it was.  Views unseal for those entitled to see; without the key they
-show ``[erased]``.
+What is sealed is declared once, on the workflow: ``Workflow.personal`` lists the members of a
+person object (a party, an agent) that hold personal information, each with its kind (name, phone,
+ID number, address, employer, health, minor, bank account); ``CommandSpec.persons`` names the
+payload members that hold person objects, and ``CommandSpec.sealed`` the free-text members (the
+description, minutes, proposals, the agreement's text).  Before an accepted command's event is
+encoded, the service replaces each such value that is not empty by a **sealed value**, an object of
+its own type in the canonical body::
 
-Keys live outside the event log, in any mutable mapping (``dict``) or in :class:`SQLiteKeyStore`,
-which a host may keep in another database than the events.  ``cryptography`` is needed
-(``pip install mediation[crypto]``).
+    {"key": 1, "sealed": "<base64url(nonce || ciphertext || tag)>"}
+
+AES-256-GCM under a key of the case and the person (``subject``: the person object's ``id``; ``""``
+for the case's free text) of key generation ``key`` (the epoch, :meth:`KeyStore.rotate`).  The
+associated data binds the ciphertext to its place: the case, the event's seq, the member's JSON
+pointer, the subject and the epoch, so a sealed value moved to another event, member, person or
+case no longer opens.  User text is always a string, so it can never be taken for a sealed value.
+
+The log stores and hashes the sealed value, never the plaintext; destroying the keys
+(:meth:`Vault.erase`, after an ``erase_personal_data`` event) makes the values unreadable while every
+hash, and so every verification, stays as it was.  Decisions never read a sealed value: the live
+path decides on the payload with a stand-in (``"[sealed]"``) in place of each value it will seal,
+as replay does on the sealed payload (:func:`standins`), so both decide alike.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import os
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any, Protocol
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ._errors import MediationError, StoreError
-from ._spec import CommandSpec
+import attrs
+
+from ._errors import InvalidCommand, MediationError, SealBroken
+from ._keys import CASE, KeyStore, MemoryKeyStore
+
+if TYPE_CHECKING:
+    from ._events import Event
+    from ._spec import CommandSpec, FieldKind, Workflow
 
 __all__ = [
-    "SEALED",
+    "ERASED",
+    "SEALED_STANDIN",
+    "UNOPENED",
     "AESGCMVault",
-    "SQLiteKeyStore",
+    "Opened",
+    "SealBroken",
     "Vault",
+    "check_sealed",
     "is_sealed",
+    "open_payload",
+    "person_places",
     "seal_payload",
-    "unseal_party",
+    "sealed_places",
+    "standins",
 ]
 
-SEALED = "sealed:v1:"
-#: the personal fields of a party or agent; a person's name too, not an organisation's
-PERSONAL_FIELDS = ("phone", "address", "id_number")
+#: what a decision and a strict replay see in place of a sealed value (a text every text field
+#: accepts): the decision never reads personal data
+SEALED_STANDIN = "[sealed]"
+#: what a view shows for a sealed value whose keys were destroyed
+ERASED = "[erased]"
+#: what a view shows for a sealed value it does not open (no vault, or a viewer not entitled)
+UNOPENED = "[sealed]"
+#: what a view shows for a sealed value that does not authenticate (tampered with)
+TAMPERED = "[tampered]"
+
+_MARKERS = frozenset((ERASED, UNOPENED, TAMPERED))
+_B64 = re.compile(r"^[A-Za-z0-9_-]+$")
+#: nonce (12) + tag (16): the shortest blob; the longest sealed text is far below the maximum
+_MIN_BLOB, _MAX_BLOB = 28, 1 << 20
+_MAX_EPOCH = (1 << 31) - 1
 
 
+@runtime_checkable
 class Vault(Protocol):
-    """Seals and unseals text for one case; ``erase`` forgets the case's key for good."""
+    """Seals and opens the personal data of one case; a host plugs in its KMS or HSM here.
 
-    def seal(self, case_id: str, plaintext: str) -> str: ...
+    ``context`` is the associated data the library binds (case, event, member, subject); the vault
+    adds the key epoch it seals under and returns it with the blob (nonce, ciphertext and tag).
+    """
 
-    def unseal(self, case_id: str, token: str) -> str | None:
-        """The plaintext, or None once the case's key was erased."""
+    def seal(self, case_id: str, subject: str, plaintext: str, context: bytes) -> tuple[int, bytes]:
+        """``(epoch, blob)``; raises :class:`~mediation.KeyDestroyed` once the subject's (or the
+        case's) keys were destroyed."""
         ...
 
-    def erase(self, case_id: str) -> None: ...
+    def open(
+        self, case_id: str, subject: str, epoch: int, blob: bytes, context: bytes
+    ) -> str | None:
+        """The plaintext; None once the key was destroyed; :class:`SealBroken` if it does not
+        authenticate."""
+        ...
 
-
-def is_sealed(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(SEALED)
+    def erase(self, case_id: str, subject: str | None = None) -> int:
+        """Destroy the keys of ``subject`` in the case (None: of the whole case) for good."""
+        ...
 
 
 class AESGCMVault:
-    """A :class:`Vault` with one random 256-bit AES-GCM key per case, kept in ``keys``."""
+    """A :class:`Vault` with one random 256-bit AES-GCM key per case, subject and epoch, kept in
+    ``keys`` (a :class:`~mediation.KeyStore`; a :class:`~mediation.MemoryKeyStore` by default).
+    Keys are read from the key store on every use and never cached, so that an erasure by any
+    process takes effect in every other at once."""
 
-    def __init__(self, keys: MutableMapping[str, bytes] | None = None) -> None:
+    def __init__(self, keys: KeyStore | None = None) -> None:
         try:
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         except ImportError as exc:  # pragma: no cover - depends on the installation
             raise MediationError(
-                "sealing personal data needs the cryptography package: "
-                "pip install 'mediation[crypto]'"
+                "sealing personal data needs the cryptography package: pip install mediation"
             ) from exc
         self._aead = AESGCM
-        self.keys: MutableMapping[str, bytes] = keys if keys is not None else {}
+        self.keys: KeyStore = keys if keys is not None else MemoryKeyStore()
 
-    def _key(self, case_id: str, create: bool) -> bytes | None:
-        key = self.keys.get(case_id)
-        if key is None and create:
-            # setdefault, not assignment: of two writers sealing for one case at once (threads,
-            # processes), both must end up with the key that was stored first
-            key = self.keys.setdefault(case_id, self._aead.generate_key(bit_length=256))
-        return key
+    @staticmethod
+    def _aad(context: bytes, epoch: int) -> bytes:
+        return context + b"\x00" + str(epoch).encode()
 
-    def seal(self, case_id: str, plaintext: str) -> str:
-        key = self._key(case_id, create=True)
-        assert key is not None
+    def seal(self, case_id: str, subject: str, plaintext: str, context: bytes) -> tuple[int, bytes]:
+        epoch = self.keys.epoch()
+        key = self.keys.get(case_id, subject, epoch)
+        if key is None:
+            key = self.keys.create(case_id, subject, epoch, self._aead.generate_key(bit_length=256))
         nonce = os.urandom(12)
-        sealed = self._aead(key).encrypt(nonce, plaintext.encode(), case_id.encode())
-        return SEALED + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+        sealed = self._aead(key).encrypt(nonce, plaintext.encode(), self._aad(context, epoch))
+        return epoch, nonce + sealed
 
-    def unseal(self, case_id: str, token: str) -> str | None:
-        key = self._key(case_id, create=False)
+    def open(
+        self, case_id: str, subject: str, epoch: int, blob: bytes, context: bytes
+    ) -> str | None:
+        key = self.keys.get(case_id, subject, epoch)
         if key is None:
             return None
         from cryptography.exceptions import InvalidTag
 
         try:
-            raw = base64.urlsafe_b64decode(token[len(SEALED) :].encode("ascii"))
-            return self._aead(key).decrypt(raw[:12], raw[12:], case_id.encode()).decode()
-        except (InvalidTag, ValueError) as exc:
-            raise MediationError(
+            opened = self._aead(key).decrypt(blob[:12], blob[12:], self._aad(context, epoch))
+            return opened.decode()
+        except (InvalidTag, ValueError, UnicodeDecodeError) as exc:
+            raise SealBroken(
                 f"a sealed value of case {case_id} does not open with its key", case=case_id
             ) from exc
 
-    def erase(self, case_id: str) -> None:
-        self.keys.pop(case_id, None)
+    def erase(self, case_id: str, subject: str | None = None) -> int:
+        return self.keys.destroy(case_id, subject)
+
+    def rotate(self) -> int:
+        """Start a new key epoch: values sealed from now on use new keys; old ones keep theirs."""
+        return self.keys.rotate()
 
 
-def _seal_person(vault: Vault, case_id: str, party: dict[str, Any]) -> dict[str, Any]:
-    out = dict(party)
-    fields = PERSONAL_FIELDS + (("name",) if party.get("kind", "person") == "person" else ())
-    for field in fields:
-        value = party.get(field)
-        if value and not is_sealed(value):
-            out[field] = vault.seal(case_id, value)
-    return out
+# -- the sealed value ------------------------------------------------------------------------------
 
 
-#: what a sealed value stands for when a payload is validated again without its key
-SEALED_STANDIN = "[sealed]"
+def is_sealed(value: object) -> bool:
+    """Whether ``value`` has the shape of a sealed value (an object; checked by :func:`check_sealed`)."""
+    return isinstance(value, dict) and "sealed" in value
 
 
-def _standin_person(person: object) -> object:
-    if not isinstance(person, dict):
-        return person
-    fields = (*PERSONAL_FIELDS, "name")
-    return {k: SEALED_STANDIN if k in fields and is_sealed(v) else v for k, v in person.items()}
-
-
-def map_persons(
-    spec: CommandSpec, payload: dict[str, Any], each: Callable[[Any], Any]
-) -> dict[str, Any]:
-    """A copy of ``payload`` with ``each`` applied to every person object of the members its
-    declaration names in ``persons`` (each one object or a list of them)."""
-    if not spec.persons:
-        return payload
-    out = dict(payload)
-    for key in spec.persons:
-        value = out.get(key)
-        if isinstance(value, list):
-            out[key] = [each(p) for p in value]
-        elif key in out:
-            out[key] = each(value)
-    return out
-
-
-def with_sealed_standins(spec: CommandSpec, payload: dict[str, Any]) -> dict[str, Any]:
-    """``payload`` with each sealed personal value replaced by a stand-in its field accepts.
-
-    Strict replay validates payloads against their command class; a sealed value is longer than the
-    plaintext the class allows (a phone of 40 characters seals to about 90), and the plaintext was
-    validated before it was sealed.  So the shape of a sealed payload is checked, not the length
-    of the ciphertext.  Only the personal fields of parties and agents are replaced.
-    """
-    return map_persons(spec, payload, _standin_person)
-
-
-class _Erased(Exception):
-    """A sealed value no longer opens: its case's key was erased."""
-
-
-def unseal_payload(
-    vault: Vault, case_id: str, spec: CommandSpec, payload: dict[str, Any]
-) -> dict[str, Any] | None:
-    """``payload`` with its sealed personal values opened, to compare it with a plaintext one;
-    None if a value no longer opens (the case's key was erased)."""
-
-    def opened(person: Any) -> Any:
-        if not isinstance(person, dict):
-            return person
-        out = dict(person)
-        for field, value in person.items():
-            if is_sealed(value):
-                plain = vault.unseal(case_id, value)
-                if plain is None:
-                    raise _Erased
-                out[field] = plain
-        return out
-
-    try:
-        return map_persons(spec, payload, opened)
-    except _Erased:
-        return None
-
-
-def seal_payload(vault: Vault, case_id: str, spec: CommandSpec, payload: dict[str, Any]) -> None:
-    """Replace, in place, the personal fields of the people a payload carries (the members its
-    declaration names in ``persons``)."""
-    payload.update(map_persons(spec, payload, lambda p: _seal_person(vault, case_id, p)))
-
-
-def unseal_party(vault: Vault | None, case_id: str, party: dict[str, Any]) -> dict[str, Any]:
-    """A party's payload with its sealed fields opened (or marked ``[sealed]``/``[erased]``)."""
-    if not any(is_sealed(v) for v in party.values()):
-        return party
-    out = dict(party)
-    for field, value in party.items():
-        if is_sealed(value):
-            opened = vault.unseal(case_id, value) if vault is not None else None
-            out[field] = (
-                opened if opened is not None else ("[erased]" if vault is not None else "[sealed]")
-            )
-    return out
-
-
-class SQLiteKeyStore(MutableMapping[str, bytes]):
-    """Case keys in a SQLite table that, unlike the event table, allows DELETE (erasure).
-
-    Safe to share between threads (one connection, used under a lock) and between processes
-    (``setdefault`` keeps the key that was stored first).
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._lock = threading.RLock()
-        try:
-            self._conn = sqlite3.connect(
-                os.fspath(path), isolation_level=None, timeout=30.0, check_same_thread=False
-            )
-            # erased keys are overwritten on disk, not just unlinked from the b-tree
-            self._conn.execute("PRAGMA secure_delete=ON")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS mediation_case_keys "
-                "(case_id TEXT PRIMARY KEY, key BLOB NOT NULL)"
-            )
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the key store {path!r}: {exc}") from exc
-
-    def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, args)
-            except sqlite3.Error as exc:
-                raise StoreError(f"the key store failed: {exc}") from exc
-
-    def __getitem__(self, case_id: str) -> bytes:
-        with self._lock:
-            row = self._execute(
-                "SELECT key FROM mediation_case_keys WHERE case_id = ?", (case_id,)
-            ).fetchone()
-        if row is None:
-            raise KeyError(case_id)
-        return bytes(row[0])
-
-    def __setitem__(self, case_id: str, key: bytes) -> None:
-        self._execute(
-            "INSERT OR REPLACE INTO mediation_case_keys (case_id, key) VALUES (?, ?)",
-            (case_id, key),
+def check_sealed(value: object, where: str) -> tuple[int, bytes]:
+    """``(epoch, blob)`` of a sealed value; :class:`~mediation.InvalidCommand` if it is not one in
+    the form the service writes (exactly ``key`` and ``sealed``, unpadded base64url)."""
+    if not isinstance(value, dict) or set(value) != {"key", "sealed"}:
+        raise InvalidCommand(
+            f"{where}: not a sealed value (an object of key and sealed)", field=where
         )
+    epoch, text = value["key"], value["sealed"]
+    if type(epoch) is not int or not 1 <= epoch <= _MAX_EPOCH:
+        raise InvalidCommand(f"{where}: a sealed value's key is an epoch from 1", field=where)
+    if not isinstance(text, str) or not _B64.match(text) or len(text) % 4 == 1:
+        raise InvalidCommand(f"{where}: a sealed value is unpadded base64url", field=where)
+    try:
+        blob = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidCommand(f"{where}: a sealed value is unpadded base64url", field=where) from exc
+    if not _MIN_BLOB <= len(blob) <= _MAX_BLOB or _encode(blob) != text:
+        raise InvalidCommand(f"{where}: a sealed value of a wrong length", field=where)
+    return epoch, blob
 
-    def setdefault(self, case_id: str, key: bytes | None = None) -> bytes:
-        """The stored key of the case; ``key`` is stored first if there is none (atomically)."""
-        if key is None:
-            raise TypeError("SQLiteKeyStore.setdefault needs a key")
-        with self._lock:
-            self._execute(
-                "INSERT OR IGNORE INTO mediation_case_keys (case_id, key) VALUES (?, ?)",
-                (case_id, key),
-            )
-            return self[case_id]
 
-    def __delitem__(self, case_id: str) -> None:
-        cur = self._execute("DELETE FROM mediation_case_keys WHERE case_id = ?", (case_id,))
-        if cur.rowcount == 0:
-            raise KeyError(case_id)
+def _encode(blob: bytes) -> str:
+    return base64.urlsafe_b64encode(blob).decode("ascii").rstrip("=")
 
-    def __iter__(self) -> Iterator[str]:
-        with self._lock:
-            rows = self._execute(
-                "SELECT case_id FROM mediation_case_keys ORDER BY case_id"
-            ).fetchall()
-        return iter([r[0] for r in rows])
 
-    def __len__(self) -> int:
-        with self._lock:
-            return int(self._execute("SELECT count(*) FROM mediation_case_keys").fetchone()[0])
+def context(case_id: str, seq: int, pointer: str, subject: str) -> bytes:
+    """The associated data the library binds a sealed value to (the vault adds the epoch)."""
+    return "\x00".join(("mediation/sealed/1", case_id, str(seq), pointer, subject)).encode()
 
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+
+# -- where sealed values are -----------------------------------------------------------------------
+
+
+@attrs.frozen
+class Place:
+    """Where a payload holds (or may hold) a sealed value."""
+
+    #: the JSON pointer of the member in the payload (``/applicants/0/phone``)
+    pointer: str
+    #: whose keys seal it: a person's id, or ``""`` (:data:`~mediation._keys.CASE`) for free text
+    subject: str
+    #: the kind of information, which sets its mask (:mod:`mediation._masks`)
+    kind: FieldKind
+    #: the member's name
+    member: str
+
+
+def _people(payload: Mapping[str, Any], member: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    value = payload.get(member)
+    if isinstance(value, list):
+        for i, person in enumerate(value):
+            if isinstance(person, Mapping):
+                yield f"/{member}/{i}", person
+    elif isinstance(value, Mapping):
+        yield f"/{member}", value
+
+
+def person_places(
+    workflow: Workflow, base: str, person: Mapping[str, Any]
+) -> Iterator[tuple[Place, Any]]:
+    """The personal members of one person object (at ``base`` in its payload), with their values;
+    an organisation's name is not personal."""
+    subject = person.get("id")
+    if not isinstance(subject, str):
+        return  # not a person object (a strict replay refuses it as malformed)
+    natural = person.get("kind", "person") == "person"
+    for field in workflow.personal:
+        if field.name in person and (natural or not field.natural_only):
+            yield Place(f"{base}/{field.name}", subject, field.kind, field.name), person[field.name]
+
+
+def sealed_places(
+    workflow: Workflow, spec: CommandSpec, payload: Mapping[str, Any]
+) -> Iterator[tuple[Place, Any]]:
+    """Every place of ``payload`` the declaration seals, with the value there (present members
+    only): the personal members of its person objects, then its free-text members."""
+    from ._spec import FieldKind
+
+    for member in spec.persons:
+        for base, person in _people(payload, member):
+            yield from person_places(workflow, base, person)
+    for path in spec.sealed:
+        *outer, last = path.split(".")
+        node: Any = payload
+        for part in outer:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, Mapping) and last in node:
+            pointer = "/" + "/".join(path.split("."))
+            yield Place(pointer, CASE, FieldKind.TEXT, last), node[last]
+
+
+def _replace(
+    workflow: Workflow,
+    spec: CommandSpec,
+    payload: Mapping[str, Any],
+    each: Callable[[Place, Any], Any],
+) -> dict[str, Any]:
+    """``payload`` with ``each(place, value)`` at every sealed place: copied on write (only the
+    containers on the way to a changed value are copied; ``payload`` itself if nothing changed)."""
+    out: dict[str, Any] = payload if isinstance(payload, dict) else dict(payload)
+    copied = out is not payload
+    for place, value in list(sealed_places(workflow, spec, payload)):
+        new = each(place, value)
+        if new is value:
+            continue
+        if not copied:
+            out, copied = dict(payload), True
+        parts = place.pointer.strip("/").split("/")
+        node: Any = out
+        for part in parts[:-1]:
+            key: Any = int(part) if isinstance(node, list) else part
+            child = node[key]
+            child = list(child) if isinstance(child, list) else dict(child)
+            node[key] = child
+            node = child
+        node[parts[-1]] = new
+    return out
+
+
+def seal_payload(
+    vault: Vault,
+    workflow: Workflow,
+    spec: CommandSpec,
+    case_id: str,
+    seq: int,
+    payload: Mapping[str, Any],
+) -> dict[str, Any]:
+    """``payload`` with every value the declaration seals, when it is text that is not blank,
+    replaced by its sealed value for event ``seq`` of ``case_id``."""
+    if not spec.persons and not spec.sealed:
+        return dict(payload)
+
+    def seal(place: Place, value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            return value  # blank text says nothing, and a guard must see that it is blank
+        epoch, blob = vault.seal(
+            case_id, place.subject, value, context(case_id, seq, place.pointer, place.subject)
+        )
+        return {"key": epoch, "sealed": _encode(blob)}
+
+    return _replace(workflow, spec, payload, seal)
+
+
+def standins(
+    workflow: Workflow, spec: CommandSpec, payload: Mapping[str, Any], *, plaintext: bool = False
+) -> dict[str, Any]:
+    """``payload`` as a decision sees it: each sealed value replaced by :data:`SEALED_STANDIN`
+    (after checking it is one in the service's form: :class:`~mediation.InvalidCommand` if not);
+    with ``plaintext``, each text that sealing will replace too (the live path, before sealing)."""
+    if not spec.persons and not spec.sealed:
+        return payload if isinstance(payload, dict) else dict(payload)
+
+    def standin(place: Place, value: Any) -> Any:
+        if isinstance(value, dict):
+            check_sealed(value, place.pointer)
+            return SEALED_STANDIN
+        if plaintext and isinstance(value, str) and value.strip():
+            return SEALED_STANDIN
+        return value
+
+    return _replace(workflow, spec, payload, standin)
+
+
+def open_value(vault: Vault | None, case_id: str, seq: int, place: Place, value: Any) -> Any:
+    """The plaintext of the sealed value at ``place`` of event ``seq``; :data:`ERASED` once its
+    keys were destroyed, :data:`UNOPENED` without a vault, :data:`TAMPERED` if it does not
+    authenticate or is not a sealed value.  Any other value is returned as it is."""
+    if not isinstance(value, dict):
+        return value
+    if vault is None:
+        return UNOPENED
+    try:
+        epoch, blob = check_sealed(value, place.pointer)
+        opened = vault.open(
+            case_id, place.subject, epoch, blob, context(case_id, seq, place.pointer, place.subject)
+        )
+    except (SealBroken, InvalidCommand):
+        return TAMPERED
+    return ERASED if opened is None else opened
+
+
+def open_payload(
+    vault: Vault | None,
+    workflow: Workflow,
+    spec: CommandSpec,
+    case_id: str,
+    seq: int,
+    payload: Mapping[str, Any],
+) -> dict[str, Any]:
+    """``payload`` of event ``seq`` with its sealed values opened (or marked, :func:`open_value`)."""
+    return _replace(
+        workflow, spec, payload, lambda place, v: open_value(vault, case_id, seq, place, v)
+    )
+
+
+def broken_seals(
+    vault: Vault,
+    workflow: Workflow,
+    spec: CommandSpec,
+    case_id: str,
+    seq: int,
+    payload: Mapping[str, Any],
+) -> list[str]:
+    """The JSON pointers of the sealed values of an event that do not authenticate."""
+    return [
+        place.pointer
+        for place, value in sealed_places(workflow, spec, payload)
+        if open_value(vault, case_id, seq, place, value) == TAMPERED and isinstance(value, dict)
+    ]
+
+
+def is_marker(value: object) -> bool:
+    """Whether ``value`` is what a view shows for a value it could not open."""
+    return isinstance(value, str) and value in _MARKERS
+
+
+class Opened:
+    """The sealed values of one case's history, opened once with ``vault`` (or marked): the event
+    payloads (:meth:`payload`) and any value folded from them (:meth:`value`: a party of the case,
+    its description, the agreement), found by the sealed text they carry."""
+
+    def __init__(
+        self, vault: Vault | None, workflow: Workflow, case_id: str, history: Iterable[Event]
+    ) -> None:
+        self._payloads: dict[int, Mapping[str, Any]] = {}
+        self._by_blob: dict[str, Any] = {}
+        for event in history:
+            spec = workflow.find(event.type)
+            if spec is None or not (spec.persons or spec.sealed):
+                self._payloads[event.seq] = event.payload
+                continue
+
+            def each(place: Place, value: Any, seq: int = event.seq) -> Any:
+                opened = open_value(vault, case_id, seq, place, value)
+                if isinstance(value, dict) and isinstance(value.get("sealed"), str):
+                    self._by_blob[value["sealed"]] = opened
+                return opened
+
+            self._payloads[event.seq] = _replace(workflow, spec, event.payload, each)
+
+    def payload(self, seq: int) -> Mapping[str, Any] | None:
+        return self._payloads.get(seq)
+
+    def value(self, value: Any) -> Any:
+        """``value`` with every sealed value in it opened (recursively through objects and lists);
+        a sealed value not found in the history is :data:`TAMPERED`."""
+        if isinstance(value, dict):
+            if is_sealed(value):
+                return self._by_blob.get(value.get("sealed"), TAMPERED)  # type: ignore[arg-type]
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        return value

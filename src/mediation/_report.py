@@ -29,6 +29,7 @@ from ._checkpoints import CheckpointAuditor, StoreFault
 from ._diagrams import dot, mermaid, state_svg
 from ._events import StoredEvent
 from ._html import render_html
+from ._privacy import Vault
 from ._roster import Roster, committee_of, verify_roster
 from ._timeline import event_stages, path_of, summarize, timeline_lines
 
@@ -209,10 +210,13 @@ def audit_case(
     strict: bool = True,
     directory: Directory | None = None,
     rosters: Mapping[str, Roster] | None = None,
+    vault: Vault | None = None,
 ) -> Verdict:
-    """Verify one case (strictly by default; its role claims against ``rosters``) and, with
-    ``auditor``, against its checkpoints."""
-    verdict = verify(records, case_id, strict=strict, directory=directory, rosters=rosters)
+    """Verify one case (strictly by default; its role claims against ``rosters``; its sealed
+    values with ``vault``) and, with ``auditor``, against its checkpoints."""
+    verdict = verify(
+        records, case_id, strict=strict, directory=directory, rosters=rosters, vault=vault
+    )
     if auditor is None:
         return verdict
     return _checked(case_id, verdict, _hashes(records), auditor)
@@ -227,6 +231,7 @@ def audit(
     strict: bool = True,
     directory: Directory | None = None,
     rosters: Mapping[str, Roster] | None = None,
+    vault: Vault | None = None,
 ) -> AuditResult:
     """Verify every case of ``cases`` (streamed; nothing but the verdicts is kept).
 
@@ -234,7 +239,8 @@ def audit(
     canonical-form check to the chain, transition, permission and guard checks.  Role claims are
     checked against the committees' rosters: ``rosters`` (:func:`mediation.rosters_of` of a store)
     and the roster streams among ``cases`` (an export carries them first); where a committee kept
-    none, the host's ``directory`` of the day, if given, answers.
+    none, the host's ``directory`` of the day, if given, answers.  With ``vault``, every sealed
+    value is opened too (a tampered ciphertext, nonce or associated data is a fault).
     """
     known: dict[str, Roster] = dict(rosters or {})
 
@@ -247,7 +253,12 @@ def audit(
                     continue  # read for the case asked for, not reported
             else:
                 verdict = verify(
-                    records, case_id, strict=strict, directory=directory, rosters=known
+                    records,
+                    case_id,
+                    strict=strict,
+                    directory=directory,
+                    rosters=known,
+                    vault=vault,
                 )
             yield case_id, verdict, _hashes(records), line_of
 

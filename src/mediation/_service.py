@@ -32,7 +32,7 @@ from ._audit import Verdict, replay, verify
 from ._authz import Actor, Directory, Grant, StaticDirectory, authorize
 from ._calendar import CalendarNotCovered
 from ._case import Case, CaseSummary, apply_event
-from ._commands import Command, from_payload, to_payload
+from ._commands import Command, DocRef, from_payload, to_payload
 from ._deadlines import (
     Deadline,
     Policy,
@@ -66,7 +66,15 @@ from ._events import (
     format_time,
     parse_time,
 )
-from ._privacy import Vault, seal_payload, unseal_payload
+from ._privacy import (
+    AESGCMVault,
+    Vault,
+    is_marker,
+    open_payload,
+    seal_payload,
+    sealed_places,
+    standins,
+)
 from ._roster import (
     REGISTRAR,
     STATE,
@@ -168,6 +176,7 @@ class CaseService:
         policy: Policy | None = None,
         new_id: Callable[[], str] | None = None,
         vault: Vault | None = None,
+        sealing: bool = True,
         cache_size: int = 10_000,
         attempts: int = 24,
         clock_tolerance: _dt.timedelta | None = _dt.timedelta(minutes=5),
@@ -199,8 +208,14 @@ class CaseService:
         self.clock = clock
         self.directory: Directory = directory if directory is not None else StaticDirectory()
         self.policy = policy or Policy()
-        #: seals personal data per case before it enters the log (see :mod:`mediation._privacy`)
-        self.vault = vault
+        if not sealing and vault is not None:
+            raise InvalidCommand("a vault was given with sealing=False", field="vault")
+        #: seals personal data per case before it enters the log (see :mod:`mediation._privacy`):
+        #: by default with keys in the store's own key store (``Store.key_store()``); None when
+        #: the host turned sealing off (``sealing=False``)
+        self.vault: Vault | None = (
+            (vault if vault is not None else AESGCMVault(store.key_store())) if sealing else None
+        )
         self.attempts = attempts
         self.clock_tolerance = clock_tolerance
         self._new_id = new_id or (lambda: uuid.uuid4().hex)
@@ -265,7 +280,7 @@ class CaseService:
             named = (first.get("committee"), first.get("origin_committee"))
             streams = {roster_id(c) for c in named if isinstance(c, str) and c}
             rosters = rosters_of({stream: self.store.read(stream) for stream in streams})
-        return verify(records, case_id, rosters=rosters)
+        return verify(records, case_id, rosters=rosters, vault=self.vault)
 
     def view(self, actor: Actor, case_id: str, *, reveal_personal: bool = False) -> CaseView:
         """What ``actor`` may see of the case (DOMAIN.md, Confidentiality), as the store holds it."""
@@ -680,6 +695,49 @@ class CaseService:
         """
         return self._execute(actor, case_id, command, acting_as, request_id)[0]
 
+    def erase(
+        self,
+        actor: Actor,
+        case_id: str,
+        *,
+        basis: str,
+        person: str = "",
+        request: DocRef | None = None,
+        request_id: str | None = None,
+    ) -> Event:
+        """Erase the personal data of ``person`` (a party or agent of the case) or, with no person,
+        of the whole case (PIPL 47): the erasure is recorded as an ``erase_personal_data`` event
+        (by the director, with its ``basis``), then the keys its data was sealed under are
+        destroyed (as for that command issued with :meth:`execute`).  The mediation's record
+        stays, and so does every hash (PML27).
+
+        Erasing again what was erased records nothing and destroys the keys again (a host that
+        crashed between the event and the keys' destruction completes it so); returns the event
+        that recorded the erasure.  With sealing off there is nothing this library can erase:
+        :class:`~mediation.InvalidCommand`.
+        """
+        case = self.case(case_id)
+        spec = case.workflow.erasure
+        if spec is None:
+            raise InvalidCommand(
+                f"workflow {case.workflow.version} records no erasure", case=case_id
+            )
+        done = next(
+            (
+                e
+                for e in reversed(self.history(case_id))
+                if e.type == spec.name and e.payload.get("person") in ("", person)
+            ),
+            None,
+        )
+        if done is not None and self.vault is not None:
+            # erased before: only someone who may erase learns it, and the keys go again
+            authorize(spec, case, actor.id, done.payload, None, actor.grants)
+            self.vault.erase(case_id, done.payload.get("person") or None)
+            return done
+        command = spec.payload(basis=basis, person=person, request=request)
+        return self.execute(actor, case_id, command, request_id=request_id)
+
     def _execute(
         self,
         actor: Actor,
@@ -810,6 +868,12 @@ class CaseService:
             if opening
             else case.committee
         )
+        # the decision never reads what will be sealed: it sees the stand-in replay sees
+        decided_on = (
+            standins(workflow, spec, payload, plaintext=True)
+            if self.vault is not None and spec is not None
+            else payload
+        )
         for fresh in (False, True):
             authority = self._authority(actor, committee, fresh=fresh)
             # the event is timed no earlier than the case's last event and the roster entry it
@@ -825,7 +889,7 @@ class CaseService:
                     case,
                     command.name,
                     actor.id,
-                    payload,
+                    decided_on,
                     at,
                     grants=authority.grants,
                     claim=acting_as,
@@ -862,9 +926,17 @@ class CaseService:
                 command=spec.name,
                 actor=actor.id,
             )
-        if self.vault is not None and spec.persons:  # only once it was accepted
-            seal_payload(self.vault, case_id, spec, payload)
+        if spec.erases and self.vault is None:  # decided first, like every command
+            raise InvalidCommand(
+                "sealing is off: personal data in this store is in plain text and cannot be "
+                "erased by destroying keys (docs/privacy.md)",
+                message_zh="未启用加密封存，无法通过销毁密钥删除个人信息",
+                case=case_id,
+                command=spec.name,
+            )
         seq = case.seq + 1
+        if self.vault is not None:  # only once it was accepted
+            payload = seal_payload(self.vault, workflow, spec, case_id, seq, payload)
         prev = case.head
         raw = encode_body(
             case_id=case_id,
@@ -909,6 +981,8 @@ class CaseService:
         self._remember(folded)
         if receiving is not None:
             self._remember(receiving[0])
+        if spec.erases and self.vault is not None:  # recorded: now the keys go (PIPL 47)
+            self.vault.erase(case_id, payload.get("person") or None)
         event = Event(
             case_id,
             seq,
@@ -952,19 +1026,15 @@ class CaseService:
                 case=new_id,
             )
         first = decode_event(self.store.read(origin.id)[0])
-        opened: dict[str, Any] = dict(first.payload)
-        if self.vault is not None:
-            unsealed = unseal_payload(
-                self.vault, origin.id, origin.workflow.command(first.type), dict(first.payload)
+        first_spec = origin.workflow.command(first.type)
+        opened = open_payload(self.vault, origin.workflow, first_spec, origin.id, 1, first.payload)
+        if any(is_marker(v) for _, v in sealed_places(origin.workflow, first_spec, opened)):
+            raise InvalidCommand(
+                f"case {origin.id}: the parties' personal data was erased (or does not open); "
+                "it cannot be transferred",
+                message_zh=f"案件 {origin.id} 的当事人个人信息已删除或无法解密，不能移交",
+                case=origin.id,
             )
-            if unsealed is not None:
-                opened = unsealed
-            else:
-                raise InvalidCommand(
-                    f"case {origin.id}: the parties' personal data was erased; it cannot be "
-                    "transferred",
-                    case=origin.id,
-                )
         command = from_payload(
             opening.payload,
             {
@@ -983,14 +1053,16 @@ class CaseService:
             case,
             command.name,
             actor.id,
-            payload,
+            standins(origin.workflow, opening, payload, plaintext=True)
+            if self.vault is not None
+            else payload,
             at,
             grants=authority.grants,
             directory=authority.directory,
         )
         spec = decision.command
-        if self.vault is not None and spec.persons:
-            seal_payload(self.vault, new_id, spec, payload)
+        if self.vault is not None:
+            payload = seal_payload(self.vault, origin.workflow, spec, new_id, 1, payload)
         raw = encode_body(
             case_id=new_id,
             seq=1,
@@ -1063,10 +1135,12 @@ class CaseService:
             if not payload[member]:
                 payload[member] = event.payload.get(member)  # the id the service chose
         recorded: dict[str, Any] | None = dict(event.payload)
-        if self.vault is not None and recorded is not None:
-            known = workflow_of(event.workflow)
-            if known.has_command(event.type):
-                recorded = unseal_payload(self.vault, case_id, known.command(event.type), recorded)
+        known = workflow_of(event.workflow)
+        if known.has_command(event.type):
+            spec = known.command(event.type)
+            recorded = open_payload(self.vault, known, spec, case_id, event.seq, event.payload)
+            if any(is_marker(v) for _, v in sealed_places(known, spec, recorded)):
+                recorded = None
         same = (
             event.type == command.name
             and (acting_as is None or acting_as == event.acted_as)

@@ -32,8 +32,10 @@ __all__ = [
     "Confidentiality",
     "DeadlineSpec",
     "Effect",
+    "FieldKind",
     "GuardSpec",
     "PeopleRule",
+    "PersonalField",
     "StateSpec",
     "Workflow",
     "known",
@@ -55,6 +57,36 @@ class Confidentiality(str, enum.Enum):
     MEDIATORS = "mediators"
     #: mediators, parties and the director: the agreement's text
     AGREEMENT = "agreement"
+
+
+class FieldKind(str, enum.Enum):
+    """The kind of personal information a sealed member holds, which sets its mask in views
+    (:mod:`mediation._masks`; DOMAIN.md, Confidentiality; PIPL 28, 51)."""
+
+    NAME = "name"
+    PHONE = "phone"
+    ID_NUMBER = "id_number"
+    ADDRESS = "address"
+    EMPLOYER = "employer"
+    HEALTH = "health"
+    MINOR = "minor"
+    BANK = "bank"
+    #: free text (a description, minutes, a proposal, the agreement's text): shown whole to those
+    #: entitled to it, to nobody else
+    TEXT = "text"
+
+
+@attrs.frozen
+class PersonalField:
+    """A member of a person object (a party, an agent) that holds personal information: sealed in
+    the log under that person's key, masked in views by its kind."""
+
+    name: str
+    kind: FieldKind
+    zh: str
+    basis: str
+    #: only for a natural person (``kind`` ``person``): an organisation's name is not personal
+    natural_only: bool = False
 
 
 class PeopleRule(str, enum.Enum):
@@ -176,6 +208,12 @@ class CommandSpec:
     #: member naming the case it opens: a transfer) or (``"from"``, the member naming the case it
     #: came from: the opening a transfer writes); verify_store checks both ends (version 2 on)
     link: tuple[str, str] | None = None
+    #: free-text payload members sealed under the case's key (``content.facts`` reaches into a
+    #: nested object); who reads them in a view is ``confidentiality``
+    sealed: tuple[str, ...] = ()
+    #: the command records an erasure of personal data (PIPL 47): the service destroys the keys
+    #: of the person its ``person`` member names (or, empty, of the whole case) once it is written
+    erases: bool = False
     #: relations first (they are case-specific), then roles, in declaration order
     grants: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
     #: whether anything beyond the state and the grants is checked (people, guards, completion)
@@ -202,6 +240,8 @@ class Workflow:
     deadlines: tuple[DeadlineSpec, ...] = ()
     #: what changed from the previous version (docs/workflow.md lists it)
     changes: str = ""
+    #: the members of a person object that hold personal information (sealed and masked)
+    personal: tuple[PersonalField, ...] = ()
     _state_index: Mapping[str, StateSpec] = attrs.field(init=False, repr=False, eq=False)
     _command_index: Mapping[str, CommandSpec] = attrs.field(init=False, repr=False, eq=False)
     _guard_index: Mapping[str, GuardSpec] = attrs.field(init=False, repr=False, eq=False)
@@ -251,6 +291,11 @@ class Workflow:
     def find(self, name: str) -> CommandSpec | None:
         """The command ``name``, or None when this version has no such command."""
         return self._command_index.get(name)
+
+    @property
+    def erasure(self) -> CommandSpec | None:
+        """The command that records an erasure of personal data, if this version has one."""
+        return next((c for c in self.commands if c.erases), None)
 
     def has_command(self, name: str) -> bool:
         return name in self._command_index
@@ -305,6 +350,7 @@ class Workflow:
             commands=merged(self.commands, commands, "name"),
             deadlines=merged(self.deadlines, deadlines, "kind"),
             changes=changes,
+            personal=self.personal,
         )
 
 
@@ -342,12 +388,29 @@ def _check_runnable(workflow: Workflow) -> None:
         fields = {f.name for f in attrs.fields(c.payload)} if attrs.has(c.payload) else set()
         named = (*c.persons, *(field for field, _ in c.people))
         missing = [m for m in named if m not in fields]
+        missing += [path for path in c.sealed if not _reaches(c.payload, path)]
         if missing:
             raise ValueError(
                 f"workflow {workflow.version}: command {c.name} names payload members its "
                 f"payload class {c.payload.__name__} does not have: {', '.join(missing)}"
             )
     machine_of(workflow)
+
+
+def _reaches(cls: type, path: str) -> bool:
+    """Whether the payload class has the (dotted) member ``path``, nested attrs classes followed."""
+    import typing
+
+    *outer, last = path.split(".")
+    for part in outer:
+        found = {f.name: f for f in attrs.fields(cls)}.get(part) if attrs.has(cls) else None
+        if found is None:
+            return False
+        hint = typing.get_type_hints(cls).get(part)
+        if not (isinstance(hint, type) and attrs.has(hint)):
+            return False
+        cls = hint
+    return attrs.has(cls) and last in {f.name for f in attrs.fields(cls)}
 
 
 def registered() -> tuple[Workflow, ...]:

@@ -479,6 +479,19 @@ def _outcome(
     return state, closed
 
 
+_PARTY_SIDE = frozenset(("applicant", "respondent", "agent"))
+
+
+def _assigns_jointly(version: str) -> bool:
+    """Whether ``assign_mediator`` by a party takes effect only once every party made the same
+    choice in that version (its declared effect, version 2 on)."""
+    from ._fold import assign_jointly
+
+    workflow = known(version)
+    spec = workflow.find(C.AssignMediator.name) if workflow is not None else None
+    return spec is not None and spec.effect is assign_jointly
+
+
 def projected_facts(events: Sequence[StatEvent]) -> CaseFacts:
     """The facts of one case from the store's projection of its events (in seq order): no replay,
     the fold's bookkeeping of times, levels and pauses redone on the envelope."""
@@ -496,10 +509,29 @@ def projected_facts(events: Sequence[StatEvent]) -> CaseFacts:
     follow_ups: list[tuple[str, int]] = []
     state = ""
     stages: _Stages | None = None
+    parties = {
+        str(x.get("id"))
+        for x in (*opening.get("applicants", ()), *opening.get("respondents", ()))
+        if isinstance(x, dict)
+    }
+    principal: dict[str, str] = {}  # agent -> the party who appointed them
+    choices: dict[str, set[str]] = {}  # a mediator the parties choose jointly -> who chose so far
+    joint = _assigns_jointly(workflow)
     for ev in events:
         p = ev.payload or {}
+        if ev.type == C.AppointAgent.name:
+            agent = p.get("agent")
+            if isinstance(agent, dict):
+                principal[str(agent.get("id"))] = principal.get(ev.actor, ev.actor)
         if ev.type == C.AssignMediator.name and not mediator:
-            mediator = str(p.get("mediator", ""))
+            if joint and ev.acted_as in _PARTY_SIDE:  # the parties' choice, once all made it
+                key = f"{p.get('mediator')}:{'lead' if p.get('lead') else 'co'}"
+                chosen = choices.get(key, set()) | {principal.get(ev.actor, ev.actor)}
+                choices[key] = chosen
+                if chosen >= parties:
+                    mediator = str(p.get("mediator", ""))
+            else:
+                mediator = str(p.get("mediator", ""))
         elif ev.type == C.Escalate.name:
             escalated = True
             nxt = p.get("level") or p.get("to_level") or {"L0": "L1", "L1": "L2"}.get(level, level)

@@ -274,6 +274,12 @@ def state_label(name: str, lang: str, workflow: Workflow = WORKFLOW) -> str:
     return f"{zh} {name}" if lang == "zh" else f"{name} ({zh})"
 
 
+def _erased(subjects: Sequence[str], zh: bool) -> list[str]:
+    """Whose personal data a view says was erased (``*``: the whole case's)."""
+    case = "整个案件" if zh else "the whole case"
+    return [case if s == "*" else s for s in subjects]
+
+
 def timeline_lines(
     view: CaseView,
     verdict: Verdict | None = None,
@@ -303,12 +309,20 @@ def timeline_lines(
             f"查看身份：{STANDING_ZH.get(view.standing, view.standing)}（{view.standing}），"
             "内容按该身份的权限脱敏"
         )
+        for member, rule in view.masks.items():
+            out.append(f"遮盖规则 {_label(member, True)}：{rule.split(' / ', 1)[-1]}")
+        if view.erased:
+            out.append(f"已删除个人信息：{'、'.join(_erased(view.erased, True))}")
         if tz is not None:
             out.append(f"时间：{zone or tz}")
     else:
         out.append(f"case {view.case_id} ({category}), level {view.level}")
         out.append(f"state: {view.state} ({st.en if st else ''}), stage: {view.stage}")
         out.append(f"viewed as: {view.standing} (redacted to that standing's rights)")
+        for member, rule in view.masks.items():
+            out.append(f"mask {member}: {rule.split(' / ', 1)[0]}")
+        if view.erased:
+            out.append(f"personal data erased: {', '.join(_erased(view.erased, False))}")
         if tz is not None:
             out.append(f"times: {zone or tz}")
     stages = event_stages(view.timeline, workflow)

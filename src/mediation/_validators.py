@@ -77,10 +77,14 @@ _SPACE = (
 #: the control characters text may not hold (all below U+0020 except tab and newline)
 _CONTROL = "\\u0000-\\u0008\\u000b-\\u001f"
 _BLANK_OK = "\\t\\n \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+#: text that reads like a sealed-value token of the former format (``sealed:v1:...``): refused, so
+#: that user text can never be taken for ciphertext (sealed values are objects, mediation._privacy)
+_TOKEN = f"(?![{_SPACE}]*sealed:v[0-9]+:)"
+_TOKEN_RE = re.compile(f"^{_TOKEN}")
 #: JSON Schema patterns (ECMA-262 syntax, also valid for Python's ``re``); anchored with ^ and $
-TEXT_PATTERN = f"^[^{_CONTROL}]*$"
+TEXT_PATTERN = f"^{_TOKEN}[^{_CONTROL}]*$"
 #: text with at least one character that is neither white space nor a control character
-REQUIRED_TEXT_PATTERN = f"^[{_BLANK_OK}]*[^{_SPACE}{_CONTROL}][^{_CONTROL}]*$"
+REQUIRED_TEXT_PATTERN = f"^{_TOKEN}[{_BLANK_OK}]*[^{_SPACE}{_CONTROL}][^{_CONTROL}]*$"
 ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$"
 OPT_ID_PATTERN = "^([A-Za-z0-9][A-Za-z0-9_.:@-]{0,63})?$"
 SHA256_PATTERN = "^[0-9a-f]{64}$"
@@ -146,6 +150,8 @@ def _clean_text(value: object, attr: attrs.Attribute[Any], limit: int) -> str:
         _fail(attr, "contains unpaired surrogates")
     if any(ord(ch) < 32 and ch not in "\n\t" for ch in value):
         _fail(attr, "contains control characters")
+    if "sealed:v" in value and not _TOKEN_RE.match(value):
+        _fail(attr, "reads like a sealed-value token (sealed:v1:...); such text is not accepted")
     return value
 
 

@@ -40,6 +40,7 @@ from ._authz import Directory
 from ._case import CaseSummary
 from ._errors import MediationError, StoreError
 from ._events import StoredEvent
+from ._privacy import AESGCMVault
 from ._roster import Roster, committee_of, roster_summary, rosters_of, verify_roster
 from ._spec import registered
 from .stores import _open
@@ -107,6 +108,7 @@ def verify_store(
     hashes_at: Mapping[str, Collection[int]] | None = None,
     on_fallback: Callable[[BaseException], object] | None = None,
     summaries: bool = True,
+    seals: bool = False,
 ) -> StoreVerification:
     """Verify every case of ``store`` (as :func:`~mediation.verify` does, case by case), in
     ``jobs`` processes.
@@ -130,6 +132,9 @@ def verify_store(
       differs (naming the columns), a case with events but no row, and a row without events as a
       :attr:`FaultKind.SUMMARY` fault (integrity: the table statistics and listings read was
       edited).
+    - ``seals``: also open every sealed value with the store's own key store
+      (:meth:`Store.key_store`), so that a changed ciphertext, nonce or associated data is a
+      :attr:`FaultKind.SEALED` fault.
 
     With several processes each range is read in its own snapshot; on a store being written to, a
     range read later may include events appended after an earlier one was read.  Raises
@@ -145,6 +150,7 @@ def verify_store(
         hashes_at=hashes_at,
         on_fallback=on_fallback,
         summaries=summaries,
+        seals=seals,
     )
 
 
@@ -159,6 +165,7 @@ def run(
     on_fallback: Callable[[BaseException], object] | None = None,
     meanwhile: Callable[[], object] | None = None,
     summaries: bool = True,
+    seals: bool = False,
 ) -> StoreVerification:
     """:func:`verify_store`, and ``meanwhile()``: called once, while the workers verify (or
     before verifying in one process) — the CLI checks the checkpoints' signatures then."""
@@ -166,7 +173,9 @@ def run(
         raise ValueError(f"jobs must be at least 1, not {jobs}")
     attested = None if hashes_at is None else {c: tuple(s) for c, s in hashes_at.items()}
     # every role claim is checked against the committee's recorded roster (read once, here)
-    setup = _Setup(url or "", strict, directory, attested, summaries, rosters=rosters_of(store))
+    setup = _Setup(
+        url or "", strict, directory, attested, summaries, rosters=rosters_of(store), seals=seals
+    )
     once = _Once(meanwhile)
     n = jobs if jobs is not None else _cpus()
     target = _worker_url(store, url) if n > 1 else None
@@ -340,6 +349,8 @@ class _Setup:
     #: the modules that declare the payload classes of the versions registered here: a worker
     #: imports them, so that the versions they register on import are known there too
     modules: tuple[str, ...] = ()
+    #: open every sealed value with the store's key store
+    seals: bool = False
 
 
 #: the verdicts of one range: per case, its id, its verdict (without the case) and the stored
@@ -362,6 +373,7 @@ def _verify_chunk(
     strict, attested, directory = setup.strict, setup.attested, setup.directory
     #: per case verified (the index in ``out``): the summary of the case rebuilt, if it verified
     rebuilt: list[CaseSummary | None] = []
+    vault = AESGCMVault(store.key_store()) if setup.seals else None
 
     def one(case_id: str, batch: list[StoredEvent]) -> None:
         if committee_of(case_id) is not None:
@@ -370,7 +382,12 @@ def _verify_chunk(
                 rebuilt.append(roster_summary(roster) if verdict.ok else None)
         else:
             verdict = verify(
-                batch, case_id, strict=strict, directory=directory, rosters=setup.rosters
+                batch,
+                case_id,
+                strict=strict,
+                directory=directory,
+                rosters=setup.rosters,
+                vault=vault,
             )
             if setup.summaries:
                 case = verdict.case

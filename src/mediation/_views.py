@@ -20,59 +20,59 @@ from ._authz import Actor
 from ._case import Case
 from ._errors import NotPermitted
 from ._events import Event
-from ._privacy import Vault, unseal_party
-from ._spec import CommandSpec, Confidentiality
+from ._masks import MASKS, mask_address, mask_id_number, mask_name, mask_phone
+from ._privacy import UNOPENED, Opened, Place, Vault, _replace, is_marker, person_places
+from ._spec import CommandSpec, Confidentiality, FieldKind
 from ._vocab import Relation, Role, Standing
 
-__all__ = ["CaseView", "TimelineEntry", "mask_id_number", "mask_name", "mask_phone", "view_case"]
+__all__ = [
+    "CaseView",
+    "TimelineEntry",
+    "mask_address",
+    "mask_id_number",
+    "mask_name",
+    "mask_phone",
+    "view_case",
+]
 
 _PARTY_RELATIONS = frozenset((Relation.APPLICANT, Relation.RESPONDENT, Relation.AGENT))
 _MEDIATOR_RELATIONS = frozenset((Relation.LEAD_MEDIATOR, Relation.CO_MEDIATOR))
-_PERSONAL = ("name", "phone", "address", "id_number")
+#: the standings that read the case's free text that is open to the case (its description, a
+#: recusal request's grounds, a follow-up note): those with a part in it
+_READS_TEXT = frozenset((Standing.MEDIATOR, Standing.DIRECTOR, Standing.PARTY, Standing.INVITEE))
 
 
-def mask_name(name: str) -> str:
-    return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
+@attrs.frozen
+class _Rules:
+    """What one viewer reads whole: names, contact and the rest (by person), free text."""
+
+    keep_name: bool
+    keep_contact: bool
+    keep_text: bool
 
 
-def mask_phone(phone: str) -> str:
-    digits = phone.strip()
-    return digits[:3] + "****" + digits[-4:] if len(digits) >= 7 else "*" * len(digits)
+class _Masker:
+    """Applies the masks of one view and remembers which rules it applied (by member)."""
 
+    def __init__(self) -> None:
+        self.applied: dict[str, str] = {}
 
-def mask_id_number(number: str) -> str:
-    return "*" * max(len(number) - 4, 0) + number[-4:] if number else ""
-
-
-def mask_address(address: str) -> str:
-    return address[:6] + "***" if address else ""
-
-
-_UNREADABLE = frozenset(("[sealed]", "[erased]"))
-
-
-def _mask_party(
-    party: Mapping[str, Any],
-    *,
-    keep_name: bool,
-    keep_contact: bool,
-    vault: Vault | None = None,
-    case_id: str = "",
-) -> dict[str, Any]:
-    out = unseal_party(vault, case_id, dict(party))
-
-    def mask(field: str, how: Callable[[str], str]) -> None:
-        value = out.get(field, "")
-        if value not in _UNREADABLE:
-            out[field] = how(value)
-
-    mask("id_number", mask_id_number)
-    if not keep_name and party.get("kind") != "organisation":
-        mask("name", mask_name)
-    if not keep_contact:
-        mask("phone", mask_phone)
-        mask("address", mask_address)
-    return out
+    def value(self, place: Place, value: object, rules: _Rules) -> object:
+        if not isinstance(value, str) or not value or is_marker(value):
+            return value
+        kind = place.kind
+        if kind is FieldKind.TEXT:
+            shown = rules.keep_text
+        elif kind is FieldKind.NAME:
+            shown = rules.keep_name
+        elif kind is FieldKind.ID_NUMBER:
+            shown = False  # ID numbers are masked in every view (DOMAIN.md, Confidentiality)
+        else:
+            shown = rules.keep_contact
+        if shown:
+            return value
+        self.applied[place.member] = MASKS[kind].rule
+        return UNOPENED if kind is FieldKind.TEXT else MASKS[kind].apply(value)
 
 
 @attrs.frozen
@@ -108,6 +108,13 @@ class CaseView:
     timeline: tuple[TimelineEntry, ...]
     #: the workflow version the case lives on
     workflow: str = ""
+    #: the dispute's description, where this viewer reads it (else :data:`UNOPENED` or None)
+    description: str | None = None
+    #: the masks this view applied, by member: the rule each states (English / 中文)
+    masks: Mapping[str, str] = attrs.field(factory=dict)
+    #: whose personal data was erased (a party's or agent's id; ``*``: the whole case's); their
+    #: sealed values show as ``[erased]``
+    erased: tuple[str, ...] = ()
 
 
 def standing_of(case: Case, actor: Actor) -> tuple[str, set[str]]:
@@ -133,16 +140,38 @@ def standing_of(case: Case, actor: Actor) -> tuple[str, set[str]]:
     )
 
 
+def _masked(
+    workflow: Any,
+    spec: CommandSpec,
+    payload: Mapping[str, Any],
+    rules: Callable[[str], _Rules],
+    masker: _Masker,
+) -> dict[str, Any]:
+    """``payload`` (opened) with every sealed place masked by the rules for its subject."""
+    return _replace(
+        workflow, spec, payload, lambda place, v: masker.value(place, v, rules(place.subject))
+    )
+
+
+def _mask_person(
+    workflow: Any, person: Mapping[str, Any], rules: Callable[[str], _Rules], masker: _Masker
+) -> dict[str, Any]:
+    out = dict(person)
+    for place, value in person_places(workflow, "", person):
+        out[place.member] = masker.value(place, value, rules(place.subject))
+    return out
+
+
 def _redact_payload(
     spec: CommandSpec | None,
     payload: Mapping[str, Any],
     standing: str,
-    reveal: bool,
-    vault: Vault | None,
-    case_id: str,
+    rules: Callable[[str], _Rules],
+    masker: _Masker,
+    workflow: Any,
 ) -> Mapping[str, Any] | None:
-    """What ``standing`` may read of a payload, by its command's declared confidentiality and the
-    members that carry people's personal data."""
+    """What ``standing`` may read of an (opened) payload: by its command's declared
+    confidentiality, then each personal or free-text member by its mask."""
     if standing == Standing.SUPERVISOR:
         return None
     if spec is None:  # a command its workflow does not know (a forged log): nothing of it
@@ -152,27 +181,9 @@ def _redact_payload(
         return {"redacted": "confidential to the case's mediators / 仅限本案调解员"}
     if secrecy is Confidentiality.AGREEMENT and standing not in _READS_AGREEMENT:
         return {"redacted": "agreement text / 协议内容不公开"}
-    if not spec.persons:
+    if not spec.persons and not spec.sealed:
         return payload
-    keep = reveal or standing in (Standing.MEDIATOR, Standing.DIRECTOR)
-    out = dict(payload)
-
-    def masked(p: Mapping[str, Any]) -> dict[str, Any]:
-        return _mask_party(
-            p,
-            keep_name=keep or standing == Standing.PARTY,
-            keep_contact=keep,
-            vault=vault,
-            case_id=case_id,
-        )
-
-    for key in spec.persons:
-        value = payload.get(key)
-        if isinstance(value, list | tuple):
-            out[key] = [masked(p) for p in value]
-        elif isinstance(value, Mapping):
-            out[key] = masked(value)
-    return out
+    return _masked(workflow, spec, payload, rules, masker)
 
 
 _READS_AGREEMENT = frozenset((Standing.MEDIATOR, Standing.PARTY, Standing.DIRECTOR))
@@ -185,29 +196,40 @@ def view_case(
     reveal_personal: bool,
     vault: Vault | None = None,
 ) -> CaseView:
-    """``actor``'s view of ``case``; sealed personal data is opened with ``vault`` where the viewer
-    may see it (and shows as ``[sealed]`` without a vault, ``[erased]`` once the key is gone)."""
+    """``actor``'s view of ``case``; sealed values are opened with ``vault`` where the viewer may
+    read them, then masked by kind (:mod:`mediation._masks`); one that cannot be opened shows as
+    ``[sealed]`` (no vault) or ``[erased]`` (its keys destroyed)."""
     standing, _ = standing_of(case, actor)
+    history = list(history)
+    workflow = case.workflow
     reveal = reveal_personal and standing in (Standing.AUDITOR, Standing.SUPERVISOR)
     keep = reveal or standing in (Standing.MEDIATOR, Standing.DIRECTOR)
+    own = case.party_of(actor.id)
+    opened = Opened(vault, workflow, case.id, history)
+    masker = _Masker()
+
+    def rules(subject: str) -> _Rules:
+        return _Rules(
+            keep_name=keep or standing in (Standing.PARTY, Standing.INVITEE),
+            keep_contact=keep or (own is not None and subject == own) or subject == actor.id,
+            keep_text=reveal or standing in _READS_TEXT,
+        )
+
     parties: tuple[Mapping[str, Any], ...] = ()
     if standing != Standing.SUPERVISOR:
         parties = tuple(
-            _mask_party(
-                p,
-                keep_name=keep or standing in (Standing.PARTY, Standing.INVITEE),
-                keep_contact=keep or case.party_of(actor.id) == pid,
-                vault=vault,
-                case_id=case.id,
-            )
-            for pid, p in case.parties.items()
+            _mask_person(workflow, opened.value(p), rules, masker) for p in case.parties.values()
         )
-    agreement = (
-        case.agreement
-        if standing in (Standing.MEDIATOR, Standing.PARTY, Standing.DIRECTOR)
-        else None
-    )
-    specs = {c.name: c for c in case.workflow.commands}
+    agreement = None
+    if standing in _READS_AGREEMENT and case.agreement is not None:
+        agreement = opened.value(case.agreement)
+    description: str | None = None
+    if standing != Standing.SUPERVISOR:
+        text = opened.value(case.description)
+        description = text if rules("").keep_text or is_marker(text) else UNOPENED
+        if description == UNOPENED and not is_marker(text):
+            masker.applied["description"] = MASKS[FieldKind.TEXT].rule
+    specs = {c.name: c for c in workflow.commands}
     timeline = tuple(
         TimelineEntry(
             seq=e.seq,
@@ -218,12 +240,19 @@ def view_case(
             actor=None if standing == Standing.SUPERVISOR else e.actor,
             acted_as=e.acted_as,
             state=e.state,
-            payload=_redact_payload(specs.get(e.type), e.payload, standing, reveal, vault, case.id),
+            payload=_redact_payload(
+                specs.get(e.type),
+                opened.payload(e.seq) or e.payload,
+                standing,
+                rules,
+                masker,
+                workflow,
+            ),
             hash=e.hash,
         )
         for e in history
     )
-    st = case.workflow.state(case.state)
+    st = workflow.state(case.state)
     return CaseView(
         case_id=case.id,
         viewer=actor.id,
@@ -238,5 +267,8 @@ def view_case(
         mediators=case.mediators if standing != Standing.SUPERVISOR else (),
         agreement=agreement,
         timeline=timeline,
-        workflow=case.workflow.version,
+        workflow=workflow.version,
+        description=description,
+        masks=dict(sorted(masker.applied.items())),
+        erased=tuple(sorted(case.erased)),
     )

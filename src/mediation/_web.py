@@ -28,10 +28,12 @@ from ._errors import (
     IllegalTransition,
     IntegrityViolation,
     InvalidCommand,
+    KeyDestroyed,
     MediationError,
     NotPermitted,
     OutcomeUnknown,
     RequestConflict,
+    SealBroken,
     StoreError,
 )
 from ._events import format_time
@@ -263,6 +265,7 @@ def _examples() -> Mapping[str, Command]:
         c.Resume("鉴定报告已出"),
         c.RecordJudicialConfirmation(JudicialStatus.APPLIED, parties, court="华龙区人民法院"),
         c.Archive(),
+        c.ErasePersonalData("PIPL 47(1)3 当事人撤回同意", "res-1502"),
     )
     return MappingProxyType({e.name: e for e in examples})
 
@@ -274,6 +277,8 @@ def _minimal_json(obj: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field in attrs.fields(type(obj)):
         value = getattr(obj, field.name)
+        if field.name not in full:  # a member added later, omitted while empty
+            continue
         if attrs.has(type(value)):
             out[field.name] = full[field.name]
         elif field.default is not attrs.NOTHING and full[field.name] == _default_json(field):
@@ -332,6 +337,18 @@ PROBLEM_TYPES: Mapping[type[BaseException], ProblemType] = MappingProxyType(
         ),
         IntegrityViolation: ProblemType(
             500, "integrity-violation", "Stored history failed verification", "案件记录校验失败"
+        ),
+        KeyDestroyed: ProblemType(
+            409,
+            "personal-data-erased",
+            "The personal data of that person or case was erased",
+            "该当事人或案件的个人信息已删除",
+        ),
+        SealBroken: ProblemType(
+            500,
+            "sealed-value-broken",
+            "A sealed value does not open with its key",
+            "加密的个人信息无法通过认证",
         ),
     }
 )

@@ -29,8 +29,10 @@ from ._spec import (
     Confidentiality,
     DeadlineSpec,
     Effect,
+    FieldKind,
     GuardSpec,
     PeopleRule,
+    PersonalField,
     StateSpec,
     Workflow,
     register,
@@ -222,6 +224,39 @@ GUARDS = (
         "made by a respondent or a respondent's agent",
         "PML17",
     ),
+    _g(
+        "erasure_subject",
+        "删除对象为本案当事人或代理人（或整个案件），写明依据，且尚未删除",
+        "the person erased is a party or agent of the case (or the whole case is), on a stated "
+        "basis, not erased before",
+        "PIPL 47",
+    ),
+)
+
+#: the members of a person object that hold personal information: sealed in the log under that
+#: person's key and masked in views by kind (DOMAIN.md, Confidentiality)
+PERSONAL = (
+    PersonalField("name", FieldKind.NAME, "姓名", "PIPL 4", natural_only=True),
+    PersonalField("phone", FieldKind.PHONE, "电话", "PIPL 4, 51"),
+    PersonalField("id_number", FieldKind.ID_NUMBER, "证件号码", "PIPL 28, 51"),
+    PersonalField("address", FieldKind.ADDRESS, "地址", "PIPL 4, 28 (行踪/location)"),
+    PersonalField("employer", FieldKind.EMPLOYER, "用人单位", "PIPL 4"),
+    PersonalField("health", FieldKind.HEALTH, "健康信息", "PIPL 28"),
+    PersonalField("minor", FieldKind.MINOR, "未成年人信息", "PIPL 28, 31"),
+    PersonalField("bank_account", FieldKind.BANK, "银行账户", "PIPL 28"),
+)
+
+#: the agreement's text members (its performance deadline stays readable: deadlines run on it)
+_AGREEMENT_TEXT = tuple(
+    f"content.{m}"
+    for m in (
+        "facts",
+        "issues",
+        "responsibilities",
+        "obligations",
+        "performance_method",
+        "performance_place",
+    )
 )
 
 # source sets used below
@@ -262,6 +297,8 @@ def _c(
     confidentiality: Confidentiality = Confidentiality.OPEN,
     persons: tuple[str, ...] = (),
     people: tuple[tuple[str, PeopleRule], ...] = (),
+    sealed: tuple[str, ...] = (),
+    erases: bool = False,
 ) -> CommandSpec:
     return CommandSpec(
         name,
@@ -279,6 +316,8 @@ def _c(
         confidentiality,
         persons,
         people,
+        sealed=sealed,
+        erases=erases,
     )
 
 
@@ -295,6 +334,7 @@ COMMANDS = (
         basis="PML17; R2002 23",
         payload=C.Apply,
         effect=F.opening,
+        sealed=("description",),
         persons=("applicants", "respondents"),
     ),
     _c(
@@ -308,6 +348,7 @@ COMMANDS = (
         basis="PML17-18",
         payload=C.Report,
         effect=F.opening,
+        sealed=("description",),
         persons=("applicants", "respondents"),
     ),
     _c(
@@ -395,6 +436,7 @@ COMMANDS = (
         basis="R2002 25; SZ23",
         payload=C.RequestRecusal,
         effect=F.request_recusal,
+        sealed=("grounds",),
         people=(("person", PeopleRule.MEDIATOR_OR_INVITEE), ("ties", PeopleRule.TIES)),
     ),
     _c(
@@ -491,6 +533,7 @@ COMMANDS = (
         basis="PML27",
         payload=C.RecordMinutes,
         effect=F.minutes,
+        sealed=("text",),
         confidentiality=Confidentiality.MEDIATORS,
     ),
     _c(
@@ -503,6 +546,7 @@ COMMANDS = (
         basis="PML22",
         payload=C.ShareProposal,
         effect=F.proposal,
+        sealed=("text",),
         confidentiality=Confidentiality.MEDIATORS,
     ),
     _c(
@@ -516,6 +560,7 @@ COMMANDS = (
         basis="PML22",
         payload=C.ReviseProposal,
         effect=F.nothing,
+        sealed=("text",),
         confidentiality=Confidentiality.MEDIATORS,
     ),
     _c(
@@ -529,6 +574,7 @@ COMMANDS = (
         basis="PML29; R2002 35",
         payload=C.DraftAgreement,
         effect=F.draft,
+        sealed=_AGREEMENT_TEXT,
         confidentiality=Confidentiality.AGREEMENT,
     ),
     _c(
@@ -555,6 +601,7 @@ COMMANDS = (
         basis="PML28, 30; R2002 34",
         payload=C.RecordOralAgreement,
         effect=F.oral,
+        sealed=("summary",),
         confidentiality=Confidentiality.AGREEMENT,
     ),
     _c(
@@ -567,6 +614,7 @@ COMMANDS = (
         basis="PML31",
         payload=C.RecordFollowUp,
         effect=F.follow_up,
+        sealed=("note",),
     ),
     _c(
         "confirm_performed",
@@ -713,6 +761,19 @@ COMMANDS = (
         payload=C.Archive,
         effect=F.archive,
     ),
+    _c(
+        "erase_personal_data",
+        "删除个人信息",
+        "erase personal data",
+        tuple(s.name for s in STATES),
+        None,
+        roles=(R.DIRECTOR,),
+        guards=("erasure_subject",),
+        basis="PIPL 47; PML27",
+        payload=C.ErasePersonalData,
+        effect=F.erase_personal_data,
+        erases=True,
+    ),
 )
 
 DEADLINES = (
@@ -775,7 +836,8 @@ DEADLINES = (
 #: member's name; ``tests/test_cli_reading.py`` checks that every member of every registered
 #: version has one
 FIELD_ZH = {
-    "address": "地址", "agent": "代理人", "applicants": "申请人", "at": "时间",
+    "address": "地址", "agent": "代理人", "bank_account": "银行账户", "basis": "依据",
+    "health": "健康信息", "minor": "未成年人信息", "request": "申请书", "applicants": "申请人", "at": "时间",
     "category": "纠纷类别", "civil": "民事纠纷", "committee": "调委会", "content": "协议内容",
     "court": "法院", "criminal": "刑事案件", "days": "天数", "description": "纠纷简况",
     "document": "文书", "employer": "用人单位", "evidence": "证据", "facts": "事实",
@@ -846,6 +908,7 @@ WORKFLOW_V1 = register(
         commands=COMMANDS,
         deadlines=DEADLINES,
         changes="The first version.",
+        personal=PERSONAL,
     )
 )
 
@@ -969,6 +1032,7 @@ V2_COMMANDS = (
             basis="PML25, 34",
             payload=C.ReceiveTransfer,
             effect=F.opening_transfer,
+            sealed=("description",),
             persons=("applicants", "respondents"),
         ),
         authority="origin_committee",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
 import json
 import re
 import sys
@@ -247,14 +248,41 @@ EXAMPLE_CASE = "case-2026-0001"
 _EXAMPLE_START = _dt.datetime(2026, 3, 2, 8, 0, 0, 123456, tzinfo=_dt.timezone.utc)
 
 
+class _ExampleVault:
+    """A vault with a fixed key and nonces derived from each value's place, so that the example is
+    the same every time it is generated.  Never seal real data so: :class:`~mediation.AESGCMVault`
+    draws a random key per case, person and epoch, and a random nonce per value."""
+
+    _KEY = hashlib.sha256(b"mediation docs example key (public: never use)").digest()
+
+    def seal(self, case_id: str, subject: str, plaintext: str, context: bytes) -> tuple[int, bytes]:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        nonce = hashlib.sha256(context).digest()[:12]
+        aad = context + b"\x00" + b"1"  # the epoch, as AESGCMVault binds it
+        return 1, nonce + AESGCM(self._KEY).encrypt(nonce, plaintext.encode(), aad)
+
+    def open(
+        self, case_id: str, subject: str, epoch: int, blob: bytes, context: bytes
+    ) -> str | None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        aad = context + b"\x00" + str(epoch).encode()
+        return AESGCM(self._KEY).decrypt(blob[:12], blob[12:], aad).decode()
+
+    def erase(self, case_id: str, subject: str | None = None) -> int:
+        return 0
+
+
 def example_records() -> list[StoredEvent]:
-    """The first two events of a case, made by the real command path on a fixed clock."""
+    """The first two events of a case, made by the real command path on a fixed clock (and, so
+    that the document does not change each time, a vault with a fixed key and nonces)."""
     from . import commands as cmd
     from ._service import CaseService
     from .stores.memory import MemoryStore
 
     times = iter((_EXAMPLE_START, _EXAMPLE_START + _dt.timedelta(hours=1, minutes=30)))
-    service = CaseService(MemoryStore(), clock=lambda: next(times))
+    service = CaseService(MemoryStore(), clock=lambda: next(times), vault=_ExampleVault())
     platform = Actor.with_roles("platform", {"rongyue": ["system"]})
     service.open(
         platform,

@@ -20,12 +20,12 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
 
+from .._files import atomic_write_text
 from .keys import CheckpointError
 from .records import StoreCheckpoint
 
@@ -133,8 +133,8 @@ class SignerState:
     """The signer's state file: for one key, the last tree head signed per store id.
 
     :meth:`load` reads it (a missing file is an empty state), :meth:`with_head` records a new
-    checkpoint, :meth:`save` writes it atomically (a temporary file in the same directory, mode
-    0600, fsynced, renamed over the old one)."""
+    checkpoint, :meth:`save` writes it atomically (:func:`mediation._files.atomic_write`: mode
+    0600, fsynced, put in place only when complete; the old one stays on failure)."""
 
     path: str
     key: str = ""  # the key id it was written for; "" for a new file
@@ -212,26 +212,9 @@ class SignerState:
     def save(self) -> None:
         """Write the state atomically, mode 0600."""
         text = json.dumps(self.to_json(), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
-        directory = os.path.dirname(os.path.abspath(self.path))
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".signer-state.", dir=directory)  # mode 0600
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(text)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.chmod(tmp, 0o600)
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-            with contextlib.suppress(OSError):  # make the rename durable
-                dir_fd = os.open(directory, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
+            with atomic_write_text(self.path) as f:  # mode 0600, fsynced, renamed into place
+                f.write(text)
         except OSError as exc:
             raise SignerStateError(
                 f"cannot write the signer state {self.path}: {exc.strerror}"

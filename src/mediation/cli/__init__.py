@@ -66,6 +66,7 @@ from . import (
     _export,
     _import,
     _keygen,
+    _privacy,
     _receipt,
     _report,
     _roster,
@@ -92,6 +93,7 @@ _COMMANDS = (
     _keygen,
     _checkpoint,
     _roster,
+    _privacy,
     _receipt,
 )
 

@@ -4,7 +4,6 @@ languages, reading files, and the argument groups several sub-commands take."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import zoneinfo
@@ -23,6 +22,7 @@ from .._errors import (
     StoreError,
 )
 from .._export import ExportError
+from .._files import atomic_write_text
 from .._report import ExitCode
 from .._text import json_printable, printable
 from .._timeline import COMMITTEE_TZ, zone_label
@@ -183,16 +183,10 @@ def read_bytes(path: str, lang: str, what: str) -> bytes:
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write ``path`` whole or not at all: a temporary file beside it, renamed into place."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "x", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write ``path`` whole or not at all, mode 0600 (a report holds personal data): no partial
+    copy stays behind (:func:`mediation._files.atomic_write_text`)."""
+    with atomic_write_text(path) as f:
+        f.write(text)
 
 
 def describe_with_line(

@@ -11,7 +11,8 @@ import sys
 from typing import Any
 
 from .._export import export_store
-from ._common import AddParser, Context, json_out, msg, say
+from .._report import ExitCode
+from ._common import AddParser, Context, _Fail, json_out, msg, say
 from ._sources import StoreSource, read_checkpoints
 
 __all__ = ["register", "run"]
@@ -26,6 +27,12 @@ def register(add: AddParser) -> None:
         "--checkpoints",
         metavar="FILE",
         help="checkpoints to embed (default: <db>.checkpoints.jsonl if present)",
+    )
+    sp.add_argument(
+        "--decrypted",
+        action="store_true",
+        help="add each event's personal data opened with the store's keys (the committee's own "
+        "archive); by default the export is encrypted: sealed as stored, for an outside auditor",
     )
     sp.add_argument(
         "--json",
@@ -48,18 +55,36 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 item = rec.to_json()
                 if wanted is None or (item["kind"] == "case" and item["case"] in wanted):
                     cps.append(item)
+        vault = None
+        if args.decrypted:
+            vault = src.vault()
+            if vault is None:
+                raise _Fail(
+                    ExitCode.INPUT,
+                    msg(
+                        lang,
+                        f"{src.label} 没有密钥库，无法导出解密的个人信息",
+                        f"{src.label} has no key store: there is nothing to decrypt with",
+                    ),
+                )
         if args.output in (None, "-"):
-            counts = export_store(src.store, out=out, case_ids=args.case, checkpoints=cps)
+            counts = export_store(
+                src.store, out=out, case_ids=args.case, checkpoints=cps, vault=vault
+            )
             target = "stdout"
         else:
-            counts = export_store(src.store, args.output, case_ids=args.case, checkpoints=cps)
+            counts = export_store(
+                src.store, args.output, case_ids=args.case, checkpoints=cps, vault=vault
+            )
             target = args.output
+        kind = "decrypted" if args.decrypted else "encrypted"
         if args.json:
             doc = {
                 "output": target,
                 "cases": counts.cases,
                 "events": counts.events,
                 "checkpoints": counts.checkpoints,
+                "personal_data": kind,
                 "ok": True,
                 "exit": 0,
             }
@@ -72,6 +97,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             f"exported {counts.cases} case(s), {counts.events} event(s), {counts.checkpoints} checkpoint(s) to {target}",
         )
         say(sys.stderr if target == "stdout" else out, text)
+        say(
+            sys.stderr if target == "stdout" else out,
+            msg(
+                lang,
+                "个人信息已解密（本调委会存档用，请妥善保管）"
+                if args.decrypted
+                else "个人信息保持加密（可交外部审计）",
+                "personal data DECRYPTED (the committee's own archive: keep it safe)"
+                if args.decrypted
+                else "personal data encrypted, as stored (for an outside auditor)",
+            ),
+        )
         return 0
     finally:
         src.close()

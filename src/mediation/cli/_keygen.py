@@ -6,6 +6,7 @@ import argparse
 import os
 
 from .._checkpoints import generate_key, key_id, load_public_key
+from .._files import atomic_write
 from .._report import ExitCode
 from ._common import AddParser, Context, _Fail, msg, say
 
@@ -37,10 +38,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             )
     private, public = generate_key()
     try:
-        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
+        # complete or not at all, 0600 even over an existing file (--force)
+        with atomic_write(private_path) as f:
             f.write(private)
-        with open(public_path, "wb") as f:
+        with atomic_write(public_path, mode=0o644) as f:
             f.write(public)
     except OSError as exc:
         raise _Fail(ExitCode.IO, f"cannot write the key: {exc.strerror}") from exc

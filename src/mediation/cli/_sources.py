@@ -24,9 +24,10 @@ from .._checkpoints import (
     key_id,
     load_public_key,
 )
-from .._errors import CaseNotFound
+from .._errors import CaseNotFound, MediationError
 from .._events import decode_event
 from .._export import ExportCase, ExportReader
+from .._privacy import AESGCMVault, Vault
 from .._report import AuditInput, ExitCode, audit_case
 from .._roster import Roster, committee_of, rosters_of
 from .._views import CaseView, view_case
@@ -71,6 +72,11 @@ class Source:
     def checkpoints(self, explicit: str | None, lang: str) -> CheckpointLog:
         raise NotImplementedError
 
+    def vault(self) -> Vault | None:
+        """What opens the source's sealed values: the store's own key store where it has one;
+        None for an export file (an outside auditor holds no keys)."""
+        return None
+
     def rosters(self) -> dict[str, Roster]:
         """The rosters the source holds, verified, by committee (for one case's role claims)."""
         return rosters_of(
@@ -98,6 +104,7 @@ class StoreSource(Source):
         self.parsed = parse_db(url, lang)
         self.store = open_db(url, lang, write=write)
         self.label = self.parsed.display  # a PostgreSQL URL without its password
+        self._vault: Vault | None = None
 
     def cases(self, only: str | None) -> Iterator[AuditInput]:
         if only is not None:
@@ -135,6 +142,19 @@ class StoreSource(Source):
 
     def rosters(self) -> dict[str, Roster]:
         return rosters_of(self.store)
+
+    def vault(self) -> Vault | None:
+        """The store's key store, where there is one: reading never creates it (a SQLite store's
+        ``<db>.keys`` beside it; PostgreSQL's schema, which the store creates if missing)."""
+        path = self.parsed.sqlite_path
+        if path is not None and not os.path.exists(path + ".keys"):
+            return None
+        if self._vault is None:
+            try:
+                self._vault = AESGCMVault(self.store.key_store())
+            except MediationError:  # no key store this reader may open: values stay sealed
+                return None
+        return self._vault
 
     def close(self) -> None:
         self.store.close()
@@ -331,14 +351,17 @@ def case_view(
     ``mediator`` is the case's lead mediator (an error before one is assigned)."""
     records, line_of = src.case(case_id)
     rosters = src.rosters()
-    verdict = verify(records, case_id, strict=True, rosters=rosters)
+    vault = src.vault()
+    verdict = verify(records, case_id, strict=True, rosters=rosters, vault=vault)
     case = verdict.case
-    checked = audit_case(case_id, records, checker, rosters=rosters) if checker else verdict
+    checked = (
+        audit_case(case_id, records, checker, rosters=rosters, vault=vault) if checker else verdict
+    )
     if case is None:
         return Viewed(None, checked, line_of)
     history = [decode_event(r) for r in records[: verdict.events]]
     actor = viewer(case, role, lang)
-    return Viewed(view_case(case, history, actor, False), checked, line_of, case.subtype)
+    return Viewed(view_case(case, history, actor, False, vault), checked, line_of, case.subtype)
 
 
 def viewer(case: Case, role: str, lang: str) -> Actor:

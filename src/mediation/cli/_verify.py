@@ -81,6 +81,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 strict=args.strict,
                 directory=directory,
                 rosters=rosters_of(src.store) if isinstance(src, StoreSource) else None,
+                vault=src.vault(),
             )
         if args.case is not None and not result.verdicts:
             raise CaseNotFound(
@@ -120,6 +121,7 @@ def _whole_store(
         hashes_at=auditor.checkpointed_seqs(),
         on_fallback=functools.partial(_note, lang),
         meanwhile=auditor,
+        seals=src.vault() is not None,
     )
     verified: list[VerifiedCase] = [
         (v.case_id, v, verification.hashes.get(v.case_id, {}).get, None) for v in verification

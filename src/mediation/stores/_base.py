@@ -23,6 +23,7 @@ from .. import _commands
 from .._case import CaseSummary
 from .._errors import ConcurrencyConflict, RequestConflict, StoreError
 from .._events import StoredEvent, loads_unique, parse_body
+from .._keys import KeyStore, MemoryKeyStore
 
 __all__ = [
     "DEFAULT_WORKFLOW",
@@ -171,6 +172,7 @@ STAT_PAYLOAD_TYPES = tuple(
         _commands.Apply,
         _commands.Report,
         _commands.AssignMediator,
+        _commands.AppointAgent,
         _commands.Escalate,
         _commands.ExtendTerm,
         _commands.RecordFollowUp,
@@ -192,6 +194,9 @@ class StatEvent:
     #: the workflow version the event names
     workflow: str
     payload: dict[str, Any] | None = None
+    #: who issued it, and as what (a party's choice of mediator counts once every party chose)
+    actor: str = ""
+    acted_as: str = ""
 
 
 def stat_event(
@@ -202,6 +207,8 @@ def stat_event(
     state: object,
     workflow: object,
     payload: object,
+    actor: object = "",
+    acted_as: object = "",
 ) -> StatEvent:
     """A :class:`StatEvent` from a row (a store's query); a row of the wrong types (a body written
     past the library) raises :class:`MalformedRecord`."""
@@ -210,7 +217,7 @@ def stat_event(
     if (
         type(case_id) is not str
         or type(seq) is not int
-        or not all(type(v) is str for v in (at, type_, state, workflow))
+        or not all(type(v) is str for v in (at, type_, state, workflow, actor, acted_as))
         or not (payload is None or type(payload) is dict)
     ):
         raise MalformedRecord(
@@ -218,9 +225,9 @@ def stat_event(
             message_zh=f"事件内容格式错误（案件 {case_id!r:.80} 序号 {seq!r:.40}）",
         )
     assert isinstance(at, str) and isinstance(type_, str) and isinstance(state, str)
-    assert isinstance(workflow, str)
+    assert isinstance(workflow, str) and isinstance(actor, str) and isinstance(acted_as, str)
     wanted = payload if type_ in STAT_PAYLOAD_TYPES else None
-    return StatEvent(case_id, seq, at, type_, state, workflow, wanted)
+    return StatEvent(case_id, seq, at, type_, state, workflow, wanted, actor, acted_as)
 
 
 def stat_events_sql(
@@ -240,7 +247,8 @@ def stat_events_sql(
     sql = (
         f"SELECT case_id, seq, {member('at')}, {member('type')}, {member('state')}, "
         f"{member('workflow')}, "
-        f"CASE WHEN {member('type')} IN ({types}) THEN {member('payload')} END "
+        f"CASE WHEN {member('type')} IN ({types}) THEN {member('payload')} END, "
+        f"{member('actor')}, {member('as')} "
         f"FROM (SELECT case_id, seq, {body} AS b FROM mediation_events "
         "WHERE substr(case_id, 1, 1) <> '@') AS e" + where + " ORDER BY case_id, seq"
     )
@@ -409,6 +417,8 @@ class Store(abc.ABC):
                 body.get("state"),
                 body.get("workflow"),
                 body.get("payload"),
+                body.get("actor"),
+                body.get("as"),
             )
 
     def record_warning(self, warning: DeadlineWarning) -> bool:
@@ -421,6 +431,21 @@ class Store(abc.ABC):
     def warnings(self, case_id: str | None = None) -> list[DeadlineWarning]:
         """The recorded warnings (of one case, or all), by time recorded, then key."""
         raise StoreError(f"{type(self).__name__} keeps no deadline warnings")
+
+    def key_store(self) -> KeyStore:
+        """The store's default key store: where the sealing keys of personal data live, apart from
+        the events (:mod:`mediation._keys`); the same object on every call.  A host may instead
+        give the vault a key store of its own (a KMS, an HSM, a separate database).
+
+        The stores of this package keep theirs beside the events (a file next to a SQLite store's,
+        a schema of a PostgreSQL store's database) and close it in :meth:`close`.  This default is
+        a :class:`~mediation.MemoryKeyStore`, created on first use: its keys are gone when the
+        process ends, so a persistent third-party store should override it (or its host give its
+        own)."""
+        found: KeyStore | None = self.__dict__.get("_default_key_store")
+        if found is None:  # dict.setdefault is atomic: of two threads, both get the first one's
+            found = self.__dict__.setdefault("_default_key_store", MemoryKeyStore())
+        return found
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default does nothing."""

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from .._case import CaseSummary
 from .._events import StoredEvent
+from .._keys import KeyStore, MemoryKeyStore
 from ._base import DeadlineWarning, Store, check_batch, in_range, request_taken, seq_taken
 
 __all__ = ["MemoryStore"]
@@ -30,6 +31,7 @@ class MemoryStore(Store):
         #: the undo steps of each open transaction, innermost last (only the thread that holds the
         #: lock, the one whose transaction it is, touches them)
         self._undo: list[list[Callable[[], None]]] = []
+        self._keys = MemoryKeyStore()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -89,6 +91,12 @@ class MemoryStore(Store):
                 self._summaries[case_id] = summary
 
         return undo
+
+    def key_store(self) -> KeyStore:
+        """The store's key store: a :class:`~mediation.MemoryKeyStore` of its own (the same one on
+        every call), gone with the process like the events.  A host may instead give the vault a
+        key store of its own."""
+        return self._keys
 
     def record_warning(self, warning: DeadlineWarning) -> bool:
         with self._lock:

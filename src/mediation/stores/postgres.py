@@ -42,11 +42,13 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import pq
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
 from .._case import CaseSummary
 from .._errors import OutcomeUnknown, StoreError
 from .._events import StoredEvent
+from .._keys import KeyStore
 from ._base import (
     DEFAULT_WORKFLOW,
     SUMMARY_COLUMNS,
@@ -65,6 +67,7 @@ from ._base import (
     summary_select,
     summary_values,
 )
+from .postgres_keys import DEFAULT_SCHEMA, PostgresKeyStore
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
@@ -240,6 +243,11 @@ class PostgresStore(Store):
         if pool_size < 1 or scan_batch < 1:
             raise StoreError("pool_size and scan_batch must be at least 1")
         self._conn = connection
+        self._conninfo = conninfo
+        #: the default key store (:meth:`key_store`), opened on first use
+        self._keys: PostgresKeyStore | None = None
+        self._keys_lock = threading.Lock()
+        self._closed = False
         self._set_version(SCHEMA_VERSION)
         self._pool: ConnectionPool[Any] | None = pool
         self._owns_pool = False
@@ -658,7 +666,53 @@ class PostgresStore(Store):
             rows = conn.execute(self._select_summary + where + " ORDER BY case_id", args).fetchall()
         return [summary_from_row(r) for r in rows]
 
+    # -- keys --------------------------------------------------------------------------------------
+
+    def key_store(self) -> KeyStore:
+        """See :meth:`Store.key_store`: a :class:`~mediation.stores.postgres_keys.PostgresKeyStore`
+        in the schema ``mediation_keys`` of the store's database (``<schema>_keys`` for a store
+        whose tables live in another schema than ``public``; created if missing), opened on
+        first use on a connection of its own (the store's connection string; the pool's, or the
+        host's connection's parameters), the same one on every call, closed with the store.  A host
+        may instead give the vault a key store of its own (another schema, another database)."""
+        with self._keys_lock:
+            if self._keys is None:
+                if self._closed:
+                    raise StoreError("the PostgreSQL store is closed")
+                self._keys = PostgresKeyStore(self._key_conninfo(), self._key_schema())
+            return self._keys
+
+    def _key_schema(self) -> str:
+        """``mediation_keys`` for a store in ``public``; ``<schema>_keys`` for a store in another
+        schema (several stores in one database keep their keys apart, like their events)."""
+        # on a connection of its own: a host's connection must not be left in a transaction
+        with (
+            _translate("reading the current schema failed"),
+            psycopg.connect(self._key_conninfo(), autocommit=True) as conn,
+        ):
+            row = conn.execute("SELECT current_schema()").fetchone()
+        schema = row[0] if row is not None else None
+        return DEFAULT_SCHEMA if schema in (None, "public") else f"{schema}_keys"
+
+    def _key_conninfo(self) -> str:
+        """The connection string of the key store's connection: the store's own, its pool's, or
+        the host connection's parameters (with the password it was opened with)."""
+        if self._conninfo is not None:
+            return self._conninfo
+        if self._pool is not None:
+            conninfo = self._pool.conninfo  # a string, or a function that returns one
+            return conninfo() if callable(conninfo) else conninfo
+        assert self._conn is not None
+        password = self._conn.pgconn.password
+        extra = {"password": password.decode()} if password else {}
+        return make_conninfo(self._conn.info.dsn, **extra)
+
     def close(self) -> None:
-        """Close the pool the store opened; a host's pool or connection is left open."""
+        """Close the pool the store opened and its key store, if opened; a host's pool or
+        connection is left open."""
+        self._closed = True
+        with self._keys_lock:
+            if self._keys is not None:
+                self._keys.close()
         if self._owns_pool and self._pool is not None:
             self._pool.close()

@@ -35,6 +35,7 @@ from typing import Any
 from .._case import CaseSummary
 from .._errors import OutcomeUnknown, StoreError
 from .._events import StoredEvent
+from .._keys import KeyStore, MemoryKeyStore, SQLiteKeyStore
 from ._base import (
     DEFAULT_WORKFLOW,
     SUMMARY_COLUMNS,
@@ -248,6 +249,9 @@ class SQLiteStore(Store):
         #: one connection for every thread (a host's, or ``:memory:``), used under this lock
         self._shared: sqlite3.Connection | None = None
         self._lock: threading.RLock | None = None
+        #: the default key store (:meth:`key_store`), opened on first use
+        self._keys: KeyStore | None = None
+        self._keys_lock = threading.Lock()
         if connection is not None or self.path == ":memory:":
             self._shared = connection if connection is not None else self._connect()
             self._lock = threading.RLock()
@@ -269,6 +273,8 @@ class SQLiteStore(Store):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
+            # sorts and temporary tables stay in memory: no temporary file holds the store's data
+            conn.execute("PRAGMA temp_store=MEMORY")
         return conn
 
     def _conn(self) -> sqlite3.Connection:
@@ -542,9 +548,39 @@ class SQLiteStore(Store):
             ).fetchall()
         return [DeadlineWarning(*row) for row in rows]
 
+    # -- keys --------------------------------------------------------------------------------------
+
+    def key_store(self) -> KeyStore:
+        """See :meth:`Store.key_store`: a :class:`~mediation.SQLiteKeyStore` in a file of its own
+        beside the events', ``<path>.keys`` (mode 0600), opened on first use, the same one on every
+        call, closed with the store.  On a host's connection, the file is named after the database
+        the connection has open; for ``:memory:`` (or a host's in-memory database) it is a
+        :class:`~mediation.MemoryKeyStore`, gone with the process like the events.  A host may
+        instead give the vault a key store of its own."""
+        with self._keys_lock:
+            if self._keys is None:
+                if self._closed:
+                    raise StoreError(f"the store on {self.path!r} is closed")
+                events = self.path
+                if self._shared is not None and not self._owned:
+                    with self._using() as conn, _translate("cannot name the key store's file"):
+                        row = conn.execute(
+                            "SELECT file FROM pragma_database_list WHERE name = 'main'"
+                        ).fetchone()
+                    events = row[0] if row else ""
+                if not events or events == ":memory:":
+                    self._keys = MemoryKeyStore()
+                else:
+                    self._keys = SQLiteKeyStore(events + ".keys", timeout=self._timeout)
+            return self._keys
+
     def close(self) -> None:
-        """Close every connection the store opened (in any thread); a host's is left open."""
+        """Close every connection the store opened (in any thread) and its key store, if opened; a
+        host's connection is left open."""
         self._closed = True
+        with self._keys_lock:
+            if self._keys is not None:
+                self._keys.close()
         if not self._owned:
             return
         if self._shared is not None:

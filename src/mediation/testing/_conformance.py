@@ -13,22 +13,47 @@ Every backend in this package passes it, and a third-party store reuses it by su
 
 The methods use plain ``assert`` and need no pytest (pytest collects them; ``unittest`` runs them
 when the subclass also derives from ``unittest.TestCase``).
+
+:class:`KeyStoreConformance` does the same for a :class:`mediation._keys.KeyStore` (where the
+sealing keys live)::
+
+    class TestMyKeyStore(KeyStoreConformance):
+        def make_key_store(self):
+            return MyKeyStore(...)        # a fresh, empty key store
+
+        def reopen_key_store(self, keys): # optional: the same keys through a new handle
+            return MyKeyStore(...)
+
+        def key_store_opener(self, keys): # optional: opens it in another process (picklable)
+            return functools.partial(MyKeyStore, ...)
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
+import multiprocessing
+import os
+import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import attrs
 
 from .. import commands as cmd
 from .._audit import verify
 from .._case import CaseSummary
-from .._errors import ConcurrencyConflict, MediationError, RequestConflict, StoreError
+from .._errors import (
+    ConcurrencyConflict,
+    KeyDestroyed,
+    MediationError,
+    RequestConflict,
+    StoreError,
+)
 from .._events import GENESIS, StoredEvent, canonical_bytes, event_hash, parse_body
+from .._keys import CASE, KeyStore
 from .._workflow import WORKFLOW
 from ..stores._base import (
     DEFAULT_WORKFLOW,
@@ -40,7 +65,13 @@ from ..stores._base import (
 from ._paths import PathOptions, drive
 from ._world import World
 
-__all__ = ["StoreConformance", "raises", "synthetic_records", "synthetic_summary"]
+__all__ = [
+    "KeyStoreConformance",
+    "StoreConformance",
+    "raises",
+    "synthetic_records",
+    "synthetic_summary",
+]
 
 
 # the states the synthetic summaries name, from the declaration: where an opened case is, where a
@@ -542,6 +573,8 @@ class StoreConformance:
                     body["state"],
                     body["workflow"],
                     body["payload"] if wanted else None,
+                    body["actor"],
+                    body["as"],
                 )
             )
         got = list(fresh.stat_events())
@@ -550,3 +583,294 @@ class StoreConformance:
         assert any(e.type == cmd.AssignMediator.name and e.payload for e in got)
         cut = got[len(got) // 2].at
         assert list(fresh.stat_events(cut)) == [e for e in expected if e.at < cut]
+
+
+# -- key stores ------------------------------------------------------------------------------------
+
+
+_T = TypeVar("_T")
+
+
+def _create_key(name: tuple[str, str, int], keys: KeyStore) -> bytes:
+    """Create the key ``name`` with a key of this process's own; the one stored."""
+    return keys.create(*name, os.urandom(32))
+
+
+def _rotations(times: int, keys: KeyStore) -> list[int]:
+    return [keys.rotate() for _ in range(times)]
+
+
+def _in_process(
+    opener: Callable[[], KeyStore],
+    task: Callable[[KeyStore], object],
+    barrier: Any,
+    results: Any,
+) -> None:
+    """A process of :meth:`KeyStoreConformance._race`: open the key store, wait for the others,
+    run ``task`` on it, and put its result (or the repr of its error) in ``results``."""
+    try:
+        keys = opener()
+        try:
+            barrier.wait(120)
+            results.put(("ok", task(keys)))
+        finally:
+            keys.close()
+    except BaseException as exc:  # reported to the test, which fails on it
+        results.put(("error", repr(exc)))
+
+
+class KeyStoreConformance:
+    """The contract of a :class:`mediation._keys.KeyStore`: subclass and implement
+    :meth:`make_key_store`; every ``test_*`` method checks one rule.  The tests that need a second
+    handle (:meth:`reopen_key_store`) or other processes (:meth:`key_store_opener`) check what the
+    store offers: a key store in memory shares nothing beyond its process."""
+
+    def make_key_store(self) -> KeyStore:
+        """A fresh, empty key store (closed by the subclass, if it must be)."""
+        raise NotImplementedError
+
+    def reopen_key_store(self, keys: KeyStore) -> KeyStore:
+        """The same keys through a second handle (a new connection to the same file or database);
+        a key store in memory returns ``keys`` itself."""
+        return keys
+
+    def key_store_opener(self, keys: KeyStore) -> Callable[[], KeyStore] | None:
+        """A picklable function of no arguments that opens the same keys in another process (for
+        instance ``functools.partial(SQLiteKeyStore, path)``), or None (the default) when they
+        cannot be shared between processes: the tests that need it then check nothing more."""
+        return None
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _key() -> bytes:
+        return os.urandom(32)
+
+    def _race(
+        self, keys: KeyStore, task: Callable[[KeyStore], object], processes: int = 2
+    ) -> list[Any] | None:
+        """``task``'s results in ``processes`` processes that each open the key store and start it
+        at once; None when the key store cannot be opened in another process."""
+        opener = self.key_store_opener(keys)
+        if opener is None:
+            return None
+        context = multiprocessing.get_context("spawn")  # no copy of this process's threads or locks
+        barrier = context.Barrier(processes)
+        results = context.Queue()
+        workers = [
+            context.Process(target=_in_process, args=(opener, task, barrier, results))
+            for _ in range(processes)
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            outcomes = [results.get(timeout=180) for _ in workers]
+        except queue.Empty:  # pragma: no cover - a conformance failure
+            raise AssertionError("a process of the race never reported") from None
+        finally:
+            for worker in workers:
+                worker.join(60)
+                if worker.is_alive():  # pragma: no cover
+                    worker.kill()
+        errors = [value for status, value in outcomes if status != "ok"]
+        assert not errors, errors
+        return [value for _, value in outcomes]
+
+    @staticmethod
+    def _threads(n: int, work: Callable[[int], _T]) -> list[_T]:
+        """``work(i)`` for i in range(n), in ``n`` threads started at once; their results."""
+        barrier = threading.Barrier(n)
+        results: dict[int, _T] = {}
+        errors: list[BaseException] = []
+
+        def run(i: int) -> None:
+            try:
+                barrier.wait(60)
+                results[i] = work(i)
+            except BaseException as exc:  # pragma: no cover - a conformance failure
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert not errors, errors
+        return [results[i] for i in range(n)]
+
+    # -- the contract ------------------------------------------------------------------------------
+
+    def test_a_fresh_key_store_holds_nothing_at_epoch_1(self) -> None:
+        keys = self.make_key_store()
+        assert isinstance(keys, KeyStore)
+        assert keys.get("k1", "p1", 1) is None
+        assert keys.get("k1", CASE, 1) is None
+        assert not keys.destroyed("k1", "p1")
+        assert keys.epoch() == 1
+
+    def test_create_stores_the_key_under_its_whole_name(self) -> None:
+        keys = self.make_key_store()
+        key = self._key()
+        stored = keys.create("k1", "p1", 1, key)
+        assert type(stored) is bytes and stored == key
+        assert keys.get("k1", "p1", 1) == key
+        # each part of the name counts
+        for other in (("k2", "p1", 1), ("k1", "p2", 1), ("k1", CASE, 1), ("k1", "p1", 2)):
+            assert keys.get(*other) is None, other
+
+    def test_create_keeps_the_first_key(self) -> None:
+        keys = self.make_key_store()
+        first, second = self._key(), self._key()
+        assert keys.create("k1", "p1", 1, first) == first
+        assert keys.create("k1", "p1", 1, second) == first
+        assert keys.get("k1", "p1", 1) == first
+
+    def test_creating_from_threads_at_once_gives_all_the_first_key(self) -> None:
+        keys = self.make_key_store()
+        offered = [self._key() for _ in range(8)]
+        got = self._threads(8, lambda i: keys.create("k1", "p1", 1, offered[i]))
+        assert len(set(got)) == 1
+        assert got[0] in offered
+        assert keys.get("k1", "p1", 1) == got[0]
+
+    def test_creating_from_processes_at_once_gives_all_the_first_key(self) -> None:
+        keys = self.make_key_store()
+        for round_ in range(3):  # the race is brief: run it a few times
+            name = ("k1", f"p{round_}", 1)
+            got = self._race(keys, functools.partial(_create_key, name))
+            if got is None:
+                return  # a key store of one process
+            assert len(set(got)) == 1, got
+            assert keys.get(*name) == got[0]
+
+    def test_destroying_a_subject_destroys_its_keys_of_every_epoch_and_no_other(self) -> None:
+        keys = self.make_key_store()
+        made = {
+            name: keys.create(*name, self._key())
+            for name in (
+                ("k1", "p1", 1), ("k1", "p1", 2), ("k1", "p1", 7), ("k1", "p2", 1),
+                ("k1", "p10", 1), ("k1", CASE, 1), ("k2", "p1", 1), ("k10", "p1", 1),
+            )
+        }  # fmt: skip
+        assert keys.destroy("k1", "p1") == 3
+        for name, key in made.items():
+            assert keys.get(*name) == (None if name[:2] == ("k1", "p1") else key), name
+        assert keys.destroy("k1", "p1") == 0  # again: not an error
+
+    def test_destroying_the_case_subject_leaves_the_persons_keys(self) -> None:
+        keys = self.make_key_store()
+        text, person = self._key(), self._key()
+        keys.create("k1", CASE, 1, text)
+        keys.create("k1", "p1", 1, person)
+        assert keys.destroy("k1", CASE) == 1
+        assert keys.get("k1", CASE, 1) is None
+        assert keys.get("k1", "p1", 1) == person
+        assert keys.destroyed("k1", CASE) and not keys.destroyed("k1", "p1")
+
+    def test_destroying_a_case_destroys_every_subject_of_it_and_no_other_case(self) -> None:
+        keys = self.make_key_store()
+        made = {
+            name: keys.create(*name, self._key())
+            for name in (
+                ("k1", "p1", 1), ("k1", "p2", 2), ("k1", CASE, 1), ("k10", "p1", 1),
+                ("k", "p1", 1), ("K1", "p1", 1), ("k_", "p1", 1), ("k%", "p1", 1),
+            )
+        }  # fmt: skip
+        assert keys.destroy("k1") == 3
+        for name, key in made.items():
+            assert keys.get(*name) == (None if name[0] == "k1" else key), name
+        assert keys.destroy("k1") == 0
+        # LIKE patterns are no wildcards
+        assert keys.destroy("k_") == 1 and keys.destroy("k%") == 1
+        assert keys.get("k10", "p1", 1) == made["k10", "p1", 1]
+
+    def test_a_destroyed_subject_gets_no_key_again(self) -> None:
+        keys = self.make_key_store()
+        keys.create("k1", "p1", 1, self._key())
+        other = keys.create("k1", "p2", 1, self._key())
+        keys.destroy("k1", "p1")
+        assert keys.destroyed("k1", "p1")
+        assert not keys.destroyed("k1", "p2") and not keys.destroyed("k1", CASE)
+        assert not keys.destroyed("k2", "p1")
+        for epoch in (1, 2):  # neither the destroyed epoch nor a later one
+            with raises(KeyDestroyed):
+                keys.create("k1", "p1", epoch, self._key())
+            assert keys.get("k1", "p1", epoch) is None
+        assert keys.get("k1", "p2", 1) == other
+        fresh = self._key()
+        assert keys.create("k1", "p3", 1, fresh) == fresh
+        assert keys.create("k2", "p1", 1, fresh) == fresh
+
+    def test_a_destroyed_case_gets_no_key_again_for_anyone(self) -> None:
+        keys = self.make_key_store()
+        keys.create("k1", "p1", 1, self._key())
+        assert keys.destroy("k1") == 1
+        assert keys.destroy("k9") == 0  # a case without keys gets its tombstone all the same
+        for case_id in ("k1", "k9"):
+            for subject in ("p1", "never seen", CASE):
+                assert keys.destroyed(case_id, subject)
+                with raises(KeyDestroyed):
+                    keys.create(case_id, subject, 1, self._key())
+                assert keys.get(case_id, subject, 1) is None
+        assert not keys.destroyed("k10", "p1")
+
+    def test_the_error_of_a_destroyed_subject_names_the_case(self) -> None:
+        keys = self.make_key_store()
+        keys.destroy("k1", "p1")
+        try:
+            keys.create("k1", "p1", 1, self._key())
+        except KeyDestroyed as exc:
+            assert exc.case == "k1" and isinstance(exc, MediationError)
+        else:  # pragma: no cover - a conformance failure
+            raise AssertionError("KeyDestroyed was not raised")
+
+    def test_rotation_starts_the_next_epoch(self) -> None:
+        keys = self.make_key_store()
+        assert keys.epoch() == 1
+        assert keys.rotate() == 2
+        assert keys.epoch() == 2
+        assert keys.rotate() == 3 and keys.epoch() == 3
+
+    def test_rotations_from_threads_at_once_each_start_an_epoch(self) -> None:
+        keys = self.make_key_store()
+        got = self._threads(8, lambda _: keys.rotate())
+        assert sorted(got) == list(range(2, 10))
+        assert keys.epoch() == 9
+
+    def test_rotations_from_processes_at_once_each_start_an_epoch(self) -> None:
+        keys = self.make_key_store()
+        got = self._race(keys, functools.partial(_rotations, 5))
+        if got is None:
+            return  # a key store of one process
+        epochs = sorted(e for rotations in got for e in rotations)
+        assert epochs == list(range(2, 12)), epochs
+        assert keys.epoch() == 11
+
+    def test_a_second_handle_shares_keys_tombstones_and_epoch(self) -> None:
+        keys = self.make_key_store()
+        other = self.reopen_key_store(keys)
+        key = keys.create("k1", "p1", 1, self._key())
+        assert other.get("k1", "p1", 1) == key
+        assert other.create("k1", "p1", 1, self._key()) == key
+        assert other.destroy("k1", "p1") == 1
+        assert keys.get("k1", "p1", 1) is None and keys.destroyed("k1", "p1")
+        with raises(KeyDestroyed):
+            keys.create("k1", "p1", 1, self._key())
+        assert keys.rotate() == 2 and other.epoch() == 2
+        assert other.rotate() == 3 and keys.epoch() == 3
+
+    def test_keys_tombstones_and_epoch_survive_reopening(self) -> None:
+        keys = self.make_key_store()
+        key = keys.create("k1", "p1", 1, self._key())
+        keys.create("k1", "p2", 1, self._key())
+        keys.destroy("k1", "p2")
+        keys.destroy("k2")
+        keys.rotate()
+        again = self.reopen_key_store(keys)
+        if again is not keys:
+            keys.close()
+        assert again.get("k1", "p1", 1) == key
+        assert again.get("k1", "p2", 1) is None
+        assert again.destroyed("k1", "p2") and again.destroyed("k2", "p1")
+        assert not again.destroyed("k1", "p1")
+        assert again.epoch() == 2

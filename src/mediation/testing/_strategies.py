@@ -265,6 +265,9 @@ _DRAWS: Mapping[type[cmd.Command], _Draw] = {
     cmd.Resume: lambda d, f: cmd.Resume(),
     cmd.RecordJudicialConfirmation: _judicial,
     cmd.Archive: lambda d, f: cmd.Archive(),
+    cmd.ErasePersonalData: lambda d, f: cmd.ErasePersonalData(
+        "PIPL 47", d(st.sampled_from(["", *f.parties]))
+    ),
 }
 _DRAWS_BY_NAME = {cls.name: draw for cls, draw in _DRAWS.items()}
 
