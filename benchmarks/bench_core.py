@@ -51,9 +51,12 @@ class Cast:
         self.mediator = self.directory.add(Actor.with_roles("med", {COMMITTEE: ["mediator"]}))
         self.platform = Actor.with_roles("platform", {COMMITTEE: ["system"]})
 
-    def service(self, store: Store, cache_size: int = 10_000) -> CaseService:
-        """A service with the default clock (UTC now), as a host would run it."""
-        return CaseService(store, directory=self.directory, cache_size=cache_size)
+    def service(
+        self, store: Store, cache_size: int = 10_000, *, sealing: bool = True
+    ) -> CaseService:
+        """A service with the default clock (UTC now), as a host would run it (personal data
+        sealed, the default, unless ``sealing`` is False)."""
+        return CaseService(store, directory=self.directory, cache_size=cache_size, sealing=sealing)
 
 
 def opening(i: int) -> cmd.Report:
@@ -204,6 +207,41 @@ def command_path(batches: int = 40, per_batch: int = 1000) -> dict[str, Any]:
         "bare_trigger_us": b,
         "bare_trigger_us_range": (min(bare_us), max(bare_us)),
         "ratio": c / b,
+        "batches": batches,
+        "per_batch": per_batch,
+    }
+
+
+def sealing_cost(batches: int = 20, per_batch: int = 500) -> dict[str, Any]:
+    """Median µs of ``RecordMinutes`` (its text sealed: one AES-GCM encryption and two key-store
+    reads) and of the same command with sealing off, on ``MemoryStore``, in alternating batches;
+    and of opening a case's view as its mediator (every sealed value of 7 events opened)."""
+    cast = Cast()
+    sealed = cast.service(MemoryStore())
+    plain = cast.service(MemoryStore(), sealing=False)
+    ids = (negotiating_case(sealed, cast), negotiating_case(plain, cast))
+    mediator = cast.mediator
+
+    def on(service: CaseService, cid: str) -> Callable[[], object]:
+        return lambda: service.execute(mediator, cid, MINUTES)
+
+    fns = (on(sealed, ids[0]), on(plain, ids[1]))
+    for fn in fns:
+        batch_us(fn, per_batch)
+    sealed_us: list[float] = []
+    plain_us: list[float] = []
+    for _ in range(batches):
+        sealed_us.append(batch_us(fns[0], per_batch))
+        plain_us.append(batch_us(fns[1], per_batch))
+    fresh = cast.service(MemoryStore())
+    cid = negotiating_case(fresh, cast)
+    view_us = batch_us(lambda: fresh.view(mediator, cid), per_batch)
+    s, p = statistics.median(sealed_us), statistics.median(plain_us)
+    return {
+        "sealed_command_us": s,
+        "plain_command_us": p,
+        "ratio": s / p,
+        "mediator_view_us": view_us,
         "batches": batches,
         "per_batch": per_batch,
     }

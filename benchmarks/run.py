@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     print("machine:", ", ".join(f"{k} {v}" for k, v in results["machine"].items()), flush=True)
     steps = [
         ("command_path", lambda: bench_core.command_path(batches=8 if q else 40)),
+        ("sealing", lambda: bench_core.sealing_cost(batches=4 if q else 20)),
         ("memory", lambda: bench_core.memory_per_case(n=2000 if q else 10_000)),
         (
             "open_growth",
@@ -75,6 +76,20 @@ def main(argv: list[str] | None = None) -> int:
         ),
         _row("bare `transitions` trigger (µs, median)", f"{c['bare_trigger_us']:.2f}", "", None),
         _row("command / bare trigger", f"{c['ratio']:.2f}×", "≤ 2.5×", c["ratio"] <= 2.5),
+        _row(
+            "command with its text sealed / sealing off (µs, medians)",
+            f"{results['sealing']['sealed_command_us']:.1f} / "
+            f"{results['sealing']['plain_command_us']:.1f} "
+            f"({results['sealing']['ratio']:.2f}×)",
+            "",
+            None,
+        ),
+        _row(
+            "a mediator's view of a case of 7 events, sealed values opened (µs)",
+            f"{results['sealing']['mediator_view_us']:.0f}",
+            "",
+            None,
+        ),
         _row(
             f"memory per open case, beyond its data (bytes; {m['cases']:,} cases)",
             f"{m['beyond_data_bytes']:.0f}",

@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 from mediation import SQLiteStore, rosters_of, verify
-from mediation.demo import leak_dispute, new_service, record_roster
+from mediation.demo import DIRECTOR, leak_dispute, new_service, record_roster
 
 
 def main(db_path: str) -> int:
@@ -29,7 +29,13 @@ def main(db_path: str) -> int:
         for e in service.history(case_id):
             print(f"  {e.seq:>2} {e.type:<20} {e.actor:<9} as {e.acted_as:<13} -> {e.state}")
         assert case.termination is not None
-        print(f"terminated: {case.termination['reason']} (route: {case.termination['route']})")
+        # the reason is free text, sealed in the log: read through the director's view
+        (proposal,) = [
+            t.payload
+            for t in service.view(DIRECTOR, case_id).timeline
+            if t.type == "propose_termination" and t.payload is not None
+        ]
+        print(f"terminated: {proposal['reason']} (route: {case.termination['route']})")
         print(
             f"parties informed of the route: {case.terminated_informed}; archived: {case.archived}"
         )

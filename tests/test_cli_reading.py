@@ -586,9 +586,11 @@ def test_receipt_against_other_key_case_and_events(
     wrong = run("receipt", "check", str(path), "--key", str(pub), "--case", "case-a")
     assert wrong.code == 1 and "the receipt is case case-c's, not case case-a's" in wrong.out
     # the chain rewritten from seq 5 and resealed: it verifies alone, not against the receipt
+    # the meeting moved by an hour (its place is sealed: the time is in the clear)
     raw.execute(
-        "UPDATE mediation_events SET body = CAST(replace(CAST(body AS TEXT), '荣悦调解室', "
-        "'别的调解室') AS BLOB) WHERE case_id = 'case-c' AND seq = 6"
+        "UPDATE mediation_events SET body = CAST(replace(CAST(body AS TEXT), ?, ?) AS BLOB) "
+        "WHERE case_id = 'case-c' AND seq = 6",
+        ('"at":"2026-03-04T02:00', '"at":"2026-03-04T03:00'),
     )
     reseal(raw, "case-c", 6)
     assert run("verify", "--db", str(db), "--case", "case-c").code == 0

@@ -113,6 +113,9 @@ class _CountingStore(Store):
     def cases(self, **filters: Any) -> list[Any]:
         return self.inner.cases(**filters)
 
+    def key_store(self) -> Any:  # the sealing keys live beside the events of ``inner``
+        return self.inner.key_store()
+
     def close(self) -> None:
         self.inner.close()
 

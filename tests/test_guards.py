@@ -1044,7 +1044,7 @@ def test_not_paused_and_paused() -> None:
 
 
 def test_level_l0_escalation() -> None:
-    e = Env()
+    e = Env(sealing=False)  # the reasons in the clear, to compare them here
     e.drive("registered", apply_cmd(level="L0"))
     assert e.case.level == "L0"
     e.run("med1", cmd.Escalate("楼栋层面无法化解"))

@@ -322,14 +322,18 @@ def test_the_memory_store_has_one_memory_key_store() -> None:
     assert MemoryStore().key_store() is not keys
 
 
-def test_the_default_of_the_store_interface_is_one_memory_key_store() -> None:
+def test_a_store_of_the_hosts_own_must_name_its_key_store() -> None:
+    """Keys in memory by default would vanish with the process, and with them every sealed value
+    of a store that outlives it: the interface's default refuses, and says what to do."""
     store = MemoryStore()
-    got = [Store.key_store(store) for _ in range(3)]  # the base class's method, not MemoryStore's
+    with pytest.raises(StoreError, match="keeps no key store") as info:
+        Store.key_store(store)  # the base class's method, not MemoryStore's
+    assert "vault=AESGCMVault" in str(info.value) and "sealing=False" in str(info.value)
+    # MemoryStore's own: one key store in memory, the same on every call and thread
+    got = [store.key_store() for _ in range(3)]
     assert isinstance(got[0], MemoryKeyStore) and all(k is got[0] for k in got)
     found: list[KeyStore] = []
-    threads = [
-        threading.Thread(target=lambda: found.append(Store.key_store(store))) for _ in range(8)
-    ]
+    threads = [threading.Thread(target=lambda: found.append(store.key_store())) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:

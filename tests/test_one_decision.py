@@ -141,10 +141,15 @@ def test_replay_decides_as_the_live_path(fresh: bool, d: Driven, data: st.DataOb
     store = MemoryStore()
     if records:
         store.append(d.service.case(case_id).summary(), records, 0)
-    live = CaseService(store, directory=d.world.directory, clock=lambda: now)
+    # the copy is sealed under the keys of the service that wrote it
+    live = CaseService(store, directory=d.world.directory, clock=lambda: now, vault=d.service.vault)
     payload = to_payload(command)
     if command.name in {c.name for c in WORKFLOW.opening} and not payload["profile"]:
         payload["profile"] = live.policy.recusal
+    link = WORKFLOW.command(command.name).link
+    if link and payload.get("to") == "street_committee" and not payload[link[1]]:
+        # the service names the case a transfer opens before deciding: so does the forger
+        payload[link[1]] = CaseService.transfer_case_id(case_id, len(records) + 1)
     try:
         event = live.execute(actor, case_id, command, acting_as=claim)
     except REFUSALS as exc:

@@ -96,6 +96,7 @@ EXPECTED_TESTING = [
     "PathOptions",
     "Routes",
     "Step",
+    "KeyStoreConformance",
     "StoreConformance",
     "TickClock",
     "World",

@@ -39,8 +39,9 @@ from transitions import Machine, MachineError
 
 from ._authz import Directory, Grant, _Trusted, authorize
 from ._case import Case
-from ._errors import IllegalTransition
+from ._errors import IllegalTransition, KeyDestroyed
 from ._guards import GUARDS, Context, check_people, failure
+from ._privacy import sealed_places
 from ._spec import CommandSpec, Workflow
 from ._vocab import NEW
 
@@ -89,6 +90,34 @@ def _people_check(ctx: Context) -> bool:
 _people = _condition(_people_check, "_people")
 
 
+def _erased_check(ctx: Context) -> bool:
+    """New personal data is never recorded for a person (or a case) whose personal data was
+    erased: part of the decision, so that the window between the erasure's event and the keys'
+    destruction accepts nothing either, and replay refuses what the live path refuses."""
+    erased = ctx.case.erased
+    if erased and not ctx.partial:
+        assert ctx.spec is not None
+        for place, value in sealed_places(ctx.case.workflow, ctx.spec, ctx.payload):
+            filled = isinstance(value, dict) or (isinstance(value, str) and value.strip())
+            if filled and ("*" in erased or place.subject in erased):
+                who = "the case" if "*" in erased else place.subject
+                raise KeyDestroyed(
+                    f"the personal data of {who} in case {ctx.case.id} was erased: "
+                    f"{place.pointer} cannot be recorded",
+                    message_zh=f"案件 {ctx.case.id} 中{'本案' if who == 'the case' else who}"
+                    "的个人信息已删除，不能再记录",
+                    field=place.member,
+                    case=ctx.case.id,
+                    command=ctx.command,
+                    actor=ctx.actor,
+                    state=ctx.case.state,
+                )
+    return True
+
+
+_erased = _condition(_erased_check, "_erased")
+
+
 def _guard_condition(name: str, impl: str) -> Callable[[Any], bool]:
     g = GUARDS[impl]
     fn, needs_payload, needs_directory = g.fn, g.needs_payload, g.needs_directory
@@ -120,6 +149,7 @@ def _build(workflow: Workflow) -> Machine:
     rows: list[dict[str, Any]] = []
     for c in workflow.commands:
         conditions: list[Callable[[Any], bool]] = [_people] if c.people else []
+        conditions += [_erased] if c.persons or c.sealed else []
         conditions += [_guard_condition(g, workflow.guard(g).function) for g in c.guards]
         for src in c.sources:
             if c.completes_when is not None:

@@ -199,5 +199,8 @@ class SealBroken(IntegrityViolation):
     """A sealed value does not open with its key: its ciphertext, nonce or associated data (the
     case, event, member, subject or key epoch it is bound to) was changed."""
 
-    def __init__(self, message: str, **kw: object) -> None:
+    def __init__(self, message: str, *, missing: bool = False, **kw: object) -> None:
         super().__init__(message, verdict=None, **kw)
+        #: the key is not in the key store, and no erasure destroyed it (a key store that does
+        #: not belong to the log, or a sealed value moved under a key that never existed)
+        self.missing = missing

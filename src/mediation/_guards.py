@@ -739,6 +739,13 @@ def _transfer_link(ctx: Context) -> Reason | None:
                 en="a transfer to a committee names the case it opens there",
                 zh="移交其他调委会须写明在接收方新建的案件编号",
             )
+        erased = sorted(x for x in c.erased if x == "*" or x in c.parties)
+        if erased:  # the case it opens carries the parties and the description (PIPL 47)
+            who = "the case" if "*" in erased else ", ".join(erased)
+            return Text(
+                en=f"the personal data of {who} was erased: the case it opens cannot carry it",
+                zh="当事人个人信息已删除，无法随移交带到接收方",
+            )
         return None
     if new_case:
         return Text(

@@ -59,6 +59,10 @@ def mask_name(value: str) -> str:
 _BUILDING = re.compile(r"^.*?(?:\d+|[A-Za-z]|[一二三四五六七八九十百零〇]+)\s*(?:号楼|栋|幢|座)")
 #: or, with no building named, up to the street and its numbers (荣悦路88弄, 荣悦路88号)
 _STREET = re.compile(r"^.*?(?:路|街|巷|弄|大道)(?:\s*\d+\s*(?:弄|号))*")
+#: a room, unit, floor or household number: below the building, never shown
+_BELOW = re.compile(r"(?:\d+|[一二三四五六七八九十]+)\s*(?:室|单元|层|户|房)")
+#: the street alone, for an address that ends at its building number
+_STREET_ONLY = re.compile(r"^.*?(?:路|街|巷|弄|大道)")
 #: an address this short names too little to cut: masked whole
 _SHORT_ADDRESS = 6
 
@@ -73,7 +77,18 @@ def mask_address(value: str) -> str:
     if found is None or len(found.group(0)) < 4:
         return FULL
     kept = found.group(0)
-    return kept if kept == v else kept + FULL
+    below = _BELOW.search(kept)  # a room, unit or floor named before the building: not shown
+    if below is not None:
+        kept = kept[: below.start()]
+        if len(kept) < 4:
+            return FULL
+        return kept + FULL
+    if kept == v:  # the address is the building itself (路123号): show the street at most
+        street = _STREET_ONLY.match(v)
+        kept = street.group(0) if street is not None else ""
+        if kept == v or len(kept) < 4:
+            return FULL
+    return kept + FULL
 
 
 def mask_bank(value: str) -> str:

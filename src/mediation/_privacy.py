@@ -44,8 +44,10 @@ if TYPE_CHECKING:
 __all__ = [
     "ERASED",
     "SEALED_STANDIN",
+    "TAMPERED",
     "UNOPENED",
     "AESGCMVault",
+    "Marker",
     "Opened",
     "SealBroken",
     "Vault",
@@ -61,14 +63,23 @@ __all__ = [
 #: what a decision and a strict replay see in place of a sealed value (a text every text field
 #: accepts): the decision never reads personal data
 SEALED_STANDIN = "[sealed]"
-#: what a view shows for a sealed value whose keys were destroyed
-ERASED = "[erased]"
-#: what a view shows for a sealed value it does not open (no vault, or a viewer not entitled)
-UNOPENED = "[sealed]"
-#: what a view shows for a sealed value that does not authenticate (tampered with)
-TAMPERED = "[tampered]"
 
-_MARKERS = frozenset((ERASED, UNOPENED, TAMPERED))
+
+class Marker(str):
+    """What a view shows in place of a sealed value it could not open: its own type, so that user
+    text that happens to read ``[erased]`` is never taken for one (it is masked like any text)."""
+
+    __slots__ = ()
+
+
+#: what a view shows for a sealed value whose keys were destroyed (erasure)
+ERASED = Marker("[erased]")
+#: what a view shows for a sealed value it does not open (no vault, a viewer not entitled, or a
+#: key store that lacks the key without an erasure having destroyed it)
+UNOPENED = Marker("[sealed]")
+#: what a view shows for a sealed value that does not authenticate (tampered with)
+TAMPERED = Marker("[tampered]")
+
 _B64 = re.compile(r"^[A-Za-z0-9_-]+$")
 #: nonce (12) + tag (16): the shortest blob; the longest sealed text is far below the maximum
 _MIN_BLOB, _MAX_BLOB = 28, 1 << 20
@@ -91,8 +102,8 @@ class Vault(Protocol):
     def open(
         self, case_id: str, subject: str, epoch: int, blob: bytes, context: bytes
     ) -> str | None:
-        """The plaintext; None once the key was destroyed; :class:`SealBroken` if it does not
-        authenticate."""
+        """The plaintext; None once the key was destroyed (erasure); :class:`SealBroken` if it
+        does not authenticate, or (``missing``) its key is not there though none was destroyed."""
         ...
 
     def erase(self, case_id: str, subject: str | None = None) -> int:
@@ -134,7 +145,14 @@ class AESGCMVault:
     ) -> str | None:
         key = self.keys.get(case_id, subject, epoch)
         if key is None:
-            return None
+            if self.keys.destroyed(case_id, subject):
+                return None
+            raise SealBroken(
+                f"case {case_id}: no key of epoch {epoch} for "
+                f"{'the case' if subject == CASE else subject}, and none was destroyed",
+                case=case_id,
+                missing=True,
+            )
         from cryptography.exceptions import InvalidTag
 
         try:
@@ -157,8 +175,9 @@ class AESGCMVault:
 
 
 def is_sealed(value: object) -> bool:
-    """Whether ``value`` has the shape of a sealed value (an object; checked by :func:`check_sealed`)."""
-    return isinstance(value, dict) and "sealed" in value
+    """Whether ``value`` is an object of a sealed value's two members (its form is checked by
+    :func:`check_sealed`)."""
+    return isinstance(value, dict) and value.keys() == {"key", "sealed"}
 
 
 def check_sealed(value: object, where: str) -> tuple[int, bytes]:
@@ -244,12 +263,24 @@ def sealed_places(
             yield from person_places(workflow, base, person)
     for path in spec.sealed:
         *outer, last = path.split(".")
-        node: Any = payload
-        for part in outer:
-            node = node.get(part) if isinstance(node, Mapping) else None
-        if isinstance(node, Mapping) and last in node:
-            pointer = "/" + "/".join(path.split("."))
-            yield Place(pointer, CASE, FieldKind.TEXT, last), node[last]
+        nodes: list[tuple[str, Any]] = [("", payload)]
+        for part in outer:  # ``*``: every item of a list (``ties.*.note``)
+            if part == "*":
+                nodes = [
+                    (f"{at}/{i}", item)
+                    for at, node in nodes
+                    if isinstance(node, list)
+                    for i, item in enumerate(node)
+                ]
+            else:
+                nodes = [
+                    (f"{at}/{part}", node[part])
+                    for at, node in nodes
+                    if isinstance(node, Mapping) and part in node
+                ]
+        for at, node in nodes:
+            if isinstance(node, Mapping) and last in node:
+                yield Place(f"{at}/{last}", CASE, FieldKind.TEXT, last), node[last]
 
 
 def _replace(
@@ -299,7 +330,16 @@ def seal_payload(
         epoch, blob = vault.seal(
             case_id, place.subject, value, context(case_id, seq, place.pointer, place.subject)
         )
-        return {"key": epoch, "sealed": _encode(blob)}
+        sealed = {"key": epoch, "sealed": _encode(blob)}
+        try:  # a host's vault must write what replay accepts
+            check_sealed(sealed, place.pointer)
+        except InvalidCommand as exc:
+            raise MediationError(
+                f"the vault sealed {place.pointer} out of the format: {exc.message} (an epoch "
+                f"from 1 to {_MAX_EPOCH}, a blob of {_MIN_BLOB} bytes to 1 MiB)",
+                case=case_id,
+            ) from exc
+        return sealed
 
     return _replace(workflow, spec, payload, seal)
 
@@ -324,22 +364,33 @@ def standins(
     return _replace(workflow, spec, payload, standin)
 
 
-def open_value(vault: Vault | None, case_id: str, seq: int, place: Place, value: Any) -> Any:
-    """The plaintext of the sealed value at ``place`` of event ``seq``; :data:`ERASED` once its
-    keys were destroyed, :data:`UNOPENED` without a vault, :data:`TAMPERED` if it does not
-    authenticate or is not a sealed value.  Any other value is returned as it is."""
-    if not isinstance(value, dict):
-        return value
+def _open(
+    vault: Vault | None, case_id: str, seq: int, place: Place, value: dict[str, Any]
+) -> tuple[str | None, Marker | None]:
+    """The plaintext of a sealed value, or the marker a view shows instead (one of the two)."""
     if vault is None:
-        return UNOPENED
+        return None, UNOPENED
     try:
         epoch, blob = check_sealed(value, place.pointer)
         opened = vault.open(
             case_id, place.subject, epoch, blob, context(case_id, seq, place.pointer, place.subject)
         )
-    except (SealBroken, InvalidCommand):
-        return TAMPERED
-    return ERASED if opened is None else opened
+    except SealBroken as exc:
+        return None, UNOPENED if exc.missing else TAMPERED
+    except InvalidCommand:
+        return None, TAMPERED
+    return (None, ERASED) if opened is None else (opened, None)
+
+
+def open_value(vault: Vault | None, case_id: str, seq: int, place: Place, value: Any) -> Any:
+    """The plaintext of the sealed value at ``place`` of event ``seq``; :data:`ERASED` once its
+    keys were destroyed, :data:`UNOPENED` without a vault (or without the key, none destroyed),
+    :data:`TAMPERED` if it does not authenticate or is not a sealed value.  Any other value is
+    returned as it is."""
+    if not isinstance(value, dict):
+        return value
+    plain, marker = _open(vault, case_id, seq, place, value)
+    return marker if marker is not None else plain
 
 
 def open_payload(
@@ -364,17 +415,19 @@ def broken_seals(
     seq: int,
     payload: Mapping[str, Any],
 ) -> list[str]:
-    """The JSON pointers of the sealed values of an event that do not authenticate."""
+    """The JSON pointers of the sealed values of an event that do not authenticate with their
+    key.  A value whose key the key store does not hold (a store restored or imported without
+    its keys) cannot be checked, and is not reported."""
     return [
         place.pointer
         for place, value in sealed_places(workflow, spec, payload)
-        if open_value(vault, case_id, seq, place, value) == TAMPERED and isinstance(value, dict)
+        if isinstance(value, dict) and _open(vault, case_id, seq, place, value)[1] is TAMPERED
     ]
 
 
 def is_marker(value: object) -> bool:
-    """Whether ``value`` is what a view shows for a value it could not open."""
-    return isinstance(value, str) and value in _MARKERS
+    """Whether ``value`` is what a view shows for a value it could not open (never user text)."""
+    return isinstance(value, Marker)
 
 
 class Opened:
@@ -383,10 +436,18 @@ class Opened:
     its description, the agreement), found by the sealed text they carry."""
 
     def __init__(
-        self, vault: Vault | None, workflow: Workflow, case_id: str, history: Iterable[Event]
+        self,
+        vault: Vault | None,
+        workflow: Workflow,
+        case_id: str,
+        history: Iterable[Event],
+        erased: frozenset[str] = frozenset(),
     ) -> None:
         self._payloads: dict[int, Mapping[str, Any]] = {}
         self._by_blob: dict[str, Any] = {}
+        # whose data the log says was erased: shown erased even before (or without) the keys'
+        # destruction (a host that crashed in between; a key store restored from a backup)
+        gone = "*" in erased
         for event in history:
             spec = workflow.find(event.type)
             if spec is None or not (spec.persons or spec.sealed):
@@ -394,9 +455,15 @@ class Opened:
                 continue
 
             def each(place: Place, value: Any, seq: int = event.seq) -> Any:
-                opened = open_value(vault, case_id, seq, place, value)
-                if isinstance(value, dict) and isinstance(value.get("sealed"), str):
-                    self._by_blob[value["sealed"]] = opened
+                if isinstance(value, dict) and (gone or place.subject in erased):
+                    opened: Any = ERASED
+                else:
+                    opened = open_value(vault, case_id, seq, place, value)
+                blob = value.get("sealed") if isinstance(value, dict) else None
+                if isinstance(blob, str) and not (
+                    blob in self._by_blob and is_marker(opened)  # a forged copy elsewhere
+                ):
+                    self._by_blob[blob] = opened
                 return opened
 
             self._payloads[event.seq] = _replace(workflow, spec, event.payload, each)
@@ -409,7 +476,8 @@ class Opened:
         a sealed value not found in the history is :data:`TAMPERED`."""
         if isinstance(value, dict):
             if is_sealed(value):
-                return self._by_blob.get(value.get("sealed"), TAMPERED)  # type: ignore[arg-type]
+                blob = value.get("sealed")
+                return self._by_blob.get(blob, TAMPERED) if isinstance(blob, str) else TAMPERED
             return {k: self.value(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]

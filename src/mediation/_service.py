@@ -732,11 +732,36 @@ class CaseService:
         )
         if done is not None and self.vault is not None:
             # erased before: only someone who may erase learns it, and the keys go again
-            authorize(spec, case, actor.id, done.payload, None, actor.grants)
+            grants = self._authority(actor, case.committee).grants
+            authorize(spec, case, actor.id, done.payload, None, grants)
             self.vault.erase(case_id, done.payload.get("person") or None)
             return done
         command = spec.payload(basis=basis, person=person, request=request)
         return self.execute(actor, case_id, command, request_id=request_id)
+
+    def _check_erasable(self, case: Case, person: str | None) -> None:
+        """Refuse an erasure that destroying keys could not honour: personal data of ``person``
+        (or, None, of anyone in the case, and its free text) recorded in plain text, while
+        sealing was off."""
+        for record in self.store.read(case.id):
+            event = decode_event(record)
+            spec = case.workflow.find(event.type)
+            if spec is None:
+                continue
+            for place, value in sealed_places(case.workflow, spec, event.payload):
+                plain = isinstance(value, str) and value.strip()
+                if plain and (person is None or place.subject == person):
+                    raise InvalidCommand(
+                        f"case {case.id}: personal data of "
+                        f"{person or 'the case'} was recorded in plain text (event {event.seq}, "
+                        f"{place.pointer}) while sealing was off; destroying keys cannot erase "
+                        "it (docs/privacy.md)",
+                        message_zh=f"案件 {case.id} 的个人信息曾以明文记录（第 {event.seq} 号事件），"
+                        "无法通过销毁密钥删除",
+                        case=case.id,
+                        command=spec.name,
+                        seq=event.seq,
+                    )
 
     def _execute(
         self,
@@ -751,7 +776,7 @@ class CaseService:
             raise InvalidCommand(f"actor must be an Actor, got {type(actor).__name__}")
         name = getattr(command, "name", None)
         if not isinstance(command, Command) or not isinstance(name, str):
-            raise InvalidCommand(f"not a command: {command!r:.200}")
+            raise InvalidCommand(f"not a command: a {type(command).__name__}")
         if not isinstance(case_id, str) or not _ID_RE.match(case_id):
             raise InvalidCommand(f"not a valid case id: {case_id!r:.80}", field="case_id")
         if request_id is not None:
@@ -847,8 +872,8 @@ class CaseService:
         opening = case.state == NEW
         spec = workflow.find(command.name)
         if spec is not None and type(command) is not spec.payload:
-            raise InvalidCommand(
-                f"not a command: {command!r:.200} ({command.name} on workflow "
+            raise InvalidCommand(  # the type only: a command's repr holds personal data
+                f"not a command: a {type(command).__name__} ({command.name} on workflow "
                 f"{workflow.version} takes a {spec.payload.__name__})"
             )
         payload = to_payload(command)
@@ -934,7 +959,10 @@ class CaseService:
                 case=case_id,
                 command=spec.name,
             )
+        if spec.erases:
+            self._check_erasable(case, payload.get("person") or None)
         seq = case.seq + 1
+        plain = payload  # what the case a transfer opens is built from (sealed again there)
         if self.vault is not None:  # only once it was accepted
             payload = seal_payload(self.vault, workflow, spec, case_id, seq, payload)
         prev = case.head
@@ -958,7 +986,7 @@ class CaseService:
         folded = case.clone()
         apply_event(folded, seq, stored.hash, spec, payload, actor.id, acted_as, at, state)
         receiving = (
-            self._receiving(actor, spec.name, folded, payload, at, authority, clock_reading)
+            self._receiving(actor, spec.name, folded, plain, at, authority, clock_reading)
             if links
             else None
         )
@@ -1134,21 +1162,19 @@ class CaseService:
             member = workflow_of(event.workflow).command(event.type).link[1]  # type: ignore[index]
             if not payload[member]:
                 payload[member] = event.payload.get(member)  # the id the service chose
-        recorded: dict[str, Any] | None = dict(event.payload)
+        recorded: dict[str, Any] = dict(event.payload)
         known = workflow_of(event.workflow)
         if known.has_command(event.type):
             spec = known.command(event.type)
             recorded = open_payload(self.vault, known, spec, case_id, event.seq, event.payload)
             if any(is_marker(v) for _, v in sealed_places(known, spec, recorded)):
-                recorded = None
+                # erased: what was sealed cannot be compared any more, the rest still is
+                recorded = dict(standins(known, spec, event.payload))
+                payload = dict(standins(known, spec, payload, plaintext=True))
         same = (
             event.type == command.name
             and (acting_as is None or acting_as == event.acted_as)
-            and (
-                recorded is None  # erased personal data: what is left cannot be compared
-                or canonical_bytes(payload, checked=False)
-                == canonical_bytes(recorded, checked=False)
-            )
+            and canonical_bytes(payload, checked=False) == canonical_bytes(recorded, checked=False)
         )
         if not same:
             raise RequestConflict(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import threading
+import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -216,13 +217,16 @@ class CommandSpec:
     erases: bool = False
     #: relations first (they are case-specific), then roles, in declaration order
     grants: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
-    #: whether anything beyond the state and the grants is checked (people, guards, completion)
+    #: whether anything beyond the state and the grants is checked (people, erased personal
+    #: data, guards, completion)
     checked: bool = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         grants = tuple(r.value for r in self.relations) + tuple(r.value for r in self.roles)
         object.__setattr__(self, "grants", grants)
-        checked = bool(self.people or self.guards or self.completes_when)
+        checked = bool(
+            self.people or self.guards or self.completes_when or self.persons or self.sealed
+        )
         object.__setattr__(self, "checked", checked)
 
     @property
@@ -398,19 +402,27 @@ def _check_runnable(workflow: Workflow) -> None:
 
 
 def _reaches(cls: type, path: str) -> bool:
-    """Whether the payload class has the (dotted) member ``path``, nested attrs classes followed."""
+    """Whether the payload class has the (dotted) member ``path``, nested attrs classes followed
+    (``*``: the items of a tuple member, ``ties.*.note``)."""
     import typing
 
-    *outer, last = path.split(".")
-    for part in outer:
-        found = {f.name: f for f in attrs.fields(cls)}.get(part) if attrs.has(cls) else None
-        if found is None:
+    node: Any = cls
+    for part in path.split(".")[:-1]:
+        if part == "*":
+            args = typing.get_args(node) if typing.get_origin(node) is tuple else ()
+            node = args[0] if args else None
+            continue
+        if not (isinstance(node, type) and attrs.has(node)):
             return False
-        hint = typing.get_type_hints(cls).get(part)
-        if not (isinstance(hint, type) and attrs.has(hint)):
+        if part not in {f.name for f in attrs.fields(node)}:
             return False
-        cls = hint
-    return attrs.has(cls) and last in {f.name for f in attrs.fields(cls)}
+        node = typing.get_type_hints(node).get(part)
+        if typing.get_origin(node) in (typing.Union, types.UnionType):  # DocRef | None
+            node = next((a for a in typing.get_args(node) if a is not type(None)), None)
+    last = path.split(".")[-1]
+    return (
+        isinstance(node, type) and attrs.has(node) and last in {f.name for f in attrs.fields(node)}
+    )
 
 
 def registered() -> tuple[Workflow, ...]:

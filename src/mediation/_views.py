@@ -154,8 +154,10 @@ def _masked(
 
 
 def _mask_person(
-    workflow: Any, person: Mapping[str, Any], rules: Callable[[str], _Rules], masker: _Masker
+    workflow: Any, person: object, rules: Callable[[str], _Rules], masker: _Masker
 ) -> dict[str, Any]:
+    if not isinstance(person, Mapping):  # a forged log's party that is no object: shown as is
+        return {"value": person}
     out = dict(person)
     for place, value in person_places(workflow, "", person):
         out[place.member] = masker.value(place, value, rules(place.subject))
@@ -205,7 +207,7 @@ def view_case(
     reveal = reveal_personal and standing in (Standing.AUDITOR, Standing.SUPERVISOR)
     keep = reveal or standing in (Standing.MEDIATOR, Standing.DIRECTOR)
     own = case.party_of(actor.id)
-    opened = Opened(vault, workflow, case.id, history)
+    opened = Opened(vault, workflow, case.id, history, case.erased)
     masker = _Masker()
 
     def rules(subject: str) -> _Rules:

@@ -431,8 +431,10 @@ def _jsonable(value: Any) -> Any:
     sets as sorted lists, enums by value, attrs instances as objects."""
     if isinstance(value, enum.Enum):
         return _jsonable(value.value)
-    if value is None or isinstance(value, (bool, int, str)):
+    if value is None or type(value) in (bool, int, str):
         return value
+    if isinstance(value, str):  # a view's marker (``[erased]``): plain text in JSON
+        return str(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, _dt.datetime):

@@ -334,7 +334,7 @@ COMMANDS = (
         basis="PML17; R2002 23",
         payload=C.Apply,
         effect=F.opening,
-        sealed=("description",),
+        sealed=("description", "evidence.*.title"),
         persons=("applicants", "respondents"),
     ),
     _c(
@@ -348,7 +348,7 @@ COMMANDS = (
         basis="PML17-18",
         payload=C.Report,
         effect=F.opening,
-        sealed=("description",),
+        sealed=("description", "evidence.*.title"),
         persons=("applicants", "respondents"),
     ),
     _c(
@@ -362,6 +362,7 @@ COMMANDS = (
         basis="PML17",
         payload=C.RecordConsent,
         effect=F.record_consent,
+        sealed=("document.title",),
     ),
     _c(
         "refuse",
@@ -374,6 +375,7 @@ COMMANDS = (
         basis="PML17, 23(2)",
         payload=C.Refuse,
         effect=F.nothing,
+        sealed=("reason",),
     ),
     _c(
         "register",
@@ -386,6 +388,7 @@ COMMANDS = (
         basis="R2002 22-23",
         payload=C.Register,
         effect=F.register,
+        sealed=("note",),
     ),
     _c(
         "not_accept",
@@ -398,6 +401,7 @@ COMMANDS = (
         basis="R2002 24",
         payload=C.NotAccept,
         effect=F.nothing,
+        sealed=("reason",),
     ),
     _c(
         "appoint_agent",
@@ -409,6 +413,7 @@ COMMANDS = (
         basis="R2002 26",
         payload=C.AppointAgent,
         effect=F.appoint_agent,
+        sealed=("power_of_attorney.title",),
         persons=("agent",),
         people=(("agent", PeopleRule.NEW_PERSON),),
     ),
@@ -424,6 +429,7 @@ COMMANDS = (
         basis="PML19, 23(1)",
         payload=C.AssignMediator,
         effect=F.assign,
+        sealed=("ties.*.note",),
         people=(("ties", PeopleRule.TIES),),
     ),
     _c(
@@ -436,7 +442,7 @@ COMMANDS = (
         basis="R2002 25; SZ23",
         payload=C.RequestRecusal,
         effect=F.request_recusal,
-        sealed=("grounds",),
+        sealed=("grounds", "ties.*.note"),
         people=(("person", PeopleRule.MEDIATOR_OR_INVITEE), ("ties", PeopleRule.TIES)),
     ),
     _c(
@@ -449,6 +455,7 @@ COMMANDS = (
         basis="R2002 25; SZ23",
         payload=C.DeclareConflict,
         effect=F.declare_conflict,
+        sealed=("ties.*.note",),
         people=(("ties", PeopleRule.TIES),),
     ),
     _c(
@@ -462,6 +469,7 @@ COMMANDS = (
         basis="R2002 25",
         payload=C.DecideRecusal,
         effect=F.decide_recusal,
+        sealed=("reason",),
     ),
     _c(
         "consent",
@@ -485,6 +493,7 @@ COMMANDS = (
         basis="PML20",
         payload=C.Invite,
         effect=F.invite,
+        sealed=("undertaking.title", "ties.*.note"),
         people=(("ties", PeopleRule.TIES),),
     ),
     _c(
@@ -497,6 +506,7 @@ COMMANDS = (
         basis="R2002 30",
         payload=C.NotifyRights,
         effect=F.notify_rights,
+        sealed=("document.title",),
         people=(("parties", PeopleRule.PARTIES),),
     ),
     _c(
@@ -510,6 +520,7 @@ COMMANDS = (
         basis="R2002 29-30",
         payload=C.ScheduleMeeting,
         effect=F.schedule,
+        sealed=("place",),
     ),
     _c(
         "open_session",
@@ -533,7 +544,7 @@ COMMANDS = (
         basis="PML27",
         payload=C.RecordMinutes,
         effect=F.minutes,
-        sealed=("text",),
+        sealed=("text", "document.title"),
         confidentiality=Confidentiality.MEDIATORS,
     ),
     _c(
@@ -574,7 +585,7 @@ COMMANDS = (
         basis="PML29; R2002 35",
         payload=C.DraftAgreement,
         effect=F.draft,
-        sealed=_AGREEMENT_TEXT,
+        sealed=(*_AGREEMENT_TEXT, "document.title"),
         confidentiality=Confidentiality.AGREEMENT,
     ),
     _c(
@@ -628,6 +639,7 @@ COMMANDS = (
         basis="PML31",
         payload=C.ConfirmPerformed,
         effect=F.nothing,
+        sealed=("note",),
     ),
     _c(
         "reopen",
@@ -640,6 +652,7 @@ COMMANDS = (
         basis="PML33; R2002",
         payload=C.Reopen,
         effect=F.reopen,
+        sealed=("reason",),
     ),
     _c(
         "propose_termination",
@@ -651,6 +664,7 @@ COMMANDS = (
         basis="PML26",
         payload=C.ProposeTermination,
         effect=F.propose_termination,
+        sealed=("reason",),
     ),
     _c(
         "terminate",
@@ -663,6 +677,7 @@ COMMANDS = (
         basis="PML26; NB23, 27",
         payload=C.Terminate,
         effect=F.terminate,
+        sealed=("notice.title",),
     ),
     _c(
         "withdraw",
@@ -674,6 +689,7 @@ COMMANDS = (
         basis="PML23(2)",
         payload=C.Withdraw,
         effect=F.nothing,
+        sealed=("reason",),
     ),
     _c(
         "escalate",
@@ -687,6 +703,7 @@ COMMANDS = (
         basis="NB12",
         payload=C.Escalate,
         effect=F.escalate,
+        sealed=("reason",),
     ),
     _c(
         "transfer",
@@ -698,6 +715,7 @@ COMMANDS = (
         basis="PML25, 34",
         payload=C.Transfer,
         effect=F.transfer,
+        sealed=("reason",),
     ),
     _c(
         "extend_term",
@@ -710,6 +728,7 @@ COMMANDS = (
         basis="NB27; SZ25",
         payload=C.ExtendTerm,
         effect=F.extend,
+        sealed=("reason",),
     ),
     _c(
         "pause",
@@ -722,6 +741,7 @@ COMMANDS = (
         basis="ODR2021 26",
         payload=C.Pause,
         effect=F.pause,
+        sealed=("note",),
     ),
     _c(
         "resume",
@@ -734,6 +754,7 @@ COMMANDS = (
         basis="ODR2021 26",
         payload=C.Resume,
         effect=F.resume,
+        sealed=("note",),
     ),
     _c(
         "record_judicial_confirmation",
@@ -747,6 +768,7 @@ COMMANDS = (
         basis="PML33",
         payload=C.RecordJudicialConfirmation,
         effect=F.judicial,
+        sealed=("document.title",),
         people=(("joint_applicants", PeopleRule.PARTIES),),
     ),
     _c(
@@ -760,6 +782,7 @@ COMMANDS = (
         basis="PML27",
         payload=C.Archive,
         effect=F.archive,
+        sealed=("note",),
     ),
     _c(
         "erase_personal_data",
@@ -772,6 +795,7 @@ COMMANDS = (
         basis="PIPL 47; PML27",
         payload=C.ErasePersonalData,
         effect=F.erase_personal_data,
+        sealed=("request.title",),
         erases=True,
     ),
 )
@@ -980,10 +1004,10 @@ V2_GUARDS = (
     ),
     _g(
         "transfer_link",
-        "移交调委会的，写明接收调委会及新建案件；移交外部机关的，不链接本系统案件",
-        "to a committee: the receiving committee and the case opened there named; to an outside "
-        "body: no case of this store linked",
-        "PML25, 34",
+        "移交调委会的，写明接收调委会及新建案件，且当事人个人信息未被删除；移交外部机关的，不链接本系统案件",
+        "to a committee: the receiving committee and the case opened there named, the parties' "
+        "personal data not erased; to an outside body: no case of this store linked",
+        "PML25, 34; PIPL 47",
     ),
     _g(
         "origin_named",
@@ -1032,7 +1056,7 @@ V2_COMMANDS = (
             basis="PML25, 34",
             payload=C.ReceiveTransfer,
             effect=F.opening_transfer,
-            sealed=("description",),
+            sealed=("description", "evidence.*.title", "reason"),
             persons=("applicants", "respondents"),
         ),
         authority="origin_committee",

@@ -23,7 +23,7 @@ from .. import _commands
 from .._case import CaseSummary
 from .._errors import ConcurrencyConflict, RequestConflict, StoreError
 from .._events import StoredEvent, loads_unique, parse_body
-from .._keys import KeyStore, MemoryKeyStore
+from .._keys import KeyStore
 
 __all__ = [
     "DEFAULT_WORKFLOW",
@@ -438,14 +438,16 @@ class Store(abc.ABC):
         give the vault a key store of its own (a KMS, an HSM, a separate database).
 
         The stores of this package keep theirs beside the events (a file next to a SQLite store's,
-        a schema of a PostgreSQL store's database) and close it in :meth:`close`.  This default is
-        a :class:`~mediation.MemoryKeyStore`, created on first use: its keys are gone when the
-        process ends, so a persistent third-party store should override it (or its host give its
-        own)."""
-        found: KeyStore | None = self.__dict__.get("_default_key_store")
-        if found is None:  # dict.setdefault is atomic: of two threads, both get the first one's
-            found = self.__dict__.setdefault("_default_key_store", MemoryKeyStore())
-        return found
+        a schema of a PostgreSQL store's database, a memory store's memory) and close it in
+        :meth:`close`.  A store of the host's own that keeps none raises
+        :class:`~mediation.StoreError`: keys kept in memory by default would be lost with the
+        process, and with them every sealed value of a store that outlives it; such a host passes
+        ``CaseService(store, vault=AESGCMVault(its_key_store))`` (or ``sealing=False``)."""
+        raise StoreError(
+            f"{type(self).__name__} keeps no key store for sealing personal data: give the "
+            "service one (CaseService(store, vault=AESGCMVault(key_store))), or turn sealing off "
+            "(sealing=False); docs/privacy.md"
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default does nothing."""

@@ -1,6 +1,7 @@
 """Helpers for people who test code built on mediation (and for mediation's own tests).
 
 - :class:`StoreConformance`: the store contract as reusable test methods; no pytest needed.
+- :class:`KeyStoreConformance`: the same for a key store (where sealing keys live).
 - The paths to every state of the workflow, as data: :func:`path_to`, :func:`paths`,
   :func:`drive` (a :class:`Step` is who issues which command; a :class:`Leg` the steps along one
   transition), with the cast of a :class:`World`.
@@ -13,7 +14,13 @@ world and the paths do not.
 
 import typing as _typing
 
-from ._conformance import StoreConformance, raises, synthetic_records, synthetic_summary
+from ._conformance import (
+    KeyStoreConformance,
+    StoreConformance,
+    raises,
+    synthetic_records,
+    synthetic_summary,
+)
 from ._dataset import Dataset, generate_dataset
 from ._paths import (
     BRANCHES,
@@ -37,6 +44,7 @@ __all__ = [
     "Dataset",
     "Driven",
     "FromCase",
+    "KeyStoreConformance",
     "Leg",
     "PathOptions",
     "Routes",
