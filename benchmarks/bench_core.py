@@ -28,6 +28,7 @@ from mediation import (
     Actor,
     CaseService,
     CaseSummary,
+    MemoryKeyStore,
     MemoryStore,
     StaticDirectory,
     Store,
@@ -282,6 +283,13 @@ class DiscardStore(Store):
 
     def summary(self, case_id: str) -> CaseSummary | None:
         return None
+
+    def key_store(self) -> MemoryKeyStore:
+        """Keys in memory, like the events it does not keep."""
+        keys: MemoryKeyStore | None = self.__dict__.get("_keys")
+        if keys is None:
+            keys = self.__dict__.setdefault("_keys", MemoryKeyStore())
+        return keys
 
     def cases(
         self,

@@ -323,6 +323,7 @@ def seal_payload(
     replaced by its sealed value for event ``seq`` of ``case_id``."""
     if not spec.persons and not spec.sealed:
         return dict(payload)
+    own = type(vault) is AESGCMVault
 
     def seal(place: Place, value: Any) -> Any:
         if not isinstance(value, str) or not value.strip():
@@ -331,6 +332,8 @@ def seal_payload(
             case_id, place.subject, value, context(case_id, seq, place.pointer, place.subject)
         )
         sealed = {"key": epoch, "sealed": _encode(blob)}
+        if own:  # AESGCMVault writes the form replay accepts
+            return sealed
         try:  # a host's vault must write what replay accepts
             check_sealed(sealed, place.pointer)
         except InvalidCommand as exc:
