@@ -271,6 +271,7 @@ def render_html(
         level=view.level,
         standing_name=STANDING_ZH.get(view.standing, view.standing),
         standing=view.standing,
+        masks_heading=_t(lang, "个人信息的遮盖与删除", "Personal data masked and erased"),
         # each mask the view applied, with its rule; then whose personal data was erased
         masks=_join(
             [
