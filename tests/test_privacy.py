@@ -1372,3 +1372,36 @@ def test_cli_erase_on_a_missing_database_creates_nothing(tmp_path: Path) -> None
     )
     assert code in (ExitCode.IO, ExitCode.INPUT) and "Traceback" not in out + err
     assert not list(tmp_path.iterdir())
+
+
+def test_the_cli_verifier_opens_every_sealed_value_unless_told_not_to(tmp_path: Path) -> None:
+    """A ciphertext changed and the chain rebuilt over it: ``mediation verify --db`` (which uses
+    ``<db>.keys``) reports the ``sealed`` fault at the event; ``--no-seals`` sees a valid chain."""
+    from test_cli import reseal
+
+    db = tmp_path / "cases.db"
+    with SQLiteStore(db) as store:
+        e = Env(store=store, case_id="k1")
+        e.drive("registered", opening())
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("DROP TRIGGER IF EXISTS mediation_events_no_update")
+        (body,) = conn.execute(
+            "SELECT body FROM mediation_events WHERE case_id = 'k1' AND seq = 1"
+        ).fetchone()
+        record = json.loads(body)
+        blob = record["payload"]["applicants"][0]["name"]["sealed"]
+        flipped = ("A" if blob[5] != "A" else "B").join((blob[:5], blob[6:]))
+        record["payload"]["applicants"][0]["name"]["sealed"] = flipped
+        forged = canonical_bytes(record, checked=False)
+        conn.execute(
+            "UPDATE mediation_events SET body = ?, hash = ? WHERE case_id = 'k1' AND seq = 1",
+            (forged, event_hash(forged)),
+        )
+        reseal(conn, "k1", 2)  # every later hash and link recomputed, the summary row fixed
+    finally:
+        conn.close()
+    code, out, _ = run("verify", "--db", str(db))
+    assert code == 1 and "sealed" in out and "seq 1" in out, out
+    code, out, _ = run("verify", "--db", str(db), "--no-seals")
+    assert code == 0, out

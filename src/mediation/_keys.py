@@ -35,6 +35,7 @@ __all__ = [
     "KeyDestroyed",
     "KeyStore",
     "MemoryKeyStore",
+    "ReadThrough",
     "SQLiteKeyStore",
     "destroyed_error",
 ]
@@ -329,3 +330,41 @@ class SQLiteKeyStore:
 
     def __repr__(self) -> str:
         return f"SQLiteKeyStore({self.path!r})"
+
+
+class ReadThrough:
+    """A read-only view of a key store that remembers what it read: for one verification run,
+    which opens every sealed value of a store and would otherwise read each case's keys once per
+    value.  Never for the live path: a key remembered here would outlive its erasure."""
+
+    def __init__(self, keys: KeyStore) -> None:
+        self._keys = keys
+        self._read: dict[tuple[str, str, int], bytes | None] = {}
+        self._dead: dict[tuple[str, str], bool] = {}
+
+    def get(self, case_id: str, subject: str, epoch: int) -> bytes | None:
+        name = (case_id, subject, epoch)
+        if name not in self._read:
+            self._read[name] = self._keys.get(case_id, subject, epoch)
+        return self._read[name]
+
+    def destroyed(self, case_id: str, subject: str) -> bool:
+        name = (case_id, subject)
+        if name not in self._dead:
+            self._dead[name] = self._keys.destroyed(case_id, subject)
+        return self._dead[name]
+
+    def create(self, case_id: str, subject: str, epoch: int, key: bytes) -> bytes:
+        raise TypeError("a read-through key store is read-only")
+
+    def destroy(self, case_id: str, subject: str | None = None) -> int:
+        raise TypeError("a read-through key store is read-only")
+
+    def epoch(self) -> int:
+        return self._keys.epoch()
+
+    def rotate(self) -> int:
+        raise TypeError("a read-through key store is read-only")
+
+    def close(self) -> None:
+        pass

@@ -40,6 +40,7 @@ from ._authz import Directory
 from ._case import CaseSummary
 from ._errors import MediationError, StoreError
 from ._events import StoredEvent
+from ._keys import ReadThrough
 from ._privacy import AESGCMVault
 from ._roster import Roster, committee_of, roster_summary, rosters_of, verify_roster
 from ._spec import registered
@@ -373,7 +374,8 @@ def _verify_chunk(
     strict, attested, directory = setup.strict, setup.attested, setup.directory
     #: per case verified (the index in ``out``): the summary of the case rebuilt, if it verified
     rebuilt: list[CaseSummary | None] = []
-    vault = AESGCMVault(store.key_store()) if setup.seals else None
+    # the keys read once per run (a case's values share a few keys)
+    vault = AESGCMVault(ReadThrough(store.key_store())) if setup.seals else None
 
     def one(case_id: str, batch: list[StoredEvent]) -> None:
         if committee_of(case_id) is not None:
