@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import attrs
 
-from mediation import WORKFLOW, Actor, CaseService, GuardFailed, MemoryStore, Policy, Store
+from mediation import (
+    WORKFLOW,
+    Actor,
+    CaseService,
+    CaseView,
+    GuardFailed,
+    MemoryStore,
+    Policy,
+    Store,
+)
 from mediation import commands as cmd
 from mediation._case import Case
 from mediation._spec import Workflow
@@ -256,3 +267,34 @@ def case_fields(case: Case) -> dict[str, Any]:
     out = attrs.asdict(case, recurse=True, filter=lambda a, _: a.name != "workflow")
     out["workflow"] = case.workflow.version
     return out
+
+
+# -- personal data: where it shows ------------------------------------------------------------------
+
+
+def files(directory: Path) -> list[Path]:
+    """Every file under ``directory`` (the store's, the key store's, what the CLI wrote)."""
+    return sorted(p for p in directory.rglob("*") if p.is_file())
+
+
+def holding(directory: Path, needles: Mapping[str, bytes]) -> list[tuple[str, str]]:
+    """(file, needle) for every needle some file under ``directory`` holds: a byte scan."""
+    out = []
+    for path in files(directory):
+        data = path.read_bytes()
+        out += [(path.name, name) for name, needle in needles.items() if needle in data]
+    return out
+
+
+def view_text(view: CaseView) -> str:
+    """Everything a view shows, as one string to search."""
+    return json.dumps(
+        {
+            "parties": [dict(p) for p in view.parties],
+            "description": view.description,
+            "agreement": view.agreement,
+            "timeline": [t.payload for t in view.timeline],
+        },
+        ensure_ascii=False,
+        default=str,
+    )

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +26,11 @@ import attrs
 from hypothesis import assume, event, given, note, settings
 from hypothesis import strategies as st
 
-from helpers import case_fields
+from helpers import case_fields, holding, view_text
 from mediation import (
     WORKFLOW,
     Actor,
     CaseService,
-    CaseView,
     MediationError,
     NotPermitted,
     SQLiteStore,
@@ -256,31 +253,8 @@ def _walk(data: st.DataObject, directory: Path) -> Walk:
     return walk
 
 
-def _files(directory: Path) -> Iterator[Path]:
-    return (p for p in sorted(directory.rglob("*")) if p.is_file())
-
-
-def _holding(directory: Path, values: set[str]) -> list[tuple[str, str]]:
-    """(file, value) for every value whose UTF-8 bytes some file of ``directory`` holds."""
-    found = []
-    for path in _files(directory):
-        data = path.read_bytes()
-        found += [(path.name, v) for v in sorted(values) if v.encode() in data]
-    return found
-
-
-def _dump(view: CaseView) -> str:
-    """Everything a view shows, as one string to search."""
-    return json.dumps(
-        {
-            "parties": [dict(p) for p in view.parties],
-            "description": view.description,
-            "agreement": view.agreement,
-            "timeline": [t.payload for t in view.timeline],
-        },
-        ensure_ascii=False,
-        default=str,
-    )
+def _needles(values: set[str]) -> dict[str, bytes]:
+    return {v: v.encode() for v in values}
 
 
 #: what the erasure event itself changes in a case: its position in the log and the time of its
@@ -364,7 +338,7 @@ def _check(walk: Walk, data: st.DataObject) -> None:
         except NotPermitted:
             continue
         viewers += 1
-        shown = _dump(view)
+        shown = view_text(view)
         leaked = sorted(v for v in erased if v in shown)
         assert not leaked, (actor.id, leaked)
         assert view.erased == (person or "*",)
@@ -385,7 +359,7 @@ def _check(walk: Walk, data: st.DataObject) -> None:
         assert director.description == ERASED
 
     # no file of the store's directory holds an erased plaintext, nor any other
-    assert not _holding(walk.directory, erased)
-    assert not _holding(walk.directory, kept)
+    assert not holding(walk.directory, _needles(erased))
+    assert not holding(walk.directory, _needles(kept))
     store.close()
-    assert not _holding(walk.directory, erased | kept)
+    assert not holding(walk.directory, _needles(erased | kept))

@@ -25,7 +25,7 @@ import attrs
 import pytest
 
 import pg
-from helpers import C1, Env, content, doc, unchanged
+from helpers import C1, Env, content, doc, files, holding, unchanged, view_text
 from mediation import (
     WORKFLOW,
     AESGCMVault,
@@ -154,19 +154,6 @@ def found(data: bytes, values: list[str]) -> list[str]:
     return [v for v in values if v.encode() in data]
 
 
-def files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if p.is_file())
-
-
-def holding(directory: Path, needles: dict[str, bytes]) -> list[tuple[str, str]]:
-    """(file, needle) for every needle some file under ``directory`` holds."""
-    out = []
-    for path in files(directory):
-        data = path.read_bytes()
-        out += [(path.name, name) for name, needle in needles.items() if needle in data]
-    return out
-
-
 def sqlite_keys(path: Path) -> dict[tuple[str, str, int], bytes]:
     """The keys of a SQLite key file, read without writing to it."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -175,20 +162,6 @@ def sqlite_keys(path: Path) -> dict[tuple[str, str, int], bytes]:
     finally:
         conn.close()
     return {(c, s, e): bytes(k) for c, s, e, k in rows}
-
-
-def dump(view: Any) -> str:
-    """Everything a view shows, as one string to search."""
-    return json.dumps(
-        {
-            "parties": [dict(p) for p in view.parties],
-            "description": view.description,
-            "agreement": view.agreement,
-            "timeline": [t.payload for t in view.timeline],
-        },
-        ensure_ascii=False,
-        default=str,
-    )
 
 
 def party_of(view: Any, pid: str) -> dict[str, Any]:
@@ -394,7 +367,7 @@ def test_mediators_and_the_director_see_the_plaintext(case: Env) -> None:
     assert payload_of(mediator, "share_proposal")[-1]["text"] == PROPOSAL
     assert payload_of(mediator, "revise_proposal")[0]["text"] == REVISED
     director = case.service.view(case["director"], case.case_id)
-    assert MINUTES not in dump(director) and PROPOSAL not in dump(director)
+    assert MINUTES not in view_text(director) and PROPOSAL not in view_text(director)
 
 
 def test_a_party_sees_its_own_contact_and_the_others_masked(case: Env) -> None:
@@ -409,7 +382,7 @@ def test_a_party_sees_its_own_contact_and_the_others_masked(case: Env) -> None:
     assert view.masks["address"] == RULE[FieldKind.ADDRESS]
     assert "name" not in view.masks
     assert view.description == DESCRIPTION
-    assert P2.phone not in dump(view) and P2.address not in dump(view)
+    assert P2.phone not in view_text(view) and P2.address not in view_text(view)
     (appointed,) = payload_of(view, "appoint_agent")
     assert appointed["agent"]["name"] == AGENT.name
     assert appointed["agent"]["phone"] == "*******1111"
@@ -451,7 +424,7 @@ def test_auditors_see_personal_data_masked_with_the_rule_stated(case: Env) -> No
         "reason": RULE[FieldKind.TEXT],
         "title": RULE[FieldKind.TEXT],
     }
-    shown = dump(view)
+    shown = view_text(view)
     assert not [v for v in ALL_PLAIN if v in shown]
 
 
@@ -477,7 +450,7 @@ def test_a_store_read_without_keys_shows_sealed(tmp_path: Path) -> None:
     view = reader.view(e["med1"], e.case_id)
     assert party_of(view, "p1")["name"] == UNOPENED and view.description == UNOPENED
     assert payload_of(view, "record_minutes")[-1]["text"] == UNOPENED
-    assert view.erased == () and not [v for v in ALL_PLAIN if v in dump(view)]
+    assert view.erased == () and not [v for v in ALL_PLAIN if v in view_text(view)]
     # the view of the records alone
     history = [decode_event(r) for r in store.read(e.case_id)]
     bare = view_case(e.case, history, e["director"], False)
@@ -873,7 +846,7 @@ def test_erasing_a_person_erases_that_persons_data_only() -> None:
         assert view.erased == ("p1",)
         p1 = party_of(view, "p1")
         assert {m: p1[m] for m in MEMBERS} == dict.fromkeys(MEMBERS, ERASED), who
-        assert not [v for v in PERSONAL["p1"] if v in dump(view)]
+        assert not [v for v in PERSONAL["p1"] if v in view_text(view)]
         (apply,) = payload_of(view, "apply")
         assert apply["applicants"][0]["phone"] == ERASED
     view = e.service.view(e["med1"], e.case_id)
@@ -894,7 +867,7 @@ def test_erasing_the_case_erases_everything_including_free_text() -> None:
     for who in ("med1", "director", "auditor", "p1", "agent2", "supervisor"):
         view = e.service.view(e[who], e.case_id)
         assert view.erased == ("*",)
-        assert not [v for v in ALL_PLAIN if v in dump(view)], who
+        assert not [v for v in ALL_PLAIN if v in view_text(view)], who
     view = e.service.view(e["med1"], e.case_id)
     (appointed,) = payload_of(view, "appoint_agent")
     people = {"p1": party_of(view, "p1"), "p2": party_of(view, "p2"), "agent2": appointed["agent"]}
@@ -1065,7 +1038,7 @@ def test_data_recorded_with_sealing_off_is_not_reported_erased() -> None:
     except AssertionError:  # recorded: then it must show as erased
         view = e.service.view(e["med1"], e.case_id)
         assert view.erased == ("p1",)
-        shown = [v for v in PERSONAL["p1"] if v in dump(view)]
+        shown = [v for v in PERSONAL["p1"] if v in view_text(view)]
         assert not shown, f"p1 reported erased, but the view shows {shown}"
 
 

@@ -55,9 +55,11 @@ __all__ = [
     "is_sealed",
     "open_payload",
     "person_places",
+    "replace_places",
     "seal_payload",
     "sealed_places",
     "standins",
+    "unopened",
 ]
 
 #: what a decision and a strict replay see in place of a sealed value (a text every text field
@@ -283,7 +285,7 @@ def sealed_places(
                 yield Place(f"{at}/{last}", CASE, FieldKind.TEXT, last), node[last]
 
 
-def _replace(
+def replace_places(
     workflow: Workflow,
     spec: CommandSpec,
     payload: Mapping[str, Any],
@@ -292,6 +294,8 @@ def _replace(
     """``payload`` with ``each(place, value)`` at every sealed place: copied on write (only the
     containers on the way to a changed value are copied; ``payload`` itself if nothing changed)."""
     out: dict[str, Any] = payload if isinstance(payload, dict) else dict(payload)
+    if not spec.persons and not spec.sealed:  # nothing declared: the hot path of most commands
+        return out
     copied = out is not payload
     for place, value in list(sealed_places(workflow, spec, payload)):
         new = each(place, value)
@@ -321,8 +325,6 @@ def seal_payload(
 ) -> dict[str, Any]:
     """``payload`` with every value the declaration seals, when it is text that is not blank,
     replaced by its sealed value for event ``seq`` of ``case_id``."""
-    if not spec.persons and not spec.sealed:
-        return dict(payload)
     own = type(vault) is AESGCMVault
 
     def seal(place: Place, value: Any) -> Any:
@@ -344,7 +346,7 @@ def seal_payload(
             ) from exc
         return sealed
 
-    return _replace(workflow, spec, payload, seal)
+    return replace_places(workflow, spec, payload, seal)
 
 
 def standins(
@@ -353,8 +355,6 @@ def standins(
     """``payload`` as a decision sees it: each sealed value replaced by :data:`SEALED_STANDIN`
     (after checking it is one in the service's form: :class:`~mediation.InvalidCommand` if not);
     with ``plaintext``, each text that sealing will replace too (the live path, before sealing)."""
-    if not spec.persons and not spec.sealed:
-        return payload if isinstance(payload, dict) else dict(payload)
 
     def standin(place: Place, value: Any) -> Any:
         if isinstance(value, dict):
@@ -364,7 +364,7 @@ def standins(
             return SEALED_STANDIN
         return value
 
-    return _replace(workflow, spec, payload, standin)
+    return replace_places(workflow, spec, payload, standin)
 
 
 def _open(
@@ -405,7 +405,7 @@ def open_payload(
     payload: Mapping[str, Any],
 ) -> dict[str, Any]:
     """``payload`` of event ``seq`` with its sealed values opened (or marked, :func:`open_value`)."""
-    return _replace(
+    return replace_places(
         workflow, spec, payload, lambda place, v: open_value(vault, case_id, seq, place, v)
     )
 
@@ -426,6 +426,11 @@ def broken_seals(
         for place, value in sealed_places(workflow, spec, payload)
         if isinstance(value, dict) and _open(vault, case_id, seq, place, value)[1] is TAMPERED
     ]
+
+
+def unopened(workflow: Workflow, spec: CommandSpec, opened: Mapping[str, Any]) -> bool:
+    """Whether a payload :func:`open_payload` opened still holds a value it could not open."""
+    return any(is_marker(v) for _, v in sealed_places(workflow, spec, opened))
 
 
 def is_marker(value: object) -> bool:
@@ -469,7 +474,7 @@ class Opened:
                     self._by_blob[blob] = opened
                 return opened
 
-            self._payloads[event.seq] = _replace(workflow, spec, event.payload, each)
+            self._payloads[event.seq] = replace_places(workflow, spec, event.payload, each)
 
     def payload(self, seq: int) -> Mapping[str, Any] | None:
         return self._payloads.get(seq)

@@ -69,11 +69,11 @@ from ._events import (
 from ._privacy import (
     AESGCMVault,
     Vault,
-    is_marker,
     open_payload,
     seal_payload,
     sealed_places,
     standins,
+    unopened,
 )
 from ._roster import (
     REGISTRAR,
@@ -1056,7 +1056,7 @@ class CaseService:
         first = decode_event(self.store.read(origin.id)[0])
         first_spec = origin.workflow.command(first.type)
         opened = open_payload(self.vault, origin.workflow, first_spec, origin.id, 1, first.payload)
-        if any(is_marker(v) for _, v in sealed_places(origin.workflow, first_spec, opened)):
+        if unopened(origin.workflow, first_spec, opened):
             raise InvalidCommand(
                 f"case {origin.id}: the parties' personal data was erased (or does not open); "
                 "it cannot be transferred",
@@ -1167,7 +1167,7 @@ class CaseService:
         if known.has_command(event.type):
             spec = known.command(event.type)
             recorded = open_payload(self.vault, known, spec, case_id, event.seq, event.payload)
-            if any(is_marker(v) for _, v in sealed_places(known, spec, recorded)):
+            if unopened(known, spec, recorded):
                 # erased: what was sealed cannot be compared any more, the rest still is
                 recorded = dict(standins(known, spec, event.payload))
                 payload = dict(standins(known, spec, payload, plaintext=True))

@@ -21,7 +21,15 @@ from ._case import Case
 from ._errors import NotPermitted
 from ._events import Event
 from ._masks import MASKS, mask_address, mask_id_number, mask_name, mask_phone
-from ._privacy import UNOPENED, Opened, Place, Vault, _replace, is_marker, person_places
+from ._privacy import (
+    UNOPENED,
+    Opened,
+    Place,
+    Vault,
+    is_marker,
+    person_places,
+    replace_places,
+)
 from ._spec import CommandSpec, Confidentiality, FieldKind
 from ._vocab import Relation, Role, Standing
 
@@ -148,7 +156,7 @@ def _masked(
     masker: _Masker,
 ) -> dict[str, Any]:
     """``payload`` (opened) with every sealed place masked by the rules for its subject."""
-    return _replace(
+    return replace_places(
         workflow, spec, payload, lambda place, v: masker.value(place, v, rules(place.subject))
     )
 

@@ -35,6 +35,7 @@ from ._authz import Actor, StaticDirectory
 from ._diagrams import mermaid_lines
 from ._errors import MediationError
 from ._events import DOMAIN_TAG, GENESIS, StoredEvent, event_hash
+from ._privacy import AESGCMVault
 from ._workflow import NEW, WORKFLOW, CommandSpec, Relation, Role, Workflow, registered
 
 __all__ = [
@@ -259,7 +260,7 @@ class _ExampleVault:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         nonce = hashlib.sha256(context).digest()[:12]
-        aad = context + b"\x00" + b"1"  # the epoch, as AESGCMVault binds it
+        aad = AESGCMVault._aad(context, 1)  # bound as the library's vault binds it
         return 1, nonce + AESGCM(self._KEY).encrypt(nonce, plaintext.encode(), aad)
 
     def open(
@@ -267,7 +268,7 @@ class _ExampleVault:
     ) -> str | None:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        aad = context + b"\x00" + str(epoch).encode()
+        aad = AESGCMVault._aad(context, epoch)
         return AESGCM(self._KEY).decrypt(blob[:12], blob[12:], aad).decode()
 
     def erase(self, case_id: str, subject: str | None = None) -> int:

@@ -163,11 +163,11 @@ def parse_db(url: str, lang: str) -> _open.StoreURL:
         raise _Fail(ExitCode.USAGE, "--db " + err_text(exc, lang)) from exc
 
 
-def open_db(url: str, lang: str, *, write: bool = False) -> Store:
+def open_db(url: str, lang: str, *, write: bool = False, create: bool | None = None) -> Store:
     """The store a ``--db`` value names: read-only (a SQLite file opened ``mode=ro``) unless
-    ``write``, which creates it if missing."""
+    ``write``, which creates it if missing (unless ``create`` is False: it must exist)."""
     parse_db(url, lang)
-    return _open.open(url, create=write, read_only=not write)
+    return _open.open(url, create=write if create is None else create, read_only=not write)
 
 
 def read_bytes(path: str, lang: str, what: str) -> bytes:

@@ -24,9 +24,7 @@ from .._authz import Actor
 from .._report import ExitCode
 from .._service import CaseService
 from .._timeline import local_time
-from ..stores import _open
-from ..stores._base import Store
-from ._common import AddParser, Context, json_out, msg, parse_db, say
+from ._common import AddParser, Context, json_out, msg, open_db, parse_db, say
 
 __all__ = ["register", "run"]
 
@@ -54,14 +52,8 @@ def register(add: AddParser) -> None:
     keys.set_defaults(run=run_keys)
 
 
-def _existing(url: str, lang: str, *, write: bool) -> Store:
-    """The store ``--db`` names, which must exist: erasing or rotating keys never creates one."""
-    parse_db(url, lang)
-    return _open.open(url, create=False, read_only=not write)
-
-
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    with contextlib.closing(_existing(args.db, ctx.lang, write=True)) as store:
+    with contextlib.closing(open_db(args.db, ctx.lang, write=True, create=False)) as store:
         service = CaseService(store)
         case = service.case(args.case)
         actor = Actor.with_roles(args.actor, {case.committee: ["director"]})
@@ -87,7 +79,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 def run_keys(args: argparse.Namespace, ctx: Context) -> int:
     status = args.keys_command == "status"
-    with contextlib.closing(_existing(args.db, ctx.lang, write=not status)) as s:
+    with contextlib.closing(open_db(args.db, ctx.lang, write=not status, create=False)) as s:
         path = parse_db(args.db, ctx.lang).sqlite_path
         if status and path is not None and not os.path.exists(path + ".keys"):
             epoch = 1  # no key store yet (nothing sealed): reading does not create one
