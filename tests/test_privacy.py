@@ -1378,3 +1378,33 @@ def test_the_cli_verifier_opens_every_sealed_value_unless_told_not_to(tmp_path: 
     assert code == 1 and "sealed" in out and "seq 1" in out, out
     code, out, _ = run("verify", "--db", str(db), "--no-seals")
     assert code == 0, out
+
+
+def test_the_live_decision_sees_the_stand_ins_replay_sees(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service decides on the payload with each value it will seal replaced by the stand-in a
+    strict replay decides on: no guard can read, live, what replay cannot."""
+    import mediation._service as service_module
+    from mediation._privacy import SEALED_STANDIN, standins
+
+    seen: list[dict[str, Any]] = []
+    decide = service_module.decide
+
+    def spy(case: Any, command: str, actor: str, payload: Any, *a: Any, **kw: Any) -> Any:
+        seen.append(dict(payload))
+        return decide(case, command, actor, payload, *a, **kw)
+
+    monkeypatch.setattr(service_module, "decide", spy)
+    e = Env()
+    e.open(opening())
+    (decided,) = seen
+    assert decided["description"] == SEALED_STANDIN
+    assert {p["name"] for p in decided["applicants"]} == {SEALED_STANDIN}
+    stored = e.service.history(e.case_id)[0].payload
+    assert decided == standins(WORKFLOW, WORKFLOW.command("apply"), stored)
+
+
+def test_a_vault_is_refused_a_mapping_for_a_key_store() -> None:
+    """Before sealing was the default a vault took a dict of keys: now a clear, typed error."""
+    with pytest.raises(InvalidCommand, match="KeyStore") as info:
+        AESGCMVault({})  # type: ignore[arg-type]
+    assert info.value.field == "keys"

@@ -127,6 +127,13 @@ class AESGCMVault:
                 "sealing personal data needs the cryptography package: pip install mediation"
             ) from exc
         self._aead = AESGCM
+        if keys is not None and not isinstance(keys, KeyStore):  # a dict, as before 0.2
+            raise InvalidCommand(
+                f"keys must be a KeyStore (get, create, destroy, destroyed, epoch, rotate), not "
+                f"a {type(keys).__name__}: MemoryKeyStore, SQLiteKeyStore or the store's "
+                "key_store()",
+                field="keys",
+            )
         self.keys: KeyStore = keys if keys is not None else MemoryKeyStore()
 
     @staticmethod
