@@ -1,6 +1,7 @@
 """How fast ``mediation verify`` checks a large store (run by hand; not part of the test suite).
 
     python benchmarks/bench_verify.py [--events 1000000] [--db PATH] [--jobs N ...] [--strict | --both]
+                                      [--no-seals]
                                       [--repeat R] [--profile] [--reference]
 
 Builds (once; reused while it exists) a SQLite store of about ``--events`` events: the worked
@@ -32,7 +33,7 @@ import sqlite3
 import sys
 import time
 
-from mediation import MemoryStore, SQLiteStore
+from mediation import MemoryStore, SQLiteKeyStore, SQLiteStore
 from mediation.cli import main
 from mediation.demo import START, StepClock, leak_dispute, new_service, noise_dispute
 
@@ -42,8 +43,10 @@ BATCH_CASES = 2000
 def build(path: str, target: int) -> int:
     """Create the store at ``path`` with at least ``target`` events; returns the event count."""
     SQLiteStore(path).close()  # the schema
+    SQLiteKeyStore(path + ".keys").close()  # the key store's, beside it (as the store names it)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("ATTACH DATABASE ? AS keys", (path + ".keys",))
     total = cases = 0
     started = time.perf_counter()
     while total < target:
@@ -72,6 +75,11 @@ def build(path: str, target: int) -> int:
                 ),
             )  # fmt: skip
             total += len(records)
+        # the keys the batch sealed with: verify opens every sealed value with them (the default)
+        conn.executemany(
+            "INSERT INTO keys.mediation_keys (case_id, subject, epoch, key) VALUES (?, ?, ?, ?)",
+            [(*name, key) for name, key in memory.key_store()._keys.items()],  # type: ignore[attr-defined]
+        )
         conn.execute("COMMIT")
         rate = total / (time.perf_counter() - started)
         print(f"  built {cases} cases, {total} events ({rate:,.0f} events/s)", file=sys.stderr)
@@ -119,6 +127,9 @@ def main_(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--strict", action="store_true", help="time verify --strict")
     mode.add_argument("--both", action="store_true", help="time verify and verify --strict")
+    parser.add_argument(
+        "--no-seals", action="store_true", help="pass --no-seals (the sealed values stay closed)"
+    )
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
@@ -130,13 +141,15 @@ def main_(argv: list[str] | None = None) -> int:
         events = count(args.db)
         print(f"reusing {args.db}: {events} events", file=sys.stderr)
     else:
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", ".keys", ".keys-journal"):
             if os.path.exists(args.db + suffix):
                 os.unlink(args.db + suffix)
         print(f"building {args.db} ...", file=sys.stderr)
         events = build(args.db, args.events)
 
     argv_verify = ["verify", "--db", args.db, "-q", "--lang", "en"]
+    if args.no_seals:
+        argv_verify.append("--no-seals")
     if args.profile:
         out, err = io.StringIO(), io.StringIO()
         profiler = cProfile.Profile()

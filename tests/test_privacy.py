@@ -23,6 +23,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 import pg
 from helpers import C1, Env, content, doc, files, holding, unchanged, view_text
@@ -49,7 +51,7 @@ from mediation import demo as demo_module
 from mediation._commands import from_payload, to_payload
 from mediation._events import GENESIS, canonical_bytes, decode_event, event_hash
 from mediation._masks import MASKS
-from mediation._privacy import ERASED, TAMPERED, UNOPENED
+from mediation._privacy import ERASED, TAMPERED, UNOPENED, check_sealed
 from mediation._validators import REQUIRED_TEXT_PATTERN, TEXT_PATTERN
 from mediation._views import view_case
 from mediation.cli import ExitCode, main
@@ -557,6 +559,47 @@ def test_text_mentioning_the_former_format_further_on_is_accepted() -> None:
 SEALED_OBJECT = {"key": 1, "sealed": "A" * 40}
 
 
+def _spelled_as_written(text: str) -> bool:
+    """The sealed value's form by decoding and encoding again: the text is unpadded base64url
+    that an encoder writes for a blob of 28 bytes to 1 MiB."""
+    try:
+        blob = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError:
+        return False
+    encoded = base64.urlsafe_b64encode(blob).decode().rstrip("=")
+    return encoded == text and 28 <= len(blob) <= 1 << 20
+
+
+B64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@given(
+    st.one_of(
+        st.binary(min_size=20, max_size=80).map(
+            lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")
+        ),
+        st.text(alphabet=B64_CHARS + "=+/ \n", min_size=30, max_size=110),
+    )
+)
+@example("A" * 38)  # 28 bytes, the shortest
+@example("A" * 37 + "B")  # the same blob with bits beyond it set: not as written
+@example("A" * 39 + "C")  # 29 bytes and 2 bits too many
+@example("A" * 40 + "\n")
+@example("A" * 36)  # 27 bytes: too short
+def test_a_sealed_value_is_accepted_exactly_as_an_encoder_writes_it(text: str) -> None:
+    """The form check (a pattern, no decoding) accepts what decoding and encoding again gives
+    back unchanged, and nothing else: one spelling per blob, so a forger cannot change a sealed
+    value's bytes without changing what it decodes to."""
+    value = {"key": 1, "sealed": text}
+    if _spelled_as_written(text):
+        assert check_sealed(value, "/x")[1] == base64.urlsafe_b64decode(
+            text + "=" * (-len(text) % 4)
+        )
+    else:
+        with pytest.raises(InvalidCommand):
+            check_sealed(value, "/x")
+
+
 def test_from_payload_refuses_a_sealed_object_in_a_text_member() -> None:
     for cls, payload in _payloads(SEALED_OBJECT):  # type: ignore[arg-type]
         with pytest.raises(InvalidCommand):
@@ -627,6 +670,52 @@ def test_a_sealed_object_where_nothing_is_sealed_is_malformed() -> None:
                 service.view(e[who], e.case_id)
             except IntegrityViolation as exc:
                 assert exc.case == e.case_id
+
+
+def test_a_sealed_value_respelled_to_the_same_bytes_is_malformed() -> None:
+    """Bits beyond the blob in the last character decode to the same ciphertext, which still
+    opens: replay refuses the other spelling, with or without the keys, strict or not."""
+    e = negotiating()
+    e.run("med1", cmd.RecordMinutes(MINUTES))
+    records = e.store.read(e.case_id)
+    found = [
+        (r.seq, pointer)
+        for r in records
+        for pointer, value in _sealed_texts(json.loads(r.body)["payload"], "")
+        if len(value) % 4 in (2, 3)
+    ]
+    assert found, "no sealed value with spare bits in its last character"
+    seq, pointer = found[0]
+
+    def respell(bodies_: list[dict[str, Any]]) -> None:
+        node: Any = bodies_[seq - 1]["payload"]
+        *steps, last = pointer[1:].split("/")
+        for step in steps:
+            node = node[int(step)] if isinstance(node, list) else node[step]
+        text = node[last]["sealed"]
+        node[last]["sealed"] = text[:-1] + B64_CHARS[B64_CHARS.index(text[-1]) + 1]
+        assert base64.urlsafe_b64decode(text + "==") == base64.urlsafe_b64decode(
+            node[last]["sealed"] + "=="
+        )
+
+    forged = rechain(records, respell)
+    for strict in (False, True):
+        for vault in (None, e.service.vault):
+            verdict = verify(forged, e.case_id, strict=strict, vault=vault)
+            assert verdict.fault is not None
+            assert (verdict.fault.seq, verdict.fault.kind) == (seq, FaultKind.MALFORMED)
+
+
+def _sealed_texts(value: Any, at: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, dict):
+        if value.keys() == {"key", "sealed"}:
+            yield at, value["sealed"]
+            return
+        for k, v in value.items():
+            yield from _sealed_texts(v, f"{at}/{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _sealed_texts(v, f"{at}/{i}")
 
 
 MARKER_TEXTS = ["[erased]", "[sealed]", "[tampered]", " [tampered]", json.dumps(SEALED_OBJECT)]

@@ -49,7 +49,7 @@ from ._events import (
     canonical_bytes,
     parse_body,
 )
-from ._privacy import Vault, broken_seals, standins
+from ._privacy import Vault, broken_seals, sealed_places, standins
 from ._roster import Roster, committee_of, grants_for, verify_roster
 from ._spec import registered, workflow_of
 from ._validators import _ID_RE as _ID
@@ -283,12 +283,13 @@ def _check_event(
     if not isinstance(payload, dict):
         raise _Stop(FaultKind.MALFORMED, "payload is not an object")
     spec = workflow.command(name)
+    places = sealed_places(workflow, spec, payload) if spec.persons or spec.sealed else []
     try:  # the payload as the decision sees it: each sealed value a stand-in, as on the live path
-        shown = standins(workflow, spec, payload)
+        shown = standins(workflow, spec, payload, places=places)
     except InvalidCommand as exc:
         raise _Stop(FaultKind.MALFORMED, f"payload of {name}: {exc}") from exc
-    if vault is not None:
-        broken = broken_seals(vault, workflow, spec, case.id, body["seq"], payload)
+    if vault is not None and places:
+        broken = broken_seals(vault, workflow, spec, case.id, body["seq"], payload, places)
         if broken:
             raise _Stop(
                 FaultKind.SEALED,

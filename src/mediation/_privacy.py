@@ -26,11 +26,10 @@ as replay does on the sealed payload (:func:`standins`), so both decide alike.
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
 import attrs
 
@@ -82,9 +81,15 @@ UNOPENED = Marker("[sealed]")
 #: what a view shows for a sealed value that does not authenticate (tampered with)
 TAMPERED = Marker("[tampered]")
 
-_B64 = re.compile(r"^[A-Za-z0-9_-]+$")
+#: unpadded base64url in the one spelling an encoder writes: a last group of two or three
+#: characters carries no bits beyond the blob's (so the text is the blob's only spelling)
+_B64 = re.compile(
+    r"(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?"
+)
 #: nonce (12) + tag (16): the shortest blob; the longest sealed text is far below the maximum
 _MIN_BLOB, _MAX_BLOB = 28, 1 << 20
+#: the text lengths of those blobs (4 characters for every 3 bytes, unpadded)
+_MIN_TEXT, _MAX_TEXT = -(-_MIN_BLOB * 4 // 3), -(-_MAX_BLOB * 4 // 3)
 _MAX_EPOCH = (1 << 31) - 1
 
 
@@ -126,7 +131,10 @@ class AESGCMVault:
             raise MediationError(
                 "sealing personal data needs the cryptography package: pip install mediation"
             ) from exc
+        from cryptography.exceptions import InvalidTag
+
         self._aead = AESGCM
+        self._invalid = InvalidTag
         if keys is not None and not isinstance(keys, KeyStore):  # a dict, as before 0.2
             raise InvalidCommand(
                 f"keys must be a KeyStore (get, create, destroy, destroyed, epoch, rotate), not "
@@ -162,12 +170,10 @@ class AESGCMVault:
                 case=case_id,
                 missing=True,
             )
-        from cryptography.exceptions import InvalidTag
-
         try:
             opened = self._aead(key).decrypt(blob[:12], blob[12:], self._aad(context, epoch))
             return opened.decode()
-        except (InvalidTag, ValueError, UnicodeDecodeError) as exc:
+        except (self._invalid, ValueError, UnicodeDecodeError) as exc:
             raise SealBroken(
                 f"a sealed value of case {case_id} does not open with its key", case=case_id
             ) from exc
@@ -192,22 +198,25 @@ def is_sealed(value: object) -> bool:
 def check_sealed(value: object, where: str) -> tuple[int, bytes]:
     """``(epoch, blob)`` of a sealed value; :class:`~mediation.InvalidCommand` if it is not one in
     the form the service writes (exactly ``key`` and ``sealed``, unpadded base64url)."""
-    if not isinstance(value, dict) or set(value) != {"key", "sealed"}:
+    epoch, text = _sealed_form(value, where)
+    return epoch, base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sealed_form(value: object, where: str) -> tuple[int, str]:
+    """``(epoch, text)`` of a sealed value whose form :func:`check_sealed` accepts (the text then
+    decodes, to a blob of an allowed length); :class:`~mediation.InvalidCommand` if it is not."""
+    if not isinstance(value, dict) or value.keys() != {"key", "sealed"}:
         raise InvalidCommand(
             f"{where}: not a sealed value (an object of key and sealed)", field=where
         )
     epoch, text = value["key"], value["sealed"]
     if type(epoch) is not int or not 1 <= epoch <= _MAX_EPOCH:
         raise InvalidCommand(f"{where}: a sealed value's key is an epoch from 1", field=where)
-    if not isinstance(text, str) or not _B64.match(text) or len(text) % 4 == 1:
+    if type(text) is not str or not _B64.fullmatch(text):
         raise InvalidCommand(f"{where}: a sealed value is unpadded base64url", field=where)
-    try:
-        blob = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidCommand(f"{where}: a sealed value is unpadded base64url", field=where) from exc
-    if not _MIN_BLOB <= len(blob) <= _MAX_BLOB or _encode(blob) != text:
+    if not _MIN_TEXT <= len(text) <= _MAX_TEXT:
         raise InvalidCommand(f"{where}: a sealed value of a wrong length", field=where)
-    return epoch, blob
+    return epoch, text
 
 
 def _encode(blob: bytes) -> str:
@@ -236,14 +245,35 @@ class Place:
     member: str
 
 
+def _is_object(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """A JSON object (a ``dict`` first: the ``Mapping`` check is an ABC's, slow in a replay)."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _people(payload: Mapping[str, Any], member: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
     value = payload.get(member)
-    if isinstance(value, list):
+    if type(value) is list:
         for i, person in enumerate(value):
-            if isinstance(person, Mapping):
+            if _is_object(person):
                 yield f"/{member}/{i}", person
-    elif isinstance(value, Mapping):
+    elif _is_object(value):
         yield f"/{member}", value
+
+
+#: the places made so far, by pointer, subject and member (a replay meets the same few over and
+#: over); bounded, since a hostile log can name any number of list positions
+_PLACES: dict[tuple[str, str, str], Place] = {}
+_PLACES_MAX = 4096
+
+
+def _place(pointer: str, subject: str, kind: FieldKind, member: str) -> Place:
+    name = (pointer, subject, member)
+    place = _PLACES.get(name)
+    if place is None or place.kind is not kind:
+        if len(_PLACES) >= _PLACES_MAX:
+            _PLACES.clear()
+        place = _PLACES[name] = Place(pointer, subject, kind, member)
+    return place
 
 
 def person_places(
@@ -256,22 +286,24 @@ def person_places(
         return  # not a person object (a strict replay refuses it as malformed)
     natural = person.get("kind", "person") == "person"
     for field in workflow.personal:
-        if field.name in person and (natural or not field.natural_only):
-            yield Place(f"{base}/{field.name}", subject, field.kind, field.name), person[field.name]
+        name = field.name
+        if name in person and (natural or not field.natural_only):
+            yield _place(f"{base}/{name}", subject, field.kind, name), person[name]
 
 
 def sealed_places(
     workflow: Workflow, spec: CommandSpec, payload: Mapping[str, Any]
-) -> Iterator[tuple[Place, Any]]:
+) -> list[tuple[Place, Any]]:
     """Every place of ``payload`` the declaration seals, with the value there (present members
     only): the personal members of its person objects, then its free-text members."""
     from ._spec import FieldKind
 
+    found: list[tuple[Place, Any]] = []
     for member in spec.persons:
         for base, person in _people(payload, member):
-            yield from person_places(workflow, base, person)
-    for path in spec.sealed:
-        *outer, last = path.split(".")
+            found.extend(person_places(workflow, base, person))
+    text = FieldKind.TEXT
+    for outer, last in spec.sealed_steps:
         nodes: list[tuple[str, Any]] = [("", payload)]
         for part in outer:  # ``*``: every item of a list (``ties.*.note``)
             if part == "*":
@@ -285,11 +317,12 @@ def sealed_places(
                 nodes = [
                     (f"{at}/{part}", node[part])
                     for at, node in nodes
-                    if isinstance(node, Mapping) and part in node
+                    if _is_object(node) and part in node
                 ]
         for at, node in nodes:
-            if isinstance(node, Mapping) and last in node:
-                yield Place(f"{at}/{last}", CASE, FieldKind.TEXT, last), node[last]
+            if _is_object(node) and last in node:
+                found.append((_place(f"{at}/{last}", CASE, text, last), node[last]))
+    return found
 
 
 def replace_places(
@@ -297,28 +330,33 @@ def replace_places(
     spec: CommandSpec,
     payload: Mapping[str, Any],
     each: Callable[[Place, Any], Any],
+    places: list[tuple[Place, Any]] | None = None,
 ) -> dict[str, Any]:
-    """``payload`` with ``each(place, value)`` at every sealed place: copied on write (only the
-    containers on the way to a changed value are copied; ``payload`` itself if nothing changed)."""
+    """``payload`` with ``each(place, value)`` at every sealed place (``places``, when the caller
+    has found them already): copied on write (only the containers on the way to a changed value
+    are copied, each once; ``payload`` itself if nothing changed)."""
     out: dict[str, Any] = payload if isinstance(payload, dict) else dict(payload)
     if not spec.persons and not spec.sealed:  # nothing declared: the hot path of most commands
         return out
-    copied = out is not payload
-    for place, value in list(sealed_places(workflow, spec, payload)):
+    fresh: set[int] = set() if out is payload else {id(out)}  # the containers copied so far
+    for place, value in sealed_places(workflow, spec, payload) if places is None else places:
         new = each(place, value)
         if new is value:
             continue
-        if not copied:
-            out, copied = dict(payload), True
-        parts = place.pointer.strip("/").split("/")
+        if not fresh:
+            out = dict(payload)
+            fresh.add(id(out))
+        *steps, last = place.pointer[1:].split("/")
         node: Any = out
-        for part in parts[:-1]:
+        for part in steps:
             key: Any = int(part) if isinstance(node, list) else part
             child = node[key]
-            child = list(child) if isinstance(child, list) else dict(child)
-            node[key] = child
+            if id(child) not in fresh:
+                child = list(child) if isinstance(child, list) else dict(child)
+                fresh.add(id(child))
+                node[key] = child
             node = child
-        node[parts[-1]] = new
+        node[last] = new
     return out
 
 
@@ -357,21 +395,27 @@ def seal_payload(
 
 
 def standins(
-    workflow: Workflow, spec: CommandSpec, payload: Mapping[str, Any], *, plaintext: bool = False
+    workflow: Workflow,
+    spec: CommandSpec,
+    payload: Mapping[str, Any],
+    *,
+    plaintext: bool = False,
+    places: list[tuple[Place, Any]] | None = None,
 ) -> dict[str, Any]:
     """``payload`` as a decision sees it: each sealed value replaced by :data:`SEALED_STANDIN`
     (after checking it is one in the service's form: :class:`~mediation.InvalidCommand` if not);
-    with ``plaintext``, each text that sealing will replace too (the live path, before sealing)."""
+    with ``plaintext``, each text that sealing will replace too (the live path, before sealing).
+    ``places``: the payload's :func:`sealed_places`, when the caller has them."""
 
     def standin(place: Place, value: Any) -> Any:
         if isinstance(value, dict):
-            check_sealed(value, place.pointer)
+            _sealed_form(value, place.pointer)
             return SEALED_STANDIN
         if plaintext and isinstance(value, str) and value.strip():
             return SEALED_STANDIN
         return value
 
-    return replace_places(workflow, spec, payload, standin)
+    return replace_places(workflow, spec, payload, standin, places)
 
 
 def _open(
@@ -424,13 +468,15 @@ def broken_seals(
     case_id: str,
     seq: int,
     payload: Mapping[str, Any],
+    places: list[tuple[Place, Any]] | None = None,
 ) -> list[str]:
     """The JSON pointers of the sealed values of an event that do not authenticate with their
-    key.  A value whose key the key store does not hold (a store restored or imported without
-    its keys) cannot be checked, and is not reported."""
+    key (``places``: the payload's :func:`sealed_places`, when the caller has them).  A value
+    whose key the key store does not hold (a store restored or imported without its keys) cannot
+    be checked, and is not reported."""
     return [
         place.pointer
-        for place, value in sealed_places(workflow, spec, payload)
+        for place, value in (sealed_places(workflow, spec, payload) if places is None else places)
         if isinstance(value, dict) and _open(vault, case_id, seq, place, value)[1] is TAMPERED
     ]
 

@@ -220,10 +220,16 @@ class CommandSpec:
     #: whether anything beyond the state and the grants is checked (people, erased personal
     #: data, guards, completion)
     checked: bool = attrs.field(init=False, repr=False, eq=False)
+    #: ``sealed`` split for the walk: per member, the steps to its object and its name
+    sealed_steps: tuple[tuple[tuple[str, ...], str], ...] = attrs.field(
+        init=False, repr=False, eq=False
+    )
 
     def __attrs_post_init__(self) -> None:
         grants = tuple(r.value for r in self.relations) + tuple(r.value for r in self.roles)
         object.__setattr__(self, "grants", grants)
+        steps = tuple((tuple(p.split(".")[:-1]), p.split(".")[-1]) for p in self.sealed)
+        object.__setattr__(self, "sealed_steps", steps)
         checked = bool(
             self.people or self.guards or self.completes_when or self.persons or self.sealed
         )
