@@ -20,7 +20,7 @@ import pytest
 
 import pg
 from mediation import StoreError
-from mediation._keys import KeyStore, MemoryKeyStore, SQLiteKeyStore
+from mediation._keys import KeyStore, MemoryKeyStore, ReadThrough, SQLiteKeyStore
 from mediation.stores import MemoryStore, SQLiteStore, Store
 from mediation.testing import synthetic_records, synthetic_summary
 from mediation.testing._conformance import KeyStoreConformance
@@ -410,3 +410,40 @@ def test_the_postgres_store_keeps_its_keys_in_a_schema_beside_its_own() -> None:
             assert hosted.key_store().get(case_id, "p1", 1) == key
             assert hosted.key_store().destroy(case_id) == 1
             hosted.close()
+
+
+class _Counting(MemoryKeyStore):
+    """A memory key store that counts its reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, case_id: str, subject: str, epoch: int) -> bytes | None:
+        self.reads += 1
+        return super().get(case_id, subject, epoch)
+
+    def destroyed(self, case_id: str, subject: str) -> bool:
+        self.reads += 1
+        return super().destroyed(case_id, subject)
+
+
+def test_a_verification_run_reads_each_key_of_a_case_once_and_keeps_one_case() -> None:
+    keys = _Counting()
+    a, b = keys.create("c1", "p1", 1, os.urandom(32)), keys.create("c2", "p1", 1, os.urandom(32))
+    keys.destroy("c1", "p2")
+    run = ReadThrough(keys)
+    for _ in range(3):  # one case's values, read over and over: the store is asked once each
+        assert run.get("c1", "p1", 1) == a and run.get("c1", "p9", 1) is None
+        assert run.destroyed("c1", "p2") and not run.destroyed("c1", "p1")
+    assert keys.reads == 4
+    assert run.get("c2", "p1", 1) == b and keys.reads == 5  # another case: read from the store
+    assert run.get("c1", "p1", 1) == a and keys.reads == 6  # the first one was forgotten
+    for write in (
+        lambda: run.create("c1", "p3", 1, os.urandom(32)),
+        lambda: run.destroy("c1"),
+        run.rotate,
+    ):
+        with pytest.raises(TypeError):
+            write()
+    assert keys.get("c1", "p3", 1) is None and keys.get("c1", "p1", 1) == a and keys.epoch() == 1

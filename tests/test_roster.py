@@ -571,3 +571,71 @@ def test_timeline_and_report_check_claims_against_the_roster(tmp_path: Path) -> 
         assert code == 0 and "valid" in out and "not checked" not in out
     code, out, _ = _cli("timeline", without, "--db", bare)
     assert code == 0 and "not checked" in out
+
+
+def test_timeline_of_a_roster_lists_its_entries_and_report_points_there(tmp_path: Path) -> None:
+    db = str(tmp_path / "m.db")
+    with SQLiteStore(db) as store:
+        _recorded_case(store)
+    stream = roster_id(C)
+    export = str(tmp_path / "m.jsonl")
+    assert _cli("export", "--db", db, "-o", export)[0] == 0
+    for source in (["--db", db], [export]):
+        code, out, err = _cli("--lang", "en", "timeline", stream, *source)
+        lines = out.splitlines()
+        assert code == 0 and err == "", err
+        assert lines[0].startswith("times: Asia/Shanghai")
+        assert [line.split()[0] for line in lines[1:4]] == ["#1", "#2", "#3"]
+        assert "grant_role med-wang mediator" in out and "人民调解法第九条" in out
+        assert lines[-1] == f"roster of committee {C}: valid, 4 entries"
+    code, out, _ = _cli("--lang", "zh", "timeline", stream, "--db", db)
+    assert code == 0 and out.splitlines()[-1] == f"调委会 {C} 的人员名录：验证通过，共 4 条记录"
+    code, out, _ = _cli("timeline", stream, "--db", db, "--json")
+    document = json.loads(out)
+    assert code == 0 and document["roster"] == C and document["exit"] == 0
+    assert [e["type"] for e in document["entries"]] == ["open_roster"] + ["grant_role"] * 3
+    assert document["holders"]["med-wang"] == ["mediator"] and document["verdict"]["ok"]
+    # verify names it as a roster, not a case
+    code, out, _ = _cli("--lang", "en", "verify", "--db", db)
+    assert code == 0 and f"roster of committee {C}: valid, 4 entries" in out
+    assert f"case {stream}" not in out
+    # there is no report of a roster: exit 5, one line saying where to read it, no file
+    html = tmp_path / "r.html"
+    code, out, err = _cli("--lang", "en", "report", stream, "--db", db, "--html", str(html))
+    assert code == 5 and out == "" and not html.exists()
+    assert "not a case" in err and f"timeline {stream}" in err and "Traceback" not in err
+    # a tampered roster: the entries before the fault, the fault, the integrity exit code
+    with sqlite3.connect(db) as raw:
+        raw.execute("DROP TRIGGER mediation_events_no_update")
+        raw.execute(
+            "UPDATE mediation_events SET body = replace(body, 'med-wang', 'res-1402') "
+            "WHERE case_id = ? AND seq = 3",
+            (stream,),
+        )
+    code, out, _ = _cli("--lang", "en", "timeline", stream, "--db", db)
+    assert code == 1 and "#3" not in out and "#2" in out
+    assert out.splitlines()[-1].startswith(f"roster of committee {C}: INVALID at seq 3: altered")
+    code, out, _ = _cli("timeline", stream, "--db", db, "--json")
+    assert code == 1 and json.loads(out)["verdict"]["fault"]["seq"] == 3
+
+
+def test_export_of_a_roster_named_on_its_own(tmp_path: Path) -> None:
+    db = str(tmp_path / "m.db")
+    with SQLiteStore(db) as store:
+        _, cid = _recorded_case(store)
+    out = str(tmp_path / "roster.jsonl")
+    code, _, err = _cli("export", "--db", db, "--case", roster_id(C), "-o", out)
+    assert code == 0, err
+    lines = Path(out).read_text(encoding="utf-8").splitlines()
+    assert {json.loads(line)["case"] for line in lines[1:-1]} == {roster_id(C)}
+    assert len(lines) == 1 + 4 + 1  # the header, the entries, the end
+    code, out_text, _ = _cli("--lang", "en", "verify", out)
+    assert code == 0 and f"roster of committee {C}: valid, 4 entries" in out_text
+    # with a case of its committee, the roster is written once, first
+    both = str(tmp_path / "both.jsonl")
+    code, _, err = _cli("export", "--db", db, "--case", roster_id(C), "--case", cid, "-o", both)
+    assert code == 0, err
+    cases = [json.loads(line)["case"] for line in Path(both).read_text().splitlines()[1:-1]]
+    assert cases[:4] == [roster_id(C)] * 4 and set(cases[4:]) == {cid}
+    code, _, err = _cli("--lang", "en", "export", "--db", db, "--case", "@roster:nowhere")
+    assert code == 5 and "committee nowhere keeps no roster" in err and "Traceback" not in err

@@ -205,8 +205,13 @@ class Verdict:
         return f"; {n} role {claims} not checked (no roster kept then: seq {seqs})"
 
     def describe(self, lang: str = "en") -> str:
+        committee = committee_of(self.case_id)  # a committee's roster: entries, no state
         if self.fault is None:
             note = self._unchecked_note(lang)
+            if committee is not None:
+                if lang == "zh":
+                    return f"调委会 {committee} 的人员名录：验证通过，共 {self.events} 条记录"
+                return f"roster of committee {committee}: valid, {self.events} entries"
             if lang == "zh":
                 return (
                     f"案件 {self.case_id}：验证通过，共 {self.events} 个事件，"
@@ -217,9 +222,13 @@ class Verdict:
         others = self.faults[1:]
         if lang == "zh":
             also = "".join(f"；另有 {o.message_zh}" for o in others)
-            return f"案件 {self.case_id}：验证失败，{f.message_zh}{also}"
+            whose = (
+                f"案件 {self.case_id}" if committee is None else f"调委会 {committee} 的人员名录"
+            )
+            return f"{whose}：验证失败，{f.message_zh}{also}"
         also = "".join(f"; also at seq {o.seq}: {o.kind.value}: {o.message}" for o in others)
-        return f"case {self.case_id}: INVALID at seq {f.seq}: {f.kind.value}: {f.message}{also}"
+        whose = f"case {self.case_id}" if committee is None else f"roster of committee {committee}"
+        return f"{whose}: INVALID at seq {f.seq}: {f.kind.value}: {f.message}{also}"
 
     def without_case(self) -> Verdict:
         """The same verdict without the rebuilt case (small to keep or to send to a process)."""

@@ -167,6 +167,9 @@ def export_store(
 ) -> ExportCounts:
     """Export ``store`` (every case, or ``case_ids``) to ``path`` or the text stream ``out``.
 
+    Each case exported brings its committee's roster (before the cases); ``case_ids`` may also name
+    a roster on its own (``@roster:<committee>``).
+
     The bodies are copied as stored, with personal data sealed: an **encrypted** export, for an
     outside auditor.  With ``vault`` (the store's key store), a **decrypted** one: each event line
     also carries its sealed values opened (``opened``: JSON pointer -> plaintext, or ``[erased]``),
@@ -192,7 +195,17 @@ def export_store(
         chosen = []
         committees = set()
         for case_id in sorted(set(case_ids)):
-            recs = store.read(case_id) if committee_of(case_id) is None else []
+            recs = store.read(case_id)
+            named = committee_of(case_id)  # a committee's roster, named on its own
+            if named is not None:
+                if not recs:
+                    raise ExportError(
+                        f"committee {named} keeps no roster in the store",
+                        message_zh=f"调委会 {named} 没有人员名录",
+                        case=case_id,
+                    )
+                committees.add(named)
+                continue
             if not recs:
                 raise ExportError(
                     f"no case {case_id} in the store",

@@ -333,26 +333,36 @@ class SQLiteKeyStore:
 
 
 class ReadThrough:
-    """A read-only view of a key store that remembers what it read: for one verification run,
-    which opens every sealed value of a store and would otherwise read each case's keys once per
-    value.  Never for the live path: a key remembered here would outlive its erasure."""
+    """A read-only view of a key store that remembers what it read of one case at a time: for one
+    verification run, which opens every sealed value of a store case by case and would otherwise
+    read each case's keys once per value (asking for another case forgets the last one's, so a
+    run over any number of cases holds a few keys).  Never for the live path: a key remembered
+    here would outlive its erasure."""
 
     def __init__(self, keys: KeyStore) -> None:
         self._keys = keys
-        self._read: dict[tuple[str, str, int], bytes | None] = {}
-        self._dead: dict[tuple[str, str], bool] = {}
+        self._case: str | None = None
+        self._read: dict[tuple[str, int], bytes | None] = {}
+        self._dead: dict[str, bool] = {}
+
+    def _of(self, case_id: str) -> None:
+        if case_id != self._case:
+            self._case = case_id
+            self._read.clear()
+            self._dead.clear()
 
     def get(self, case_id: str, subject: str, epoch: int) -> bytes | None:
-        name = (case_id, subject, epoch)
+        self._of(case_id)
+        name = (subject, epoch)
         if name not in self._read:
             self._read[name] = self._keys.get(case_id, subject, epoch)
         return self._read[name]
 
     def destroyed(self, case_id: str, subject: str) -> bool:
-        name = (case_id, subject)
-        if name not in self._dead:
-            self._dead[name] = self._keys.destroyed(case_id, subject)
-        return self._dead[name]
+        self._of(case_id)
+        if subject not in self._dead:
+            self._dead[subject] = self._keys.destroyed(case_id, subject)
+        return self._dead[subject]
 
     def create(self, case_id: str, subject: str, epoch: int, key: bytes) -> bytes:
         raise TypeError("a read-through key store is read-only")

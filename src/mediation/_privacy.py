@@ -260,22 +260,6 @@ def _people(payload: Mapping[str, Any], member: str) -> Iterator[tuple[str, Mapp
         yield f"/{member}", value
 
 
-#: the places made so far, by pointer, subject and member (a replay meets the same few over and
-#: over); bounded, since a hostile log can name any number of list positions
-_PLACES: dict[tuple[str, str, str], Place] = {}
-_PLACES_MAX = 4096
-
-
-def _place(pointer: str, subject: str, kind: FieldKind, member: str) -> Place:
-    name = (pointer, subject, member)
-    place = _PLACES.get(name)
-    if place is None or place.kind is not kind:
-        if len(_PLACES) >= _PLACES_MAX:
-            _PLACES.clear()
-        place = _PLACES[name] = Place(pointer, subject, kind, member)
-    return place
-
-
 def person_places(
     workflow: Workflow, base: str, person: Mapping[str, Any]
 ) -> Iterator[tuple[Place, Any]]:
@@ -288,7 +272,7 @@ def person_places(
     for field in workflow.personal:
         name = field.name
         if name in person and (natural or not field.natural_only):
-            yield _place(f"{base}/{name}", subject, field.kind, name), person[name]
+            yield Place(f"{base}/{name}", subject, field.kind, name), person[name]
 
 
 def sealed_places(
@@ -321,7 +305,7 @@ def sealed_places(
                 ]
         for at, node in nodes:
             if _is_object(node) and last in node:
-                found.append((_place(f"{at}/{last}", CASE, text, last), node[last]))
+                found.append((Place(f"{at}/{last}", CASE, text, last), node[last]))
     return found
 
 

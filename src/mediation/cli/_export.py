@@ -21,7 +21,12 @@ __all__ = ["register", "run"]
 def register(add: AddParser) -> None:
     sp = add("export", "write a portable export (JSON Lines)")
     sp.add_argument("--db", required=True, metavar="URL")
-    sp.add_argument("--case", action="append", metavar="ID", help="only this case (repeatable)")
+    sp.add_argument(
+        "--case",
+        action="append",
+        metavar="ID",
+        help="only this case, with its committee's roster; @roster:C, that roster (repeatable)",
+    )
     sp.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
     sp.add_argument(
         "--checkpoints",

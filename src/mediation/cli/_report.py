@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import __version__
 from .._report import ExitCode, render_html
+from .._roster import committee_of
 from ._common import (
     AddParser,
     Context,
@@ -46,6 +47,19 @@ def register(add: AddParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     out, lang = ctx.out, ctx.lang
+    committee = committee_of(args.case)
+    if committee is not None:
+        raise _Fail(
+            ExitCode.INPUT,
+            msg(
+                lang,
+                f"{args.case} 是调委会 {committee} 的人员名录，不是案件，没有报告；"
+                f"请用 mediation timeline {args.case} 或 mediation roster show --committee {committee}",
+                f"{args.case} is the roster of committee {committee}, not a case: there is no "
+                f"report of it; read it with `mediation timeline {args.case}` or `mediation roster "
+                f"show --committee {committee}`",
+            ),
+        )
     src = source(args, lang, ctx.stdin)
     try:
         auditor = checkpoint_auditor(args, src, lang)

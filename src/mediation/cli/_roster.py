@@ -23,12 +23,24 @@ from typing import Any
 from .._authz import Actor
 from .._errors import InvalidCommand
 from .._report import ExitCode
-from .._roster import REGISTRAR, Roster, RosterEntry, roster_payload
+from .._roster import REGISTRAR, Roster, RosterEntry, roster_payload, verify_roster
 from .._service import CaseService
 from .._timeline import local_time
-from ._common import AddParser, Context, _Fail, json_out, msg, open_db, say, zone_label
+from ._common import (
+    AddParser,
+    Context,
+    _Fail,
+    describe_with_line,
+    json_out,
+    msg,
+    open_db,
+    say,
+    verdict_code,
+    zone_label,
+)
+from ._sources import Source
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "timeline"]
 
 
 def register(add: AddParser) -> None:
@@ -167,15 +179,50 @@ def _json(roster: Roster, seq: int, holders: dict[str, frozenset[str]], ctx: Con
         "head": roster.head,
         "tz": ctx.tz.key,
         "holders": {p: sorted(r) for p, r in holders.items()},
-        "entries": [
-            {
-                "seq": e.seq,
-                "at": e.at,
-                "at_local": local_time(e.at, ctx.tz),
-                "actor": e.actor,
-                "type": e.command.name,
-                "payload": roster_payload(e.command),
-            }
-            for e in roster.entries[:seq]
-        ],
+        "entries": _entries(roster, seq, ctx),
     }
+
+
+def _entries(roster: Roster, seq: int, ctx: Context) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq": e.seq,
+            "at": e.at,
+            "at_local": local_time(e.at, ctx.tz),
+            "actor": e.actor,
+            "type": e.command.name,
+            "payload": roster_payload(e.command),
+        }
+        for e in roster.entries[:seq]
+    ]
+
+
+def timeline(src: Source, stream_id: str, as_json: bool, ctx: Context) -> int:
+    """``mediation timeline @roster:C``: a committee's roster, entry by entry as far as it
+    verifies, then its verdict (the exit code follows the verdict, as for a case)."""
+    records, line_of = src.case(stream_id)
+    verdict, roster = verify_roster(records, stream_id)
+    code = int(verdict_code(verdict))
+    if as_json:
+        found = verdict.to_json()
+        if verdict.fault is not None and line_of is not None:
+            line = line_of(verdict.fault.seq)
+            if line is not None:
+                found["line"] = line
+        document = {
+            "roster": roster.committee,
+            "tz": ctx.tz.key,
+            "entries": _entries(roster, roster.seq, ctx),
+            "holders": {p: sorted(r) for p, r in roster.holders().items()},
+            "verdict": found,
+            "exit": code,
+        }
+        json_out(ctx.out, document)
+        return code
+    lang = ctx.lang
+    say(ctx.out, msg(lang, f"时间：{zone_label(ctx.tz)}", f"times: {zone_label(ctx.tz)}"))
+    for entry in roster.entries:
+        say(ctx.out, _line(entry, ctx))
+    say(ctx.out, "")
+    say(ctx.out, describe_with_line(verdict, line_of, lang))
+    return code

@@ -1,4 +1,5 @@
-"""``mediation timeline``: the readable history of one case, as a role of its committee sees it."""
+"""``mediation timeline``: the readable history of one case, as a role of its committee sees it;
+of a committee's roster (``@roster:C``), its entries."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import datetime as dt
 from typing import Any
 
 from .._report import timeline_lines
+from .._roster import committee_of
 from .._views import CaseView
 from ._common import (
     AddParser,
@@ -19,6 +21,7 @@ from ._common import (
     verdict_code,
     zone_label,
 )
+from ._roster import timeline as roster_timeline
 from ._sources import Viewed, case_view, source
 
 __all__ = ["register", "run", "timeline_json"]
@@ -37,6 +40,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     out, lang = ctx.out, ctx.lang
     src = source(args, lang, ctx.stdin)
     try:
+        if committee_of(args.case) is not None:  # a committee's roster: its entries
+            return roster_timeline(src, args.case, args.json, ctx)
         seen = case_view(src, args.case, args.role, None, lang)
         code = int(verdict_code(seen.verdict))
         if args.json:
