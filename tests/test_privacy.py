@@ -582,10 +582,13 @@ B64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     )
 )
 @example("A" * 38)  # 28 bytes, the shortest
-@example("A" * 37 + "B")  # the same blob with bits beyond it set: not as written
-@example("A" * 39 + "C")  # 29 bytes and 2 bits too many
-@example("A" * 40 + "\n")
+@example("A" * 37 + "B")  # 28 bytes and 4 bits beyond them set: not as written
+@example("A" * 38 + "B")  # 29 bytes and 2 bits beyond them set
+@example("A" * 39 + "\n")  # a newline where a pattern's ``$`` would still match
 @example("A" * 36)  # 27 bytes: too short
+@example("A" * 1_398_102)  # 1 MiB, the longest
+@example("A" * 1_398_103)  # 1 MiB and a byte: too long
+@example("A" * 1_398_104)
 def test_a_sealed_value_is_accepted_exactly_as_an_encoder_writes_it(text: str) -> None:
     """The form check (a pattern, no decoding) accepts what decoding and encoding again gives
     back unchanged, and nothing else: one spelling per blob, so a forger cannot change a sealed
@@ -1106,29 +1109,70 @@ def test_erasing_someone_not_in_the_case_is_refused(person: str) -> None:
 def test_erasing_with_sealing_off_is_refused() -> None:
     e = sealing_off()
     e.drive("negotiating", opening())
-    with unchanged(e), pytest.raises(InvalidCommand):
+    # the data was recorded in plain text: the decision refuses (as replay would)
+    with unchanged(e), pytest.raises(GuardFailed, match="plain text"):
         e.service.erase(e["director"], e.case_id, basis="PIPL 47")
-    with unchanged(e), pytest.raises(InvalidCommand):
+    with unchanged(e), pytest.raises(GuardFailed, match="plain text"):
+        e.service.erase(e["director"], e.case_id, basis="PIPL 47", person="p1")
+    # sealed data, but a service without a vault: it has no keys to destroy
+    e = negotiating()
+    e.service = CaseService(e.store, directory=e.world.directory, clock=e.clock, sealing=False)
+    with unchanged(e), pytest.raises(InvalidCommand, match="sealing is off"):
         e.service.erase(e["director"], e.case_id, basis="PIPL 47", person="p1")
 
 
 def test_data_recorded_with_sealing_off_is_not_reported_erased() -> None:
     """A case recorded while sealing was off holds its personal data in plain text: once sealing
-    is on, erasing it cannot destroy anything.  The erasure is refused, or at least no view shows
-    the plaintext of a person it reports erased."""
+    is on, erasing it cannot destroy anything.  The decision refuses the erasure (of that person,
+    or of the whole case), and replay refuses the same erasure forged into the log, with the same
+    error: the log itself shows the data was recorded in plain text."""
     e = sealing_off()
     e.drive("negotiating", opening())
     e.service = CaseService(e.store, directory=e.world.directory, clock=e.clock)  # sealing on
-    try:
-        with unchanged(e):
-            e.service.erase(e["director"], e.case_id, basis="PIPL 47", person="p1")
-    except InvalidCommand:
-        return
-    except AssertionError:  # recorded: then it must show as erased
-        view = e.service.view(e["med1"], e.case_id)
-        assert view.erased == ("p1",)
-        shown = [v for v in PERSONAL["p1"] if v in view_text(view)]
-        assert not shown, f"p1 reported erased, but the view shows {shown}"
+    for person in ("p1", ""):
+        with unchanged(e), pytest.raises(GuardFailed, match="plain text") as refused:
+            e.service.erase(e["director"], e.case_id, basis="PIPL 47", person=person)
+        records = e.store.read(e.case_id)
+        last = json.loads(records[-1].body)
+        erasure = {
+            **last,
+            "seq": last["seq"] + 1,
+            "type": "erase_personal_data",
+            "actor": "director",
+            "as": "director",
+            "payload": to_payload(cmd.ErasePersonalData("PIPL 47", person)),
+        }
+        forged = rechain(records, lambda b, erasure=erasure: b.append(erasure))  # type: ignore[misc]
+        for strict in (False, True):
+            verdict = verify(forged, e.case_id, strict=strict)
+            assert verdict.fault is not None
+            assert (verdict.fault.seq, verdict.fault.kind) == (
+                len(records) + 1,
+                FaultKind.ILLEGAL_TRANSITION,
+            )
+            assert type(verdict.fault.error) is GuardFailed
+            assert str(verdict.fault.error) == str(refused.value)
+    # what sealing recorded afterwards does not make the earlier plain text erasable either
+    e.run("med1", cmd.RecordMinutes(MINUTES))
+    with unchanged(e), pytest.raises(GuardFailed, match="plain text"):
+        e.service.erase(e["director"], e.case_id, basis="PIPL 47", person="p1")
+    assert e.service.case(e.case_id).plain >= {"p1", "p2", ""}
+
+
+def test_a_person_whose_data_was_always_sealed_is_erasable_beside_plain_text() -> None:
+    """Plain text of one person (an agent recorded while sealing was off) does not keep another,
+    whose data was sealed, from being erased; the whole case then is not erasable."""
+    e = negotiating()
+    assert e.service.case(e.case_id).plain == frozenset()
+    off = CaseService(e.store, directory=e.world.directory, clock=e.clock, sealing=False)
+    e.clock.advance(minutes=1)
+    off.execute(e["p1"], e.case_id, cmd.AppointAgent(AGENT, doc("授权委托书")))
+    plain = e.service.case(e.case_id).plain
+    assert AGENT.id in plain and "p2" not in plain
+    e.service.erase(e["director"], e.case_id, basis="PIPL 47", person="p2")
+    with unchanged(e), pytest.raises(GuardFailed, match="plain text"):
+        e.service.erase(e["director"], e.case_id, basis="PIPL 47")
+    assert verify(e.store.read(e.case_id), e.case_id, strict=True).ok
 
 
 def test_after_the_case_is_erased_new_personal_data_is_refused() -> None:

@@ -506,12 +506,19 @@ def test_replay_on_the_roster_decides_as_the_live_path(
     store = MemoryStore()
     if records:
         store.append(d.service.case(case_id).summary(), records, 0)
-    # the injected body is rebuilt from the plaintext payload: sealing off, so the bytes compare
-    live = CaseService(store, directory=d.world.directory, clock=lambda: now, sealing=False)
+    # the copy is sealed under the keys of the service that wrote it
+    live = CaseService(store, directory=d.world.directory, clock=lambda: now, vault=d.service.vault)
     holders: dict[str, list[str]] = {}
     for person, role in kept:
         holders.setdefault(person, []).append(role)
     live.sync_roster(REG, world, holders, basis=BASIS)
+    payload = cmd.to_payload(command)
+    if command.name in {c.name for c in WORKFLOW.opening} and not payload["profile"]:
+        payload["profile"] = live.policy.recusal
+    link = WORKFLOW.command(command.name).link
+    if link and payload.get("to") == "street_committee" and not payload[link[1]]:
+        # the service names the case a transfer opens before deciding: so does the forger
+        payload[link[1]] = CaseService.transfer_case_id(case_id, len(records) + 1)
     try:
         event = live.execute(actor, case_id, command, acting_as=claim)
     except REFUSALS as exc:
@@ -520,11 +527,9 @@ def test_replay_on_the_roster_decides_as_the_live_path(
     else:
         error = None
         hypothesis_event("accepted")
+        payload = dict(event.payload)  # as recorded: sealed, and what the service filled in
     rosters = rosters_of(store)
     roster = rosters[world]
-    payload = cmd.to_payload(command)
-    if command.name in {c.name for c in WORKFLOW.opening} and not payload["profile"]:
-        payload["profile"] = live.policy.recusal
     state = (
         event.state
         if error is None
@@ -604,6 +609,13 @@ def test_timeline_of_a_roster_lists_its_entries_and_report_points_there(tmp_path
     code, out, err = _cli("--lang", "en", "report", stream, "--db", db, "--html", str(html))
     assert code == 5 and out == "" and not html.exists()
     assert "not a case" in err and f"timeline {stream}" in err and "Traceback" not in err
+    assert "roster show --db URL" in err
+    code, _, err = _cli("--lang", "en", "report", stream, export, "--html", str(html))
+    assert code == 5 and "not a case" in err and "roster show" not in err  # it reads --db only
+    code, _, err = _cli("--lang", "en", "report", stream, "--html", str(html))
+    assert code == 2 and "--db URL" in err  # no source: a usage error, as for a case
+    code, _, err = _cli("--lang", "en", "timeline", "@roster:nowhere", "--db", db)
+    assert code == 5 and "no roster @roster:nowhere" in err and "Traceback" not in err
     # a tampered roster: the entries before the fault, the fault, the integrity exit code
     with sqlite3.connect(db) as raw:
         raw.execute("DROP TRIGGER mediation_events_no_update")
@@ -638,4 +650,4 @@ def test_export_of_a_roster_named_on_its_own(tmp_path: Path) -> None:
     cases = [json.loads(line)["case"] for line in Path(both).read_text().splitlines()[1:-1]]
     assert cases[:4] == [roster_id(C)] * 4 and set(cases[4:]) == {cid}
     code, _, err = _cli("--lang", "en", "export", "--db", db, "--case", "@roster:nowhere")
-    assert code == 5 and "committee nowhere keeps no roster" in err and "Traceback" not in err
+    assert code == 5 and "no roster @roster:nowhere" in err and "Traceback" not in err

@@ -49,7 +49,7 @@ from ._events import (
     canonical_bytes,
     parse_body,
 )
-from ._privacy import Vault, broken_seals, sealed_places, standins
+from ._privacy import Place, Vault, broken_seals, sealed_places, standins
 from ._roster import Roster, committee_of, grants_for, verify_roster
 from ._spec import registered, workflow_of
 from ._validators import _ID_RE as _ID
@@ -281,9 +281,10 @@ def _check_event(
     strict: bool,
     rosters: Mapping[str, Roster] | None,
     vault: Vault | None = None,
-) -> tuple[str, bool]:
-    """Decide the event's command as the live path would; return the state it leads to, and
-    whether its role claim went unchecked (no roster of the day, and no directory)."""
+) -> tuple[str, bool, list[tuple[Place, Any]]]:
+    """Decide the event's command as the live path would; return the state it leads to, whether
+    its role claim went unchecked (no roster of the day, and no directory), and the payload's
+    sealed places (for the fold)."""
     workflow = case.workflow
     name = body["type"]
     if not isinstance(name, str) or not workflow.has_command(name):
@@ -354,7 +355,7 @@ def _check_event(
             f"{name} from {case.state} leads to {decision.state}, but the event records "
             f"{body['state']}",
         )
-    return decision.state, grants is TRUSTED and decision.acted_as in _ROLE_VALUES
+    return decision.state, grants is TRUSTED and decision.acted_as in _ROLE_VALUES, places
 
 
 _REQUIRED_MEMBERS = len(BODY_KEYS)
@@ -465,7 +466,7 @@ def _run(
             if strict and canonical_bytes(body, checked=False) != rec.body:
                 fault = Fault(expected, FaultKind.MALFORMED, "the body is not in canonical form")
                 break
-            state, unsure = check(case, body, directory, strict, rosters, vault)
+            state, unsure, places = check(case, body, directory, strict, rosters, vault)
             if unsure:
                 unchecked.append(expected)
             apply(
@@ -478,6 +479,7 @@ def _run(
                 body["as"],
                 at,
                 state,
+                places,
             )
             linking = case.workflow.command(body["type"]).link
             if linking is not None:

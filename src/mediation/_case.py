@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._events import GENESIS, parse_time
+from ._privacy import Place, sealed_places
 from ._vocab import NEW, Relation, Role, Stage
 
 if TYPE_CHECKING:
@@ -92,6 +93,9 @@ class Case:
     archived: bool = False
     #: whose personal data was erased (a party's or agent's id; ``*``: the whole case's)
     erased: frozenset[str] = frozenset()
+    #: whose personal data the log holds in plain text, recorded while sealing was off (a
+    #: person's id; ``""``: the case's free text): destroying keys cannot erase it
+    plain: frozenset[str] = frozenset()
     #: the last stage reached before an outcome (failed/withdrawn/transferred) ended the case
     last_stage: Stage = Stage.APPLY
     opened_at: str = ""
@@ -242,10 +246,17 @@ def apply_event(
     acted_as: str,
     at: str,
     state: str,
+    places: list[tuple[Place, Any]] | None = None,
 ) -> None:
-    """Fold one (already decided) event into the case: the command's declared effect, then what
-    entering ``state`` means by its declared flags."""
+    """Fold one (already decided) event into the case: the command's declared effect, whose
+    personal data it records in plain text (``places``: the payload's sealed places, when the
+    caller has found them), then what entering ``state`` means by its declared flags."""
     command.effect(c, payload, actor, acted_as, at)
+    if command.persons or command.sealed:
+        found = sealed_places(c.workflow, command, payload) if places is None else places
+        plain = {p.subject for p, v in found if type(v) is str and v.strip()}
+        if plain - c.plain:
+            c.plain = c.plain | plain
     if state != c.state:
         spec = c.workflow.state(state)
         if spec.stage is not None:

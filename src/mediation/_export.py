@@ -194,17 +194,19 @@ def export_store(
             return
         chosen = []
         committees = set()
+        rosters: dict[str, list[StoredEvent]] = {}  # the rosters named, as read
         for case_id in sorted(set(case_ids)):
             recs = store.read(case_id)
             named = committee_of(case_id)  # a committee's roster, named on its own
             if named is not None:
                 if not recs:
                     raise ExportError(
-                        f"committee {named} keeps no roster in the store",
-                        message_zh=f"调委会 {named} 没有人员名录",
+                        f"no roster {case_id} in the store",
+                        message_zh=f"存储中没有人员名录 {case_id}",
                         case=case_id,
                     )
                 committees.add(named)
+                rosters[named] = recs
                 continue
             if not recs:
                 raise ExportError(
@@ -216,7 +218,7 @@ def export_store(
                 committees.add(parse_body(recs[0].body)["payload"]["committee"])
             chosen.append(recs)
         for committee in sorted(c for c in committees if isinstance(c, str)):
-            yield from store.read(roster_id(committee))
+            yield from rosters.get(committee) or store.read(roster_id(committee))
         for recs in chosen:
             yield from recs
 

@@ -600,6 +600,14 @@ def _erasure_subject(ctx: Context) -> Reason | None:
     if "*" in c.erased or (person or "*") in c.erased:
         who = f"of {person}" if person else "of the case"
         return Text(en=f"the personal data {who} was already erased", zh="个人信息已删除")
+    if (person in c.plain) if person else c.plain:
+        who = person or "the case"
+        return Text(
+            en=f"personal data of {who} was recorded in plain text while sealing was off: "
+            "destroying keys cannot erase it (docs/privacy.md)",
+            zh=f"{'当事人 ' + person if person else '本案'}的个人信息曾在未加密封存时以明文记录，"
+            "无法通过销毁密钥删除",
+        )
     return None
 
 

@@ -336,8 +336,9 @@ class ReadThrough:
     """A read-only view of a key store that remembers what it read of one case at a time: for one
     verification run, which opens every sealed value of a store case by case and would otherwise
     read each case's keys once per value (asking for another case forgets the last one's, so a
-    run over any number of cases holds a few keys).  Never for the live path: a key remembered
-    here would outlive its erasure."""
+    run over any number of cases holds a few keys).  One per verifying thread: it is not safe to
+    share between threads.  Never for the live path: a key remembered here would outlive its
+    erasure."""
 
     def __init__(self, keys: KeyStore) -> None:
         self._keys = keys

@@ -252,7 +252,7 @@ def _is_object(value: object) -> TypeGuard[Mapping[str, Any]]:
 
 def _people(payload: Mapping[str, Any], member: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
     value = payload.get(member)
-    if type(value) is list:
+    if isinstance(value, list):
         for i, person in enumerate(value):
             if _is_object(person):
                 yield f"/{member}/{i}", person

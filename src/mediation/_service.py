@@ -71,7 +71,6 @@ from ._privacy import (
     Vault,
     open_payload,
     seal_payload,
-    sealed_places,
     standins,
     unopened,
 )
@@ -739,30 +738,6 @@ class CaseService:
         command = spec.payload(basis=basis, person=person, request=request)
         return self.execute(actor, case_id, command, request_id=request_id)
 
-    def _check_erasable(self, case: Case, person: str | None) -> None:
-        """Refuse an erasure that destroying keys could not honour: personal data of ``person``
-        (or, None, of anyone in the case, and its free text) recorded in plain text, while
-        sealing was off."""
-        for record in self.store.read(case.id):
-            event = decode_event(record)
-            spec = case.workflow.find(event.type)
-            if spec is None:
-                continue
-            for place, value in sealed_places(case.workflow, spec, event.payload):
-                plain = isinstance(value, str) and value.strip()
-                if plain and (person is None or place.subject == person):
-                    raise InvalidCommand(
-                        f"case {case.id}: personal data of "
-                        f"{person or 'the case'} was recorded in plain text (event {event.seq}, "
-                        f"{place.pointer}) while sealing was off; destroying keys cannot erase "
-                        "it (docs/privacy.md)",
-                        message_zh=f"案件 {case.id} 的个人信息曾以明文记录（第 {event.seq} 号事件），"
-                        "无法通过销毁密钥删除",
-                        case=case.id,
-                        command=spec.name,
-                        seq=event.seq,
-                    )
-
     def _execute(
         self,
         actor: Actor,
@@ -959,8 +934,6 @@ class CaseService:
                 case=case_id,
                 command=spec.name,
             )
-        if spec.erases:
-            self._check_erasable(case, payload.get("person") or None)
         seq = case.seq + 1
         plain = payload  # what the case a transfer opens is built from (sealed again there)
         if self.vault is not None:  # only once it was accepted

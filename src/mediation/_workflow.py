@@ -226,9 +226,9 @@ GUARDS = (
     ),
     _g(
         "erasure_subject",
-        "删除对象为本案当事人或代理人（或整个案件），写明依据，且尚未删除",
+        "删除对象为本案当事人或代理人（或整个案件），写明依据，尚未删除，且其信息未曾以明文记录",
         "the person erased is a party or agent of the case (or the whole case is), on a stated "
-        "basis, not erased before",
+        "basis, not erased before, and none of their data was recorded in plain text",
         "PIPL 47",
     ),
 )

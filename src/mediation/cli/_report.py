@@ -47,20 +47,24 @@ def register(add: AddParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     out, lang = ctx.out, ctx.lang
+    src = source(args, lang, ctx.stdin)
     committee = committee_of(args.case)
-    if committee is not None:
+    if committee is not None:  # a committee's roster: no report; say where to read it
+        src.close()
+        where = "FILE" if args.db is None else "--db URL"
+        show = (
+            "" if args.db is None else f" or mediation roster show {where} --committee {committee}"
+        )
         raise _Fail(
             ExitCode.INPUT,
             msg(
                 lang,
-                f"{args.case} 是调委会 {committee} 的人员名录，不是案件，没有报告；"
-                f"请用 mediation timeline {args.case} 或 mediation roster show --committee {committee}",
+                f"{args.case} 是调委会 {committee} 的人员名录，不是案件，没有报告；请用 "
+                f"mediation timeline {args.case} {where}{show} 查看",
                 f"{args.case} is the roster of committee {committee}, not a case: there is no "
-                f"report of it; read it with `mediation timeline {args.case}` or `mediation roster "
-                f"show --committee {committee}`",
+                f"report of it; read it with mediation timeline {args.case} {where}{show}",
             ),
         )
-    src = source(args, lang, ctx.stdin)
     try:
         auditor = checkpoint_auditor(args, src, lang)
         seen = case_view(src, args.case, args.role, auditor, lang)

@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 from .._authz import Actor
-from .._errors import InvalidCommand
+from .._errors import CaseNotFound, InvalidCommand
 from .._report import ExitCode
 from .._roster import REGISTRAR, Roster, RosterEntry, roster_payload, verify_roster
 from .._service import CaseService
@@ -200,7 +200,14 @@ def _entries(roster: Roster, seq: int, ctx: Context) -> list[dict[str, Any]]:
 def timeline(src: Source, stream_id: str, as_json: bool, ctx: Context) -> int:
     """``mediation timeline @roster:C``: a committee's roster, entry by entry as far as it
     verifies, then its verdict (the exit code follows the verdict, as for a case)."""
-    records, line_of = src.case(stream_id)
+    try:
+        records, line_of = src.case(stream_id)
+    except CaseNotFound as exc:
+        raise CaseNotFound(
+            f"no roster {stream_id} in {src.label}",
+            message_zh=f"{src.label} 中没有人员名录 {stream_id}",
+            case=stream_id,
+        ) from exc
     verdict, roster = verify_roster(records, stream_id)
     code = int(verdict_code(verdict))
     if as_json:

@@ -28,7 +28,7 @@ __all__ = ["register", "run", "timeline_json"]
 
 
 def register(add: AddParser) -> None:
-    sp = add("timeline", "the readable history of one case")
+    sp = add("timeline", "the readable history of one case, or a committee's roster (@roster:C)")
     sp.add_argument("case", metavar="CASE")
     source_args(sp)
     role_arg(sp)
