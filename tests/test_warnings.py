@@ -329,3 +329,47 @@ def test_tick_warns_every_other_case_before_raising_for_an_uncovered_year() -> N
         e.service.tick(dt.datetime(last, 12, 30, 3, tzinfo=dt.timezone.utc))
     assert caught.value.case == "a-late" and caught.value.year == last + 1
     assert [w.case_id for w in e.service.warnings()] == ["b-early"]
+
+
+def test_listing_names_the_cases_of_an_uncovered_year_and_lists_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One case whose deadline reaches a year without holiday data does not hide the others:
+    given ``uncovered``, ``overdue`` and ``upcoming`` leave it out and name it; the command line
+    lists the rest, names it on standard error and exits 5."""
+    from mediation import CalendarNotCovered
+    from test_cli import run
+
+    monkeypatch.setenv("MEDIATION_LANG", "en")
+    last = CAL.covered[1]
+    path = tmp_path / "m.db"
+    e = Env(store=SQLiteStore(str(path)))
+    e.case_id = "a-late"
+    e.clock.now = dt.datetime(last, 12, 30, 2, tzinfo=dt.timezone.utc)
+    e.open()
+    e.case_id = "b-early"
+    e.clock.now = dt.datetime(last, 12, 1, 2, tzinfo=dt.timezone.utc)
+    e.open()
+    now = dt.datetime(last, 12, 30, 3, tzinfo=dt.timezone.utc)
+    for listing in (e.service.overdue, e.service.upcoming):
+        with pytest.raises(CalendarNotCovered) as caught:  # the default: raise
+            listing(now)
+        assert caught.value.case == "a-late"
+        uncovered: list[CalendarNotCovered] = []
+        rows = listing(now, uncovered=uncovered)
+        assert [exc.case for exc in uncovered] == ["a-late"] and uncovered[0].year == last + 1
+        assert "a-late" not in {s.case_id for s, _ in rows}
+    assert [(s.case_id, d.kind) for s, d in e.service.overdue(now, uncovered=[])] == [
+        ("b-early", "acceptance")
+    ]
+    e.store.close()
+    at = now.isoformat()
+    r = run("deadlines", "--db", str(path), "--overdue", "--now", at)
+    assert r.code == ExitCode.INPUT and "b-early" in r.out and "a-late" not in r.out
+    assert "1 case(s) not listed" in r.out and "Traceback" not in r.err
+    assert f"case a-late: no holiday data for {last + 1}-" in r.err
+    r = run("deadlines", "--db", str(path), "--overdue", "--now", at, "--json")
+    doc = json.loads(r.out)
+    assert r.code == ExitCode.INPUT and doc["exit"] == ExitCode.INPUT
+    assert [d["case"] for d in doc["deadlines"]] == ["b-early"]
+    assert [(u["case"], u["year"]) for u in doc["uncovered"]] == [("a-late", last + 1)]

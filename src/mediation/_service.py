@@ -298,13 +298,18 @@ class CaseService:
         level: str | None = None,
         category: str | None = None,
         mediator: str | None = None,
+        uncovered: list[CalendarNotCovered] | None = None,
     ) -> list[tuple[CaseSummary, Deadline]]:
         """Early warnings (预警): open cases past a deadline, by case id.  Read from the store's
         summary rows; a case is read itself only where a deadline runs from facts the row lacks
-        (the first follow-up) or to filter by ``mediator`` (its lead or a co-mediator)."""
+        (the first follow-up) or to filter by ``mediator`` (its lead or a co-mediator).
+
+        A case whose deadlines reach a year the calendar does not cover raises
+        :class:`CalendarNotCovered`; given a list as ``uncovered``, the case is left out instead
+        and its error (whose ``case`` names it) appended to the list."""
         return [
             (s, d)
-            for s, d in self._due_rows(now, committee, level, category, mediator)
+            for s, d in self._due_rows(now, committee, level, category, mediator, uncovered)
             if d.overdue
         ]
 
@@ -317,10 +322,12 @@ class CaseService:
         level: str | None = None,
         category: str | None = None,
         mediator: str | None = None,
+        uncovered: list[CalendarNotCovered] | None = None,
     ) -> list[tuple[CaseSummary, Deadline]]:
         """Deadlines not yet passed whose last day is at most ``within_days`` local days away
         (default: ``Policy.warn_days_before``, the nearly-due ones), by due time then case id.
-        Windows a party may use (judicial confirmation) are listed too; they never warn."""
+        Windows a party may use (judicial confirmation) are listed too; they never warn.
+        ``uncovered``: as for :meth:`overdue`."""
         now = now or self.clock()
         days = self.policy.warn_days_before if within_days is None else within_days
         if days < 0:
@@ -328,7 +335,7 @@ class CaseService:
         until = self.policy.calendar.local_date(now) + _dt.timedelta(days=days)
         rows = [
             (s, d)
-            for s, d in self._due_rows(now, committee, level, category, mediator)
+            for s, d in self._due_rows(now, committee, level, category, mediator, uncovered)
             if now < d.due and d.due_date is not None and d.due_date <= until
         ]
         return sorted(rows, key=lambda r: (r[1].due, r[0].case_id, r[1].kind))
@@ -362,9 +369,9 @@ class CaseService:
                 else:
                     found = summary_deadlines(s, now, self.policy)
             except CalendarNotCovered as exc:
+                exc.case = s.case_id  # which case it was
                 if uncovered is None:
                     raise
-                exc.case = s.case_id
                 uncovered.append(exc)
                 continue
             out.extend((s, d) for d in found)

@@ -11,15 +11,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import sys
 from typing import Any
 
+from .._calendar import CalendarNotCovered
 from .._case import CaseSummary
 from .._deadlines import Deadline
 from .._events import format_time, parse_time
 from .._report import ExitCode
 from .._service import CaseService
 from .._timeline import _pad, _width
-from ._common import AddParser, Context, _Fail, json_out, msg, open_db, say
+from ._common import AddParser, Context, _Fail, err_text, json_out, msg, open_db, say
 
 __all__ = ["register", "run"]
 
@@ -80,10 +82,15 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             category=args.category,
             mediator=args.mediator,
         )
+        # a case whose deadlines reach a year without holiday data is named, the rest listed
+        uncovered: list[CalendarNotCovered] = []
         if args.overdue:
-            rows = service.overdue(now, **filters)
+            rows = service.overdue(now, uncovered=uncovered, **filters)
         else:
-            rows = service.upcoming(now, within_days=args.within, **filters)
+            rows = service.upcoming(now, within_days=args.within, uncovered=uncovered, **filters)
+    code = int(ExitCode.INPUT if uncovered else ExitCode.OK)
+    for exc in uncovered:
+        say(sys.stderr, msg(lang, f"案件 {exc.case}：", f"case {exc.case}: ") + err_text(exc, lang))
     if args.json:
         json_out(
             out,
@@ -91,9 +98,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 "now": format_time(now),
                 "count": len(rows),
                 "deadlines": [_json(s, d) for s, d in rows],
+                "uncovered": [
+                    {"case": exc.case, "day": exc.day, "year": exc.year, "message": exc.message}
+                    for exc in uncovered
+                ],
+                "exit": code,
             },
         )
-        return 0
+        return code
     zh = lang == "zh"
     header = (
         ("案件", "调委会", "层级", "类别", "时限", "最后一日", "状态", "依据")
@@ -105,7 +117,17 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     for row in table:
         say(out, "  ".join(_pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip())
     say(out, msg(lang, f"共 {len(rows)} 项", f"{len(rows)} deadline(s)"))
-    return 0
+    if uncovered:
+        say(
+            out,
+            msg(
+                lang,
+                f"另有 {len(uncovered)} 个案件的时限无法计算（缺少节假日数据，见标准错误输出）",
+                f"{len(uncovered)} case(s) not listed: their deadlines reach a year without "
+                "holiday data (named on standard error)",
+            ),
+        )
+    return code
 
 
 def _status(d: Deadline, zh: bool) -> str:
