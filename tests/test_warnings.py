@@ -314,19 +314,25 @@ def test_cli_deadlines_lists_filters_and_ticks(
     assert json.loads(again.out)["recorded"] == []
 
 
+def _across_the_last_covered_year(e: Env) -> dt.datetime:
+    """Open ``a-late`` on 30 December of the calendar's last year (its acceptance deadline falls
+    in the next, uncovered one) and ``b-early`` on 1 December; return a time just after both."""
+    last = CAL.covered[1]
+    for case_id, day in (("a-late", 30), ("b-early", 1)):
+        e.case_id = case_id
+        e.clock.now = dt.datetime(last, 12, day, 2, tzinfo=dt.timezone.utc)
+        e.open()
+    return dt.datetime(last, 12, 30, 3, tzinfo=dt.timezone.utc)
+
+
 def test_tick_warns_every_other_case_before_raising_for_an_uncovered_year() -> None:
     from mediation import CalendarNotCovered
 
     last = CAL.covered[1]
     e = Env()
-    e.case_id = "a-late"
-    e.clock.now = dt.datetime(last, 12, 30, 2, tzinfo=dt.timezone.utc)
-    e.open()
-    e.case_id = "b-early"
-    e.clock.now = dt.datetime(last, 12, 1, 2, tzinfo=dt.timezone.utc)
-    e.open()
+    now = _across_the_last_covered_year(e)
     with pytest.raises(CalendarNotCovered) as caught:
-        e.service.tick(dt.datetime(last, 12, 30, 3, tzinfo=dt.timezone.utc))
+        e.service.tick(now)
     assert caught.value.case == "a-late" and caught.value.year == last + 1
     assert [w.case_id for w in e.service.warnings()] == ["b-early"]
 
@@ -344,13 +350,7 @@ def test_listing_names_the_cases_of_an_uncovered_year_and_lists_the_rest(
     last = CAL.covered[1]
     path = tmp_path / "m.db"
     e = Env(store=SQLiteStore(str(path)))
-    e.case_id = "a-late"
-    e.clock.now = dt.datetime(last, 12, 30, 2, tzinfo=dt.timezone.utc)
-    e.open()
-    e.case_id = "b-early"
-    e.clock.now = dt.datetime(last, 12, 1, 2, tzinfo=dt.timezone.utc)
-    e.open()
-    now = dt.datetime(last, 12, 30, 3, tzinfo=dt.timezone.utc)
+    now = _across_the_last_covered_year(e)
     for listing in (e.service.overdue, e.service.upcoming):
         with pytest.raises(CalendarNotCovered) as caught:  # the default: raise
             listing(now)
