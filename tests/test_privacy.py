@@ -1371,18 +1371,9 @@ def test_cli_keys_status_and_rotate(demo_db: Path) -> None:
 
 def test_cli_erase(demo_db: Path) -> None:
     db = str(demo_db)
-    code, out, err = run(
-        "erase",
-        "--db",
-        db,
-        "--actor",
-        "dir-li",
-        "--basis",
-        "PIPL 47",
-        "case-a",
-        "--person",
-        "res-1502",
-    )
+    erase_p1 = ("erase", "--db", db, "--actor", "dir-li", "--basis", "PIPL 47", "case-a")
+    erase_p1 += ("--person", "res-1502")
+    code, out, err = run(*erase_p1)
     assert code == 0, err
     assert "res-1502" in out and "event 22" in out and not err
     with SQLiteStore(demo_db) as store:
@@ -1399,19 +1390,7 @@ def test_cli_erase(demo_db: Path) -> None:
         assert party_of(view, "res-1502")["phone"] == ERASED
         assert party_of(view, "res-1402")["phone"] == "13900001402"
     # again: the same event
-    code, out, err = run(
-        "erase",
-        "--db",
-        db,
-        "--actor",
-        "dir-li",
-        "--basis",
-        "PIPL 47",
-        "case-a",
-        "--person",
-        "res-1502",
-        "--json",
-    )
+    code, out, err = run(*erase_p1, "--json")
     assert code == 0 and json.loads(out)["seq"] == 22
     code, out, err = run(
         "erase", "--db", db, "--actor", "dir-li", "--basis", "PIPL 47", "case-a", "--json"

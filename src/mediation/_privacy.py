@@ -351,9 +351,11 @@ def seal_payload(
     case_id: str,
     seq: int,
     payload: Mapping[str, Any],
+    places: list[tuple[Place, Any]] | None = None,
 ) -> dict[str, Any]:
     """``payload`` with every value the declaration seals, when it is text that is not blank,
-    replaced by its sealed value for event ``seq`` of ``case_id``."""
+    replaced by its sealed value for event ``seq`` of ``case_id`` (``places``: the payload's
+    :func:`sealed_places`, when the caller has them)."""
     own = type(vault) is AESGCMVault
 
     def seal(place: Place, value: Any) -> Any:
@@ -375,7 +377,7 @@ def seal_payload(
             ) from exc
         return sealed
 
-    return replace_places(workflow, spec, payload, seal)
+    return replace_places(workflow, spec, payload, seal, places)
 
 
 def standins(

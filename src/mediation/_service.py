@@ -68,9 +68,11 @@ from ._events import (
 )
 from ._privacy import (
     AESGCMVault,
+    Place,
     Vault,
     open_payload,
     seal_payload,
+    sealed_places,
     standins,
     unopened,
 )
@@ -875,12 +877,13 @@ class CaseService:
             if opening
             else case.committee
         )
-        # the decision never reads what will be sealed: it sees the stand-in replay sees
-        decided_on = (
-            standins(workflow, spec, payload, plaintext=True)
-            if self.vault is not None and spec is not None
-            else payload
-        )
+        # the decision never reads what will be sealed: it sees the stand-in replay sees (the
+        # sealed places are found once, for the stand-ins and the sealing)
+        found: list[tuple[Place, Any]] = []
+        decided_on = payload
+        if self.vault is not None and spec is not None:  # (an unknown command is refused)
+            found = sealed_places(workflow, spec, payload)
+            decided_on = standins(workflow, spec, payload, plaintext=True, places=found)
         for fresh in (False, True):
             authority = self._authority(actor, committee, fresh=fresh)
             # the event is timed no earlier than the case's last event and the roster entry it
@@ -944,7 +947,7 @@ class CaseService:
         seq = case.seq + 1
         plain = payload  # what the case a transfer opens is built from (sealed again there)
         if self.vault is not None:  # only once it was accepted
-            payload = seal_payload(self.vault, workflow, spec, case_id, seq, payload)
+            payload = seal_payload(self.vault, workflow, spec, case_id, seq, payload, found)
         prev = case.head
         raw = encode_body(
             case_id=case_id,

@@ -246,17 +246,10 @@ PERSONAL = (
     PersonalField("bank_account", FieldKind.BANK, "银行账户", "PIPL 28"),
 )
 
-#: the agreement's text members (its performance deadline stays readable: deadlines run on it)
+#: the agreement's text members (its performance deadline, a date, stays readable: deadlines run
+#: on it), from the content's declaration
 _AGREEMENT_TEXT = tuple(
-    f"content.{m}"
-    for m in (
-        "facts",
-        "issues",
-        "responsibilities",
-        "obligations",
-        "performance_method",
-        "performance_place",
-    )
+    f"content.{a.name}" for a in attrs.fields(C.AgreementContent) if a.type in (str, "str")
 )
 
 # source sets used below

@@ -53,16 +53,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         src.close()
         where = "FILE" if args.db is None else "--db URL"
         show = (
-            "" if args.db is None else f" or mediation roster show {where} --committee {committee}"
+            f" or mediation roster show {where} --committee {committee}"
+            if args.db is not None and committee
+            else ""
         )
         raise _Fail(
             ExitCode.INPUT,
             msg(
                 lang,
-                f"{args.case} 是调委会 {committee} 的人员名录，不是案件，没有报告；请用 "
+                f"{args.case} 是调委会的人员名录，不是案件，没有报告；请用 "
                 f"mediation timeline {args.case} {where}{show} 查看",
-                f"{args.case} is the roster of committee {committee}, not a case: there is no "
-                f"report of it; read it with mediation timeline {args.case} {where}{show}",
+                f"{args.case} is a committee's roster, not a case: there is no report of it; "
+                f"read it with mediation timeline {args.case} {where}{show}",
             ),
         )
     try:
