@@ -49,7 +49,8 @@ from ._events import (
     canonical_bytes,
     parse_body,
 )
-from ._privacy import Place, Vault, broken_seals, sealed_places, standins
+from ._keys import ReadThrough
+from ._privacy import AESGCMVault, Place, Vault, broken_seals, sealed_places, standins
 from ._roster import Roster, committee_of, grants_for, verify_roster
 from ._spec import registered, workflow_of
 from ._validators import _ID_RE as _ID
@@ -414,6 +415,8 @@ def verify(
     if committee_of(case_id) is not None:
         assert case_id is not None
         return verify_roster(records, case_id)[0]
+    if type(vault) is AESGCMVault and not isinstance(vault.keys, ReadThrough):
+        vault = AESGCMVault(ReadThrough(vault.keys))  # the case's keys read once, not per value
     return _run(records, Case(case_id or ""), directory, strict, rosters, vault)
 
 

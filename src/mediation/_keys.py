@@ -38,6 +38,7 @@ __all__ = [
     "ReadThrough",
     "SQLiteKeyStore",
     "destroyed_error",
+    "key_file",
 ]
 
 #: the subject of what belongs to the case as a whole (free text)
@@ -78,6 +79,11 @@ class KeyStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def key_file(events: str) -> str:
+    """The file of the key store a SQLite store at ``events`` keeps beside itself."""
+    return events + ".keys"
 
 
 def destroyed_error(case_id: str, subject: str) -> KeyDestroyed:

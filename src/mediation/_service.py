@@ -967,7 +967,9 @@ class CaseService:
         stored = StoredEvent(case_id, seq, event_hash(raw), raw, request_id)
         # the new snapshot is folded on a copy: the cached one stays what the store holds
         folded = case.clone()
-        apply_event(folded, seq, stored.hash, spec, payload, actor.id, acted_as, at, state)
+        # sealed, the payload holds no plain text at any sealed place: nothing for the fold to find
+        sealed: list[tuple[Place, Any]] | None = [] if self.vault is not None else None
+        apply_event(folded, seq, stored.hash, spec, payload, actor.id, acted_as, at, state, sealed)
         receiving = (
             self._receiving(actor, spec.name, folded, plain, at, authority, clock_reading)
             if links

@@ -21,6 +21,7 @@ import contextlib
 import os
 
 from .._authz import Actor
+from .._keys import key_file
 from .._report import ExitCode
 from .._service import CaseService
 from .._timeline import local_time
@@ -81,7 +82,7 @@ def run_keys(args: argparse.Namespace, ctx: Context) -> int:
     status = args.keys_command == "status"
     with contextlib.closing(open_db(args.db, ctx.lang, write=not status, create=False)) as s:
         path = parse_db(args.db, ctx.lang).sqlite_path
-        if status and path is not None and not os.path.exists(path + ".keys"):
+        if status and path is not None and not os.path.exists(key_file(path)):
             epoch = 1  # no key store yet (nothing sealed): reading does not create one
         else:
             keys = s.key_store()

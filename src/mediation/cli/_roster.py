@@ -179,22 +179,18 @@ def _json(roster: Roster, seq: int, holders: dict[str, frozenset[str]], ctx: Con
         "head": roster.head,
         "tz": ctx.tz.key,
         "holders": {p: sorted(r) for p, r in holders.items()},
-        "entries": _entries(roster, seq, ctx),
+        "entries": [
+            {
+                "seq": e.seq,
+                "at": e.at,
+                "at_local": local_time(e.at, ctx.tz),
+                "actor": e.actor,
+                "type": e.command.name,
+                "payload": roster_payload(e.command),
+            }
+            for e in roster.entries[:seq]
+        ],
     }
-
-
-def _entries(roster: Roster, seq: int, ctx: Context) -> list[dict[str, Any]]:
-    return [
-        {
-            "seq": e.seq,
-            "at": e.at,
-            "at_local": local_time(e.at, ctx.tz),
-            "actor": e.actor,
-            "type": e.command.name,
-            "payload": roster_payload(e.command),
-        }
-        for e in roster.entries[:seq]
-    ]
 
 
 def timeline(src: Source, stream_id: str, as_json: bool, ctx: Context) -> int:
@@ -216,15 +212,8 @@ def timeline(src: Source, stream_id: str, as_json: bool, ctx: Context) -> int:
             line = line_of(verdict.fault.seq)
             if line is not None:
                 found["line"] = line
-        document = {
-            "roster": roster.committee,
-            "tz": ctx.tz.key,
-            "entries": _entries(roster, roster.seq, ctx),
-            "holders": {p: sorted(r) for p, r in roster.holders().items()},
-            "verdict": found,
-            "exit": code,
-        }
-        json_out(ctx.out, document)
+        document = _json(roster, roster.seq, roster.holders(), ctx)
+        json_out(ctx.out, {"roster": roster.committee, **document, "verdict": found, "exit": code})
         return code
     lang = ctx.lang
     say(ctx.out, msg(lang, f"时间：{zone_label(ctx.tz)}", f"times: {zone_label(ctx.tz)}"))

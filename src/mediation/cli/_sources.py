@@ -27,6 +27,7 @@ from .._checkpoints import (
 from .._errors import CaseNotFound, MediationError
 from .._events import decode_event
 from .._export import ExportCase, ExportReader
+from .._keys import key_file
 from .._privacy import AESGCMVault, Vault
 from .._report import AuditInput, ExitCode, audit_case
 from .._roster import Roster, committee_of, rosters_of
@@ -147,7 +148,7 @@ class StoreSource(Source):
         """The store's key store, where there is one: reading never creates it (a SQLite store's
         ``<db>.keys`` beside it; PostgreSQL's schema, which the store creates if missing)."""
         path = self.parsed.sqlite_path
-        if path is not None and not os.path.exists(path + ".keys"):
+        if path is not None and not os.path.exists(key_file(path)):
             return None
         if self._vault is None:
             try:

@@ -35,7 +35,7 @@ from typing import Any
 from .._case import CaseSummary
 from .._errors import OutcomeUnknown, StoreError
 from .._events import StoredEvent
-from .._keys import KeyStore, MemoryKeyStore, SQLiteKeyStore
+from .._keys import KeyStore, MemoryKeyStore, SQLiteKeyStore, key_file
 from ._base import (
     DEFAULT_WORKFLOW,
     SUMMARY_COLUMNS,
@@ -571,7 +571,7 @@ class SQLiteStore(Store):
                 if not events or events == ":memory:":
                     self._keys = MemoryKeyStore()
                 else:
-                    self._keys = SQLiteKeyStore(events + ".keys", timeout=self._timeout)
+                    self._keys = SQLiteKeyStore(key_file(events), timeout=self._timeout)
             return self._keys
 
     def close(self) -> None:
